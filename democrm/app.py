@@ -1,0 +1,179 @@
+"""The reference CRM's ASGI application: routing, authentication, roles, faults and Server-Timing.
+
+Every canonical operation goes through :func:`_endpoint`, which in this order: authenticates the
+bearer token (401), checks the role (403), applies the faults in force (stall, extra latency,
+concurrency limit with service time, injected 5xx), runs the handler, counts the answer and adds
+``Server-Timing: app;dur=<ms>`` — the time from the handler's start to the response (for a
+streamed export, to its first byte).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from democrm import db
+from democrm.faults import Faults, FaultState
+from democrm.handlers import HANDLERS, Handler
+from democrm.http import ApiError, User, json_body, json_response, path_id, validate
+from democrm.openapi import openapi_document
+from democrm.operations import OPERATIONS, Operation
+from democrm.state import CRM
+
+_READABLE = {"accounts", "contacts", "leads", "opportunities", "activities", "tickets", "ticket_comments",
+             "surveys", "campaigns", "orders"}
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _authenticate(crm: CRM, request: Request) -> User:
+    token = _bearer(request)
+    if token is None:
+        raise ApiError(401, "missing bearer token: log in at POST /api/auth/login")
+    user = crm.user_for_token(token)
+    if user is None:
+        raise ApiError(401, "unknown or expired token: log in again")
+    return user
+
+
+def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
+    faults = crm.faults
+
+    async def endpoint(request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            user = _authenticate(crm, request)
+            if user.role not in op.roles:
+                raise ApiError(403, f"role {user.role!r} may not call {op.name}")
+            await faults.before(op.name)
+            status = faults.error_status(op.name)
+            if status is not None:
+                raise ApiError(status, f"injected fault on {op.name}")
+            sem = faults.semaphore
+            if sem is not None:
+                async with sem:
+                    if faults.service_time_s:
+                        await asyncio.sleep(faults.service_time_s)
+                    response = await handler(crm, request, user)
+            else:
+                response = await handler(crm, request, user)
+        except ApiError as exc:
+            response = exc.response()
+        dur_ms = (time.perf_counter() - start) * 1000.0
+        response.headers["server-timing"] = f"app;dur={dur_ms:.3f}"
+        crm.served[op.name] += 1
+        crm.served_by_status[(op.name, response.status_code)] += 1
+        return response
+
+    return endpoint
+
+
+def _login_endpoint(crm: CRM) -> Any:
+    op = OPERATIONS["auth.login"]
+
+    async def login(request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            await crm.faults.before(op.name)
+            status = crm.faults.error_status(op.name)
+            if status is not None:
+                raise ApiError(status, "injected fault on auth.login")
+            body = await json_body(request)
+            username, password = body.get("username"), body.get("password")
+            if not isinstance(username, str) or not username:
+                raise ApiError(422, "username: required", "username")
+            if not isinstance(password, str) or not password:
+                raise ApiError(422, "password: required", "password")
+            result = crm.login(username, password)
+            if result is None:
+                raise ApiError(401, "wrong username or password")
+            token, user = result
+            response = json_response({"token": token, "user_id": user.id, "role": user.role})
+        except ApiError as exc:
+            response = exc.response()
+        response.headers["server-timing"] = f"app;dur={(time.perf_counter() - start) * 1000.0:.3f}"
+        crm.served[op.name] += 1
+        crm.served_by_status[(op.name, response.status_code)] += 1
+        return response
+
+    return login
+
+
+def _admin(crm: CRM, request: Request) -> User:
+    user = _authenticate(crm, request)
+    if user.role != "admin":
+        raise ApiError(403, "admin only")
+    return user
+
+
+def _admin_routes(crm: CRM) -> list[Route]:
+    async def faults(request: Request) -> Response:
+        try:
+            _admin(crm, request)
+            if request.method == "PUT":
+                crm.faults.set(validate(Faults, await json_body(request)))
+            return json_response(crm.faults.faults.model_dump())
+        except ApiError as exc:
+            return exc.response()
+
+    async def stats(request: Request) -> Response:
+        try:
+            _admin(crm, request)
+        except ApiError as exc:
+            return exc.response()
+        return json_response({"served": dict(crm.served), "writes_dropped": crm.writes_dropped,
+                              "served_by_status": [[op, st, n] for (op, st), n in crm.served_by_status.items()]})
+
+    async def record(request: Request) -> Response:
+        """Read one record back by table and id (the lost-write audit's read path)."""
+        try:
+            _admin(crm, request)
+            table = request.path_params["entity"]
+            if table not in _READABLE:
+                raise ApiError(422, f"entity must be one of {', '.join(sorted(_READABLE))}", "entity")
+            rid = path_id(request)
+            row = crm.conn.execute(f"SELECT * FROM {table} WHERE id = ?", (rid,)).fetchone()
+            if row is None:
+                raise ApiError(404, f"{table} {rid} does not exist")
+            return json_response(dict(row))
+        except ApiError as exc:
+            return exc.response()
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "ok", "service": "democrm"})
+
+    async def openapi(request: Request) -> Response:
+        return Response(orjson.dumps(openapi_document()), media_type="application/json")
+
+    return [
+        Route("/health", health),
+        Route("/openapi.json", openapi),
+        Route("/api/admin/faults", faults, methods=["GET", "PUT"]),
+        Route("/api/admin/stats", stats),
+        Route("/api/admin/records/{entity}/{id}", record),
+    ]
+
+
+def create_app(db_path: Path, faults: Faults | None = None, *, durable: bool = False) -> tuple[Starlette, CRM]:
+    """The app over an existing (seeded) store; returns the app and its :class:`CRM` state."""
+    conn = db.connect(db_path, durable=durable)
+    db.create_schema(conn)
+    crm = CRM(db_path, conn, FaultState(faults))
+    routes = [Route(OPERATIONS["auth.login"].path, _login_endpoint(crm), methods=["POST"])]
+    for name, handler in HANDLERS.items():
+        op = OPERATIONS[name]
+        routes.append(Route(op.path, _endpoint(crm, op, handler), methods=[op.method], name=name))
+    routes += _admin_routes(crm)
+    return Starlette(routes=routes), crm

@@ -1,0 +1,126 @@
+"""Faults the reference CRM can be given, so that the analysis meets known answers.
+
+| fault | effect |
+|---|---|
+| ``latency[op] = {"fixed_ms": 50}`` | every call of ``op`` waits 50 ms more |
+| ``latency[op] = {"exp_mean_ms": 20}`` | waits an exponentially distributed extra time (mean 20 ms) |
+| ``latency[op] = {"growth_ms_per_s": 0.5}`` | waits 0.5 ms more for each second since the fault was set |
+| ``errors[op] = {"rate": 0.05, "status": 503}`` | 5 % of calls of ``op`` answer 503 |
+| ``concurrency_limit=4, service_time_ms=100`` | at most 4 requests in service at once, each held 100 ms: a capacity of 40 requests/s |
+| ``stall_s=5`` | every request arriving in the next 5 s waits until the stall ends |
+| ``drop_write_rate=0.01`` | 1 % of writes answer 2xx but are rolled back (a lost write, for the DATA-01 audit) |
+
+``"*"`` as the operation applies to every operation. Set from the command line
+(``crmload demo-crm --latency customer.view=50``) or at run time by an admin
+(``PUT /api/admin/faults``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from democrm.operations import OPERATIONS
+
+
+class Latency(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fixed_ms: float = Field(0.0, ge=0)
+    exp_mean_ms: float = Field(0.0, ge=0)
+    growth_ms_per_s: float = Field(0.0, ge=0)
+
+
+class ErrorFault(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rate: float = Field(ge=0, le=1)
+    status: int = Field(500)
+
+    @field_validator("status")
+    @classmethod
+    def _server_error(cls, v: int) -> int:
+        if v not in (500, 502, 503, 504):
+            raise ValueError("status must be one of 500, 502, 503, 504")
+        return v
+
+
+class Faults(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    latency: dict[str, Latency] = Field(default_factory=dict)
+    errors: dict[str, ErrorFault] = Field(default_factory=dict)
+    concurrency_limit: int | None = Field(None, ge=1)
+    service_time_ms: float = Field(0.0, ge=0)
+    stall_s: float = Field(0.0, ge=0)
+    drop_write_rate: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("latency", "errors")
+    @classmethod
+    def _known_ops(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for op in v:
+            if op != "*" and op not in OPERATIONS:
+                raise ValueError(f"unknown operation {op!r}")
+        return v
+
+
+class FaultState:
+    """The faults in force, and the clocks and semaphore that carry them out."""
+
+    def __init__(self, faults: Faults | None = None, rng_seed: int = 7) -> None:
+        self._rng = random.Random(rng_seed)
+        self.faults = Faults()
+        self._semaphore: asyncio.Semaphore | None = None
+        self._set_at = time.monotonic()
+        self._stall_until = 0.0
+        self.set(faults or Faults())
+
+    def set(self, faults: Faults) -> None:
+        self.faults = faults
+        self._set_at = time.monotonic()
+        self._stall_until = self._set_at + faults.stall_s
+        self._semaphore = asyncio.Semaphore(faults.concurrency_limit) if faults.concurrency_limit else None
+
+    def error_status(self, op: str) -> int | None:
+        fault = self.faults.errors.get(op) or self.faults.errors.get("*")
+        if fault is not None and self._rng.random() < fault.rate:
+            return fault.status
+        return None
+
+    def drop_write(self) -> bool:
+        return self.faults.drop_write_rate > 0 and self._rng.random() < self.faults.drop_write_rate
+
+    def _extra_delay_s(self, op: str) -> float:
+        lat = self.faults.latency.get(op) or self.faults.latency.get("*")
+        if lat is None:
+            return 0.0
+        ms = lat.fixed_ms + lat.growth_ms_per_s * (time.monotonic() - self._set_at)
+        if lat.exp_mean_ms:
+            ms += self._rng.expovariate(1.0 / lat.exp_mean_ms)
+        return ms / 1000.0
+
+    async def before(self, op: str) -> None:
+        """Delay a request as the faults say: stall, then extra latency."""
+        wait = self._stall_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        delay = self._extra_delay_s(op)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore | None:
+        return self._semaphore
+
+    @property
+    def service_time_s(self) -> float:
+        return self.faults.service_time_ms / 1000.0
+
+
+def parse_op_value(text: str) -> tuple[str, float]:
+    """``"customer.view=50"`` → ``("customer.view", 50.0)``, for command-line fault options."""
+    op, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(f"expected OPERATION=VALUE, got {text!r}")
+    return op.strip(), float(value)

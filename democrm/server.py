@@ -1,0 +1,115 @@
+"""Start the reference CRM: seeded store, uvicorn server, in a thread or as the main program."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+import uvicorn
+
+from democrm import db
+from democrm.app import create_app
+from democrm.faults import Faults
+from democrm.seed import Manifest, seed
+from democrm.state import CRM
+
+MANIFEST_NAME = "testdata.json"
+
+
+def prepare_store(data_dir: Path, size: str = "small", seed_value: int = 42) -> tuple[Path, Manifest]:
+    """Create a fresh store in ``data_dir``, seed it, and write the test-data manifest beside it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db_path = data_dir / f"democrm-{size}.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db_path) + suffix).unlink(missing_ok=True)
+    conn = db.connect(db_path)
+    db.create_schema(conn)
+    manifest = seed(conn, size, seed_value)
+    conn.close()
+    manifest.write(data_dir / MANIFEST_NAME)
+    return db_path, manifest
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _config(app: object, host: str) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, log_level="warning", access_log=False, lifespan="off",  # type: ignore[arg-type]
+                          loop="auto", http="auto", backlog=4096, timeout_keep_alive=30)
+
+
+class EmbeddedCRM:
+    """The reference CRM in a background thread of this process, on a free loopback port.
+
+    >>> with EmbeddedCRM(size="tiny") as crm:
+    ...     crm.base_url          # e.g. http://127.0.0.1:41234
+    """
+
+    def __init__(self, size: str = "small", faults: Faults | None = None, host: str = "127.0.0.1",
+                 port: int = 0, data_dir: Path | None = None, seed_value: int = 42) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="democrm-") if data_dir is None else None
+        self.data_dir = data_dir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.db_path, self.manifest = prepare_store(self.data_dir, size, seed_value)
+        self.manifest_path = self.data_dir / MANIFEST_NAME
+        app, self.crm = create_app(self.db_path, faults)
+        self._sock = bind_socket(host, port)
+        self.host = host
+        self.port: int = self._sock.getsockname()[1]
+        self._server = uvicorn.Server(_config(app, host))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name="democrm", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def state(self) -> CRM:
+        return self.crm
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedCRM:
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"reference CRM did not start on {self.base_url} within {timeout_s} s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._sock.close()
+        self.crm.conn.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> EmbeddedCRM:
+        return self.start()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve(host: str, port: int, size: str, data_dir: Path, faults: Faults | None = None,
+          durable: bool = False, on_ready: object = None) -> None:
+    """Seed a fresh store in ``data_dir`` and serve it until interrupted (``crmload demo-crm``)."""
+    db_path, manifest = prepare_store(data_dir, size)
+    app, _crm = create_app(db_path, faults, durable=durable)
+    sock = bind_socket(host, port)
+    actual = sock.getsockname()[1]
+    print(f"reference CRM: http://{host}:{actual}  size={size} ({manifest.counts['accounts']} accounts)  "
+          f"test data: {data_dir / MANIFEST_NAME}", flush=True)
+    uvicorn.Server(_config(app, host)).run(sockets=[sock])

@@ -1,0 +1,78 @@
+"""The server's state: the store, the faults in force, tokens and served-request counters."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from democrm.faults import FaultState
+from democrm.http import User
+from democrm.seed import hash_password
+
+
+class CRM:
+    """One server process's view of the store. Used from the event loop's thread only."""
+
+    def __init__(self, db_path: Path, conn: sqlite3.Connection, faults: FaultState) -> None:
+        self.db_path = db_path
+        self.conn = conn
+        self.faults = faults
+        self.served: Counter[str] = Counter()
+        self.served_by_status: Counter[tuple[str, int]] = Counter()
+        self.writes_dropped = 0
+        self._tokens: dict[str, User] = {}
+        self._round_robin = 0
+
+    def login(self, username: str, password: str) -> tuple[str, User] | None:
+        row = self.conn.execute("SELECT id, username, role, password_sha256 FROM users WHERE username = ?",
+                                (username,)).fetchone()
+        if row is None or not secrets.compare_digest(row["password_sha256"], hash_password(password)):
+            return None
+        token = secrets.token_urlsafe(24)
+        user = User(row["id"], row["username"], row["role"])
+        self.conn.execute("INSERT INTO tokens VALUES (?,?,?)", (token, user.id, time.time()))
+        self._tokens[token] = user
+        return token, user
+
+    def user_for_token(self, token: str) -> User | None:
+        user = self._tokens.get(token)
+        if user is None:
+            row = self.conn.execute("SELECT u.id, u.username, u.role FROM tokens t JOIN users u ON u.id = t.user_id"
+                                    " WHERE t.token = ?", (token,)).fetchone()
+            if row is not None:
+                user = self._tokens[token] = User(row["id"], row["username"], row["role"])
+        return user
+
+    def next_user_of_role(self, role: str) -> int:
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM users WHERE role = ? ORDER BY id", (role,))]
+        self._round_robin += 1
+        return ids[self._round_robin % len(ids)]
+
+    @contextmanager
+    def write(self, user: User | None, action: str, entity: str) -> Iterator[list[int]]:
+        """A write transaction with its audit-log row.
+
+        Yields a list the caller appends the touched entity ids to. Commits on success, unless the
+        ``drop_write_rate`` fault picks this write: then it rolls back but still answers 2xx.
+        """
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        ids: list[int] = []
+        try:
+            yield ids
+            now = time.time()
+            conn.executemany("INSERT INTO audit_log(ts, user_id, action, entity, entity_id) VALUES (?,?,?,?,?)",
+                             [(now, user.id if user else None, action, entity, i) for i in ids[:100]])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if self.faults.drop_write():
+            conn.execute("ROLLBACK")
+            self.writes_dropped += 1
+        else:
+            conn.execute("COMMIT")

@@ -1,0 +1,1 @@
+"""Everything that runs inside Locust: journeys, target adapters, load shapes and sample capture."""

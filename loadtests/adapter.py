@@ -1,0 +1,118 @@
+"""The target-adapter protocol: canonical operations on one CRM's API, through Locust's HTTP client.
+
+A journey never builds a URL. It calls ``adapter.customer_view(account_id)``; the adapter sends the
+request with :meth:`CrmAdapter.call`, which names it by its canonical operation (so it is timed and
+recorded as ``customer.view``), marks it failed by content when :meth:`check_failed` says so, and
+reports 429 as ``throttled`` after honouring ``Retry-After``.
+
+To test another CRM, subclass :class:`CrmAdapter`, implement :meth:`login` and the operations your
+CRM has, and run ``crmload run --adapter mymodule:MyCrm --target https://crm.example``. An
+operation you leave out raises :class:`NotSupported`; the journey skips that step and the report
+lists it. See ``README.md`` for a worked example.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gevent
+
+from loadtests.capture import CheckFailed, Throttled
+
+MAX_RETRY_AFTER_S = 30.0
+
+
+class NotSupported(Exception):
+    """This adapter has no mapping for the canonical operation."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(operation)
+        self.operation = operation
+
+
+class CrmAdapter:
+    """Base class of target adapters. ``client`` is the user's Locust HTTP client.
+
+    Subclasses set :attr:`name` and implement the operations as methods named after the canonical
+    operation with ``.`` replaced by ``_`` (``customer.view`` → ``customer_view``). Each returns
+    the parsed answer (a dict) or ``None`` when the call failed (already recorded as a failure).
+    """
+
+    name = "abstract"
+
+    def __init__(self, client: Any, context: dict[str, Any]) -> None:
+        self.client = client
+        self.context = context  # persona, journey, journey_obj: added to every sample
+
+    # -- the one path every request takes --------------------------------------------------------
+    def call(self, operation: str, method: str, path: str, *, expect: tuple[int, ...] = (200, 201),
+             expect_denied: bool = False, **kwargs: Any) -> Any:
+        """Send one request named ``operation``; return parsed JSON (or raw bytes), or None on failure.
+
+        ``expect_denied``: the request is a probe of access control; 401/403 is the right answer
+        and is recorded as ``ok`` with ``denied=True`` in the returned dict; any 2xx is returned as
+        ``{"denied": False}`` so the probe can report a breach.
+        """
+        ctx = dict(self.context)
+        with self.client.request(method, path, name=operation, context=ctx, catch_response=True,
+                                 **kwargs) as resp:
+            status = resp.status_code
+            if expect_denied:
+                if status in (401, 403):
+                    resp.success()
+                    return {"denied": True, "status": status}
+                if 200 <= status < 300:
+                    resp.success()
+                    return {"denied": False, "status": status}
+                return None
+            if status == 429:
+                resp.failure(Throttled(f"{operation}: 429 Too Many Requests"))
+                self._honour_retry_after(resp)
+                return None
+            if status not in expect:
+                return None  # Locust already marked >= 400 as failed; classified by status
+            problem = self.check_failed(operation, resp)
+            if problem:
+                resp.failure(CheckFailed(f"{operation}: {problem}"))
+                return None
+            resp.success()
+            ctype = resp.headers.get("content-type", "") if resp.headers else ""
+            if "json" in ctype:
+                return resp.json()
+            return resp.content
+
+    def check_failed(self, operation: str, response: Any) -> str | None:
+        """Say why a 2xx answer is a failure (e.g. an error page served with 200); None when it is fine."""
+        return None
+
+    @staticmethod
+    def _honour_retry_after(resp: Any) -> None:
+        raw = resp.headers.get("retry-after") if resp.headers else None
+        try:
+            delay = float(raw) if raw else 1.0
+        except ValueError:
+            delay = 1.0
+        gevent.sleep(min(max(delay, 0.0), MAX_RETRY_AFTER_S))
+
+    # -- protocol ---------------------------------------------------------------------------------
+    def login(self, username: str, password: str) -> bool:
+        """Log in as this user (token, session cookie with CSRF, OAuth2...); True on success."""
+        raise NotSupported("auth.login")
+
+    def supports(self, operation: str) -> bool:
+        method = getattr(type(self), operation.replace(".", "_"), None)
+        base = getattr(CrmAdapter, operation.replace(".", "_"), None)
+        return method is not None and method is not base
+
+    def __getattr__(self, attr: str) -> Any:
+        # any canonical operation the subclass did not implement
+        def unsupported(*_a: Any, **_kw: Any) -> Any:
+            raise NotSupported(attr.replace("_", ".", 1))
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return unsupported
+
+    @staticmethod
+    def now() -> float:
+        return time.time()

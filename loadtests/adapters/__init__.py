@@ -1,0 +1,1 @@
+"""Target adapters shipped with crmload."""

@@ -1,0 +1,349 @@
+"""Raw sample capture: every request and every journey as one row, written while the run goes.
+
+Where rows go:
+
+- one process (Locust's local runner): straight into ``samples.csv`` of the run directory, flushed
+  every second, so a crash loses at most the last second;
+- master and workers (``--processes N`` or Locust's distributed mode, on any machines): each worker
+  sends numbered batches to the master over Locust's own message channel
+  (``crmload_samples``); the master appends each ``(worker, seq)`` once and acknowledges it;
+  a worker resends what was not acknowledged, and sends a last batch marked ``final`` when it
+  stops. The master waits for every worker's final batch before the run ends, so every sample
+  reaches one run directory exactly once.
+
+Each process also records its own CPU use every second (``generators.csv``), so that a saturated
+load generator can be told apart from a slow CRM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import re
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+import psutil
+from locust.env import Environment
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+SAMPLE_COLUMNS = ("ts", "kind", "operation", "persona", "journey", "response_time_ms", "schedule_lag_ms",
+                  "status", "outcome", "bytes", "stage", "users", "worker", "server_ms")
+GENERATOR_COLUMNS = ("ts", "worker", "cpu_percent", "users")
+FLUSH_INTERVAL_S = 1.0
+RESEND_AFTER_S = 5.0
+FINAL_WAIT_S = 30.0
+
+_SERVER_TIMING = re.compile(r"dur=([0-9.]+)")
+
+
+class Throttled(Exception):
+    """The target answered 429: reported apart from failures."""
+
+
+class CheckFailed(Exception):
+    """The target answered 2xx but the content says the operation failed."""
+
+
+def server_ms(headers: Any) -> float | None:
+    """The first ``dur=`` of a ``Server-Timing`` header, in ms; None when absent."""
+    if not headers:
+        return None
+    value = headers.get("server-timing") or headers.get("Server-Timing")
+    if not value:
+        return None
+    m = _SERVER_TIMING.search(value)
+    return float(m.group(1)) if m else None
+
+
+def outcome_of(status: int, exception: BaseException | None) -> str:
+    """Classify one request into the outcome vocabulary of the samples."""
+    if exception is None:
+        return "ok"
+    if isinstance(exception, Throttled) or status == 429:
+        return "throttled"
+    if isinstance(exception, CheckFailed):
+        return "check_failed"
+    if status == 0:
+        text = f"{type(exception).__name__} {exception}".lower()
+        if isinstance(exception, TimeoutError | socket.timeout | gevent.Timeout) or "timeout" in text \
+                or "timed out" in text:
+            return "timeout"
+        return "connection"
+    if status >= 500:
+        return "http_5xx"
+    if status >= 400:
+        return "http_4xx"
+    return "check_failed"
+
+
+class _CsvAppender:
+    def __init__(self, path: Path, columns: Iterable[str]) -> None:
+        new = not path.exists() or path.stat().st_size == 0
+        self._fh = path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._fh)
+        if new:
+            self._writer.writerow(columns)
+            self._fh.flush()
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self._writer.writerows(rows)
+            self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.flush()
+        with contextlib.suppress(OSError):
+            os.fsync(self._fh.fileno())
+        self._fh.close()
+
+
+@dataclass
+class _Outbox:
+    seq: int = 0
+    unacked: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+
+
+class Capture:
+    """Collects rows in this process and delivers them, per the runner's role (see module docstring)."""
+
+    def __init__(self, environment: Environment, run_dir: Path, stage_of: Any) -> None:
+        self.env = environment
+        self.run_dir = run_dir
+        self._stage_of = stage_of  # () -> int: current stage index (-1 before start)
+        self._rows: list[tuple[Any, ...]] = []
+        self._gen_rows: list[tuple[Any, ...]] = []
+        self.skipped: Counter[str] = Counter()
+        self.dropped: Counter[int] = Counter()
+        self.total_users = 0
+        self.worker = "local"
+        self._outbox = _Outbox()
+        self._seen: dict[str, set[int]] = {}
+        self._finals: set[str] = set()
+        self._workers_seen: set[str] = set()
+        self._worker_counts: Counter[str] = Counter()
+        self._skipped_all: Counter[str] = Counter()
+        self._dropped_all: Counter[int] = Counter()
+        self._samples: _CsvAppender | None = None
+        self._generators: _CsvAppender | None = None
+        self._flusher: gevent.Greenlet | None = None
+        self._proc = psutil.Process()
+        self._proc.cpu_percent(None)
+        self._stopped = False
+        self._per_worker_counters: dict[str, tuple[Counter[str], Counter[int]]] = {}
+        env = environment.events
+        env.request.add_listener(self._on_request)
+        env.test_start.add_listener(self._on_test_start)
+        env.test_stop.add_listener(self._on_test_stop)
+        env.quitting.add_listener(self._on_quitting)
+
+    # -- roles -------------------------------------------------------------------------------------
+    @property
+    def _runner(self) -> Any:
+        return self.env.runner
+
+    def _is_writer(self) -> bool:
+        return isinstance(self._runner, LocalRunner | MasterRunner)
+
+        self._register_messages()
+
+    def _register_messages(self) -> None:
+        runner = self.env.runner
+        if isinstance(runner, MasterRunner):
+            runner.register_message("crmload_samples", self._on_batch)
+        elif isinstance(runner, WorkerRunner):
+            runner.register_message("crmload_ack", self._on_ack)
+            runner.register_message("crmload_users", self._on_users)
+
+    def _open_files(self) -> None:
+        if self._samples is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._samples = _CsvAppender(self.run_dir / "samples.csv", SAMPLE_COLUMNS)
+            self._generators = _CsvAppender(self.run_dir / "generators.csv", GENERATOR_COLUMNS)
+
+    def _on_test_start(self, environment: Environment, **_kw: Any) -> None:
+        self._stopped = False
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            self.worker = f"w{runner.worker_index}"
+        elif isinstance(runner, MasterRunner):
+            self.worker = "master"
+        if self._is_writer():
+            self._open_files()
+        if self._flusher is None:
+            self._flusher = gevent.spawn(self._flush_loop)
+
+    # -- recording (hot path) ---------------------------------------------------------------------
+    def users_now(self) -> int:
+        runner = self._runner
+        if isinstance(runner, WorkerRunner):
+            return self.total_users or runner.user_count
+        return int(runner.user_count) if runner is not None else 0
+
+    def _on_request(self, request_type: str, name: str, response_time: float, response_length: int,
+                    response: Any = None, context: dict[str, Any] | None = None,
+                    exception: BaseException | None = None, start_time: float | None = None,
+                    **_kw: Any) -> None:
+        ctx = context or {}
+        status = int(getattr(response, "status_code", 0) or 0)
+        outcome = outcome_of(status, exception)
+        step = ctx.get("journey_obj")
+        if step is not None and outcome != "ok" and step.outcome == "ok":
+            step.outcome = outcome
+        headers = getattr(response, "headers", None)
+        self._rows.append((
+            round(start_time if start_time is not None else time.time() - response_time / 1000.0, 6),
+            "request", name, ctx.get("persona", ""), ctx.get("journey", ""), round(response_time, 3),
+            ctx.get("schedule_lag_ms", ""), status, outcome, int(response_length or 0), self._stage_of(),
+            self.users_now(), self.worker, server_ms(headers) if headers is not None else None))
+
+    def journey(self, start_ts: float, name: str, persona: str, duration_ms: float, outcome: str,
+                schedule_lag_ms: float | str = "") -> None:
+        self._rows.append((round(start_ts, 6), "journey", name, persona, name, round(duration_ms, 3),
+                           schedule_lag_ms, 0, outcome, 0, self._stage_of(), self.users_now(), self.worker, None))
+
+    def dropped_iteration(self, intended_ts: float, persona: str, lag_ms: float) -> None:
+        """An open-model iteration that could not start in time: counted as a ``dropped`` row."""
+        self._rows.append((round(intended_ts, 6), "dropped", persona, persona, "", 0.0, round(lag_ms, 3), 0,
+                           "dropped", 0, self._stage_of(), self.users_now(), self.worker, None))
+        self.dropped[self._stage_of()] += 1
+
+    def skip(self, operation: str) -> None:
+        self.skipped[operation] += 1
+
+    # -- delivery ---------------------------------------------------------------------------------
+    def _take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        rows, self._rows = self._rows, []
+        cpu = self._proc.cpu_percent(None)
+        self._gen_rows.append((round(time.time(), 3), self.worker, cpu, self.users_now()))
+        gen, self._gen_rows = self._gen_rows, []
+        return rows, gen
+
+    def _flush_loop(self) -> None:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            try:
+                self.flush()
+            except Exception as exc:  # a flush problem must not kill the run; it is logged
+                import logging
+                logging.getLogger("crmload").error("sample flush failed: %s", exc)
+
+    def flush(self, final: bool = False) -> None:
+        runner = self._runner
+        if isinstance(runner, WorkerRunner):
+            rows, gen = self._take()
+            self._send_batch(rows, gen, final)
+        elif self._is_writer():
+            if isinstance(runner, MasterRunner):
+                runner.send_message("crmload_users", {"users": runner.user_count})
+                self._gen_rows.append((round(time.time(), 3), "master", self._proc.cpu_percent(None),
+                                       runner.user_count))
+                gen, self._gen_rows = self._gen_rows, []
+                rows: list[tuple[Any, ...]] = []
+                rows, self._rows = self._rows, []
+            else:
+                rows, gen = self._take()
+                self._worker_counts["local"] += len(rows)
+                self._skipped_all = self.skipped.copy()
+                self._dropped_all = self.dropped.copy()
+            self._open_files()
+            assert self._samples is not None and self._generators is not None
+            self._samples.write(rows)
+            self._generators.write(gen)
+
+    def _send_batch(self, rows: list[tuple[Any, ...]], gen: list[tuple[Any, ...]], final: bool) -> None:
+        out = self._outbox
+        now = time.monotonic()
+        if rows or gen or final:
+            out.seq += 1
+            payload = {"seq": out.seq, "worker": self.worker, "rows": rows, "gen": gen, "final": final,
+                       "skipped": dict(self.skipped), "dropped": {str(k): v for k, v in self.dropped.items()}}
+            out.unacked[out.seq] = (now, payload)
+            self._runner.send_message("crmload_samples", payload)
+        for seq, (sent, payload) in list(out.unacked.items()):
+            if seq != out.seq and now - sent > RESEND_AFTER_S:
+                out.unacked[seq] = (now, payload)
+                self._runner.send_message("crmload_samples", payload)
+
+    def _on_ack(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+        for seq in msg.data["seqs"]:
+            self._outbox.unacked.pop(seq, None)
+
+    def _on_users(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+        self.total_users = int(msg.data["users"])
+
+    def _on_batch(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+        data = msg.data
+        worker, seq = data["worker"], int(data["seq"])
+        seen = self._seen.setdefault(worker, set())
+        self._workers_seen.add(worker)
+        if seq not in seen:
+            seen.add(seq)
+            self._open_files()
+            assert self._samples is not None and self._generators is not None
+            self._samples.write([tuple(r) for r in data["rows"]])
+            self._generators.write([tuple(r) for r in data["gen"]])
+            self._worker_counts[worker] += len(data["rows"])
+            self._skipped_by_worker(worker, data)
+            if data["final"]:
+                self._finals.add(worker)
+        self.env.runner.send_message("crmload_ack", {"seqs": [seq]}, msg.node_id)
+
+    def _skipped_by_worker(self, worker: str, data: dict[str, Any]) -> None:
+        # counters are cumulative per worker: keep the latest of each worker, then sum
+        self._per_worker_counters[worker] = (Counter(data["skipped"]),
+                                             Counter({int(k): v for k, v in data["dropped"].items()}))
+        self._skipped_all = sum((s for s, _ in self._per_worker_counters.values()), Counter())
+        self._dropped_all = sum((d for _, d in self._per_worker_counters.values()), Counter())
+
+    def _on_test_stop(self, environment: Environment, **_kw: Any) -> None:
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            self.flush(final=True)
+            deadline = time.monotonic() + FINAL_WAIT_S
+            while self._outbox.unacked and time.monotonic() < deadline:
+                gevent.sleep(0.2)
+                self._send_batch([], [], False)
+        elif isinstance(runner, MasterRunner):
+            expected = {f"w{i}" for i in range(runner.worker_count)} | self._workers_seen
+            deadline = time.monotonic() + FINAL_WAIT_S
+            while not expected <= self._finals and time.monotonic() < deadline:
+                gevent.sleep(0.2)
+            self.flush()
+            self.missing_finals = sorted(expected - self._finals)
+            self.write_summary()
+        else:
+            self.flush()
+            self.write_summary()
+        self._stopped = True
+
+    def _on_quitting(self, environment: Environment, **_kw: Any) -> None:
+        if not self._stopped and self._is_writer():
+            self.flush()
+            self.write_summary()
+        if self._samples is not None:
+            self._samples.close()
+        if self._generators is not None:
+            self._generators.close()
+
+    def write_summary(self) -> None:
+        """``capture.json``: rows per worker, skipped operations, dropped arrivals, workers that never said final."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        summary = {
+            "rows_by_worker": dict(self._worker_counts),
+            "skipped_operations": dict(self._skipped_all),
+            "dropped_by_stage": {str(k): v for k, v in self._dropped_all.items()},
+            "workers_missing_final": getattr(self, "missing_finals", []),
+            "written_at": time.time(),
+        }
+        tmp = self.run_dir / "capture.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        tmp.replace(self.run_dir / "capture.json")

@@ -1,0 +1,368 @@
+"""Personas and their journeys: Locust users that behave like a CRM's real users.
+
+Each user logs in once as its own identity from the test data, then runs journeys: multi-step
+sequences of canonical operations with think times between steps. Every request is recorded by
+its operation; every journey also becomes one ``journey`` sample (first step start to last step
+end, outcome = the first failing step's outcome). A step whose operation the adapter does not
+support is skipped and counted.
+
+Closed personas (sales, service, marketing, manager) are shared among the stage's ``users`` by
+weight. The integration persona is open-model: its users start iterations on the arrival schedule
+(:mod:`loadtests.arrivals`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import gevent
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
+
+from loadtests import runtime
+from loadtests.adapter import CrmAdapter, NotSupported
+
+SUBJECTS = ("Intro call", "Pricing follow-up", "Renewal check", "Demo recap", "Contract questions")
+STAGE_FLOW = {"prospecting": "qualification", "qualification": "proposal", "proposal": "negotiation",
+              "negotiation": "proposal"}
+
+
+class JourneyRun:
+    """One journey in progress: its name, start and the first failing outcome of its steps."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.outcome = "ok"
+        self.start_ts = time.time()
+        self._t0 = time.perf_counter()
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._t0) * 1000.0
+
+
+class CrmUser(FastHttpUser):
+    """Base of every persona: identity, adapter, think time, journey recording."""
+
+    abstract = True
+    persona: ClassVar[str] = ""
+    role: ClassVar[str] = ""
+    journeys: ClassVar[dict[str, float]] = {}
+    network_timeout = 60.0
+    connection_timeout = 10.0
+    max_retries = 0
+
+    def on_start(self) -> None:
+        rt = runtime.get()
+        cfg = rt.scenario.personas.get(self.persona)  # type: ignore[call-overload]
+        self.think_range = cfg.think_time if cfg else (0.0, 0.0)
+        self.options: dict[str, Any] = dict(cfg.options) if cfg else {}
+        self.rng = random.Random()
+        self.data = rt.testdata
+        self.identity = self.data.next_identity(self.role)
+        self.context_: dict[str, Any] = {"persona": self.persona, "journey": "login"}
+        self.adapter: CrmAdapter = rt.adapter_class(self.client, self.context_)
+        self.logged_in = self.adapter.login(self.identity.username, self.identity.password)
+        self.setup()
+
+    def setup(self) -> None:
+        """Per-user data choices, after login."""
+
+    # -- helpers used by journeys ------------------------------------------------------------------
+    def think(self) -> None:
+        lo, hi = self.think_range
+        if hi > 0:
+            gevent.sleep(self.rng.uniform(lo, hi))
+
+    def step(self, operation: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one step; an unsupported operation is skipped and counted."""
+        try:
+            return fn(*args)
+        except NotSupported:
+            runtime.get().capture.skip(operation)
+            return None
+
+    @contextmanager
+    def journey(self, name: str, schedule_lag_ms: float | str = "") -> Iterator[JourneyRun]:
+        run = JourneyRun(name)
+        self.context_["journey"] = name
+        self.context_["journey_obj"] = run
+        if schedule_lag_ms != "":
+            self.context_["schedule_lag_ms"] = round(float(schedule_lag_ms), 3)
+        try:
+            yield run
+        finally:
+            self.context_.pop("journey_obj", None)
+            self.context_.pop("schedule_lag_ms", None)
+            runtime.get().capture.journey(run.start_ts, name, self.persona, run.elapsed_ms(), run.outcome,
+                                          schedule_lag_ms)
+
+    def pick_journey(self) -> str:
+        names = list(self.journeys)
+        weights = [float(self.options.get(f"weight_{n.split('.', 1)[1]}", self.journeys[n])) for n in names]
+        return self.rng.choices(names, weights)[0]
+
+    @task
+    def run_journey(self) -> None:
+        self.iterate()
+
+    def iterate(self) -> None:
+        """One iteration: a journey picked by weight (closed model: back to back, with pacing)."""
+        if not self.logged_in:
+            self.logged_in = self.adapter.login(self.identity.username, self.identity.password)
+            if not self.logged_in:
+                gevent.sleep(1.0)
+                return
+        name = self.pick_journey()
+        with self.journey(name):
+            getattr(self, name.split(".", 1)[1])()
+
+
+def _ids(result: Any, key: str) -> list[int]:
+    if not isinstance(result, dict):
+        return []
+    return [int(item["id"]) for item in result.get(key, []) if isinstance(item, dict) and "id" in item]
+
+
+class SalesUser(CrmUser):
+    """Sales rep: pipeline, customer lookups and calls, leads to deals."""
+
+    persona = "sales"
+    role = "sales"
+    weight = 4
+    journeys: ClassVar[dict[str, float]] = {"sales.customer_call": 3, "sales.lead_to_deal": 1}
+
+    def setup(self) -> None:
+        u = self.identity.username
+        self.my_accounts = self.data.owned("accounts_by_owner", u)
+        self.my_keys = self.data.owned("search_keys_by_owner", u)
+        self.my_opps = self.data.owned("opportunities_by_owner", u)
+        self.created = 0
+
+    def customer_call(self) -> None:
+        a = self.adapter
+        self.step("opportunity.list", a.opportunity_list, 1, 25)
+        self.think()
+        account_id = self.rng.choice(self.my_accounts) if self.my_accounts else None
+        if self.my_keys:
+            name, phone, _email = self.rng.choice(self.my_keys)
+            by, q = ("phone", phone) if self.rng.random() < 0.3 else ("name", name)
+            found = _ids(self.step("customer.search", a.customer_search, q, by), "results")
+            account_id = found[0] if found else account_id
+        self.think()
+        if account_id is None:
+            return
+        self.step("customer.view", a.customer_view, account_id)
+        self.think()
+        self.step("activity.log", a.activity_log, account_id, self.rng.choice(("call", "email", "meeting")),
+                  self.rng.choice(SUBJECTS))
+        if self.my_opps:
+            self.think()
+            opp = self.rng.choice(self.my_opps)
+            current = self.step("opportunity.view", a.opportunity_view, opp)
+            stage = current.get("stage", "prospecting") if isinstance(current, dict) else "prospecting"
+            self.step("opportunity.update_stage", a.opportunity_update_stage, opp,
+                      STAGE_FLOW.get(stage, "proposal"))
+        if self.rng.random() < float(self.options.get("report_share", 0.1)):
+            self.think()
+            self.step("report.pipeline", a.report_pipeline)
+
+    def lead_to_deal(self) -> None:
+        a = self.adapter
+        self.created += 1
+        tag = f"{self.identity.username}-{self.identity.slot}-{self.created}-{self.rng.randrange(10**6)}"
+        lead = self.step("lead.create", a.lead_create, {"name": "Pat Lee", "company": f"Prospect {tag}",
+                                                         "email": f"pat.{tag}@prospect.example",
+                                                         "phone": "+1888000000", "source": "call"})
+        self.think()
+        if isinstance(lead, dict) and "id" in lead:
+            converted = self.step("lead.convert", a.lead_convert, lead["id"])
+            self.think()
+            if isinstance(converted, dict):
+                account_id = converted["account_id"]
+                self.step("customer.update", a.customer_update, account_id, {"city": "Lisbon"})
+                self.step("contact.create", a.contact_create, {
+                    "account_id": account_id, "first_name": "Sam", "last_name": "Ortiz",
+                    "email": f"sam.{tag}@prospect.example"})
+                self.think()
+                opp = self.step("opportunity.create", a.opportunity_create, {
+                    "account_id": account_id, "name": f"Expansion {tag}",
+                    "amount": round(self.rng.uniform(1e3, 1e5), 2)})
+                if isinstance(opp, dict):
+                    self.step("opportunity.update_stage", a.opportunity_update_stage, opp["id"], "qualification")
+        if self.rng.random() < 0.2:
+            self.step("customer.create", a.customer_create, {
+                "name": f"Walk-in {tag}", "phone": "+1999000000", "email": f"walkin.{tag}@mail.example"})
+
+
+class ServiceUser(CrmUser):
+    """Service agent: ticket queue, screen-pop lookup, history, comments, resolution, knowledge base."""
+
+    persona = "service"
+    role = "service"
+    weight = 3
+    journeys: ClassVar[dict[str, float]] = {"service.work_ticket": 3, "service.new_ticket": 1}
+
+    def setup(self) -> None:
+        tickets = self.data.list("open_ticket_ids")
+        stride = 97  # partition the open tickets so that agents do not work the same ticket
+        mine = tickets[self.identity.slot % stride::stride]
+        self.my_tickets = mine or tickets
+        self.agents = [u.get("id") for u in self.data.users("service") if u.get("id") is not None]
+        self.phones = self.data.list("search_phones")
+        self.terms = self.data.list("kb_terms") or ["password"]
+        self.accounts = self.data.list("account_ids")
+
+    def work_ticket(self) -> None:
+        a = self.adapter
+        self.step("ticket.queue", a.ticket_queue, "open", self.rng.randint(1, 5))
+        self.think()
+        if not self.my_tickets:
+            return
+        tid = self.rng.choice(self.my_tickets)
+        ticket = self.step("ticket.view", a.ticket_view, tid)
+        self.think()
+        if self.phones:
+            self.step("customer.search", a.customer_search, self.rng.choice(self.phones), "phone")
+        account_id = ticket.get("account_id") if isinstance(ticket, dict) else None
+        if account_id:
+            self.step("service.history", a.service_history, account_id)
+        self.think()
+        self.step("ticket.comment", a.ticket_comment, tid, "Called the customer; sent the steps.")
+        self.think()
+        if self.rng.random() < 0.5 and self.agents:
+            self.step("ticket.assign", a.ticket_assign, tid, self.rng.choice(self.agents))
+        else:
+            self.step("ticket.resolve", a.ticket_resolve, tid)
+            if self.rng.random() < 0.3:
+                self.step("survey.submit", a.survey_submit, tid, self.rng.randint(1, 5), "thanks")
+        self.step("kb.search", a.kb_search, self.rng.choice(self.terms).split()[0])
+
+    def new_ticket(self) -> None:
+        a = self.adapter
+        found: list[int] = []
+        if self.phones:
+            found = _ids(self.step("customer.search", a.customer_search, self.rng.choice(self.phones), "phone"),
+                         "results")
+        account_id = found[0] if found else (self.rng.choice(self.accounts) if self.accounts else None)
+        if account_id is None:
+            return
+        self.step("customer.view", a.customer_view, account_id)
+        self.think()
+        created = self.step("ticket.create", a.ticket_create, account_id, "Cannot log in to the portal",
+                            self.rng.choice(("low", "normal", "high")))
+        if isinstance(created, dict):
+            self.step("ticket.comment", a.ticket_comment, created["id"], "Asked for a screenshot.")
+            self.my_tickets.append(created["id"])
+
+
+class MarketingUser(CrmUser):
+    """Marketer: segments, campaigns, reports; now and then a bulk lead import and a contact export."""
+
+    persona = "marketing"
+    role = "marketing"
+    weight = 1
+    journeys: ClassVar[dict[str, float]] = {"marketing.campaign": 4, "marketing.bulk": 1}
+    FILTERS: ClassVar[list[dict[str, Any]]] = [{"industry": i, "opted_in": True} for i in (
+        "retail", "health", "finance", "media")] + [{"city": c, "opted_in": True} for c in ("Lisbon", "Oslo", "Graz")]
+
+    def setup(self) -> None:
+        self.runs = 0
+
+    def campaign(self) -> None:
+        a = self.adapter
+        f = self.rng.choice(self.FILTERS)
+        self.step("segment.preview", a.segment_preview, f)
+        self.think()
+        self.runs += 1
+        created = self.step("campaign.create", a.campaign_create,
+                            f"Promo {self.identity.slot}-{self.runs}-{self.rng.randrange(10**6)}", f)
+        self.think()
+        if isinstance(created, dict):
+            self.step("campaign.launch", a.campaign_launch, created["id"])
+            self.think()
+            self.step("campaign.report", a.campaign_report, created["id"])
+        self.step("report.campaign", a.report_campaign)
+
+    def bulk(self) -> None:
+        a = self.adapter
+        rows = int(self.options.get("import_rows", 2000))
+        tag = f"{self.identity.slot}-{self.rng.randrange(10**9)}"
+        lines = ["name,company,email,phone"] + [
+            f"Lead {i},Co {tag},l{i}.{tag}@bulk.example,+1444{i:07d}" for i in range(rows)]
+        self.step("import.bulk", a.import_bulk, "\n".join(lines))
+        self.think()
+        self.step("export.bulk", a.export_bulk, "contacts", int(self.options.get("export_rows", 10_000)))
+
+
+class ManagerUser(CrmUser):
+    """Manager: dashboards and reports."""
+
+    persona = "manager"
+    role = "manager"
+    weight = 1
+    journeys: ClassVar[dict[str, float]] = {"manager.dashboard": 1}
+
+    def setup(self) -> None:
+        self.accounts = self.data.list("account_ids")
+
+    def dashboard(self) -> None:
+        a = self.adapter
+        self.step("report.pipeline", a.report_pipeline)
+        self.think()
+        self.step("report.service", a.report_service)
+        self.think()
+        self.step("report.campaign", a.report_campaign)
+        self.step("opportunity.list", a.opportunity_list, self.rng.randint(1, 20), 50)
+        if self.accounts:
+            self.think()
+            self.step("customer.view", a.customer_view, self.rng.choice(self.accounts))
+
+
+class IntegrationUser(CrmUser):
+    """Machine clients of the open model: order batches from the shop/ERP and web-form leads."""
+
+    persona = "integration"
+    role = "integration"
+    fixed_count = 0
+    wait_time = constant(0)
+    journeys: ClassVar[dict[str, float]] = {"integration.order_sync": 7, "integration.webform": 3}
+
+    def setup(self) -> None:
+        self.sent = 0
+
+    def iterate(self) -> None:
+        """One arrival: wait for the next scheduled start, then run a journey (open model)."""
+        rt = runtime.get()
+        slot = rt.scheduler.next_slot() if rt.scheduler is not None else None
+        if slot is None:
+            gevent.sleep(0.5)
+            return
+        _intended, lag_ms = slot
+        if not self.logged_in:
+            self.logged_in = self.adapter.login(self.identity.username, self.identity.password)
+        name = self.pick_journey()
+        with self.journey(name, schedule_lag_ms=lag_ms):
+            getattr(self, name.split(".", 1)[1])()
+
+    def order_sync(self) -> None:
+        batch = int(self.options.get("batch_size", 20))
+        self.sent += 1
+        base = f"{runtime.get().capture.worker}-{self.identity.slot}-{self.sent}"
+        orders = [{"external_id": f"ord-{base}-{i}", "amount": round(self.rng.uniform(5, 500), 2),
+                   "currency": "EUR", "status": self.rng.choice(("placed", "paid", "shipped"))}
+                  for i in range(batch)]
+        self.step("order.sync", self.adapter.order_sync, orders)
+
+    def webform(self) -> None:
+        self.sent += 1
+        tag = f"{runtime.get().capture.worker}-{self.identity.slot}-{self.sent}"
+        self.step("webform.submit", self.adapter.webform_submit, {
+            "name": "Web Visitor", "company": f"Visitor Co {tag}", "email": f"v.{tag}@web.example"})
+
+
+PERSONA_CLASSES: dict[str, type[CrmUser]] = {c.persona: c for c in (
+    SalesUser, ServiceUser, MarketingUser, ManagerUser, IntegrationUser)}

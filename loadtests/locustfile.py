@@ -1,0 +1,38 @@
+"""crmload's Locust entry point.
+
+``crmload run`` starts Locust with this file; you can too, for Locust's own web UI:
+
+    locust -f loadtests/locustfile.py --host http://127.0.0.1:8080
+
+The scenario comes from ``$CRMLOAD_SCENARIO`` (default ``scenarios/smoke.yaml``), the test data
+from ``$CRMLOAD_TESTDATA`` (the reference CRM writes it when seeding: ``crmload demo-crm`` prints
+its path). Samples go to ``$CRMLOAD_RUN_DIR`` (default ``results/locust-<time>/``); judge them
+with ``crmload analyze RUN_DIR``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from loadtests import runtime  # noqa: E402
+from loadtests.journeys import (  # noqa: E402
+    PERSONA_CLASSES,
+    IntegrationUser,
+    ManagerUser,
+    MarketingUser,
+    SalesUser,
+    ServiceUser,
+)
+from loadtests import shape as _shape  # noqa: E402
+
+
+class CrmScenarioShape(_shape.ScenarioShape):
+    """The scenario's stages (only this one shape class may be visible to Locust in this module)."""
+
+
+runtime.install(PERSONA_CLASSES, CrmScenarioShape)
+
+__all__ = ["CrmScenarioShape", "IntegrationUser", "ManagerUser", "MarketingUser", "SalesUser", "ServiceUser"]

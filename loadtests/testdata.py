@@ -1,0 +1,70 @@
+"""Test data for journeys: who logs in, which records each virtual user works on, what to search for.
+
+The file is JSON (``testdata.json``): the embedded reference CRM writes it when it seeds; for another
+CRM you write it yourself (see README, "Testing your own CRM"). Keys:
+
+| key | meaning |
+|---|---|
+| ``users`` | ``[{"username", "password", "role", "id"}]``; passwords may be ``"env:VAR"`` to read ``$VAR`` |
+| ``accounts_by_owner`` | ``{username: [account id, ...]}`` for sales reps |
+| ``search_keys_by_owner`` | ``{username: [[name prefix, phone, email], ...]}`` |
+| ``opportunities_by_owner`` | ``{username: [opportunity id, ...]}`` |
+| ``search_names`` / ``search_phones`` / ``search_emails`` / ``account_ids`` | keys anyone may look up |
+| ``open_ticket_ids`` | tickets service agents can work on |
+| ``kb_terms`` | knowledge-base search terms |
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Identity:
+    username: str
+    password: str
+    role: str
+    user_id: int | None
+    slot: int  # this virtual user's index among all users of its persona in this process
+
+
+class TestData:
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+        self._by_role: dict[str, list[dict[str, Any]]] = {}
+        for u in raw.get("users", []):
+            self._by_role.setdefault(u["role"], []).append(u)
+        self._counters: dict[str, itertools.count[int]] = {}
+        self.offset = 0  # set per load generator so generators take different users first
+
+    def users(self, role: str) -> list[dict[str, Any]]:
+        return self._by_role.get(role, [])
+
+    def next_identity(self, role: str) -> Identity:
+        pool = self._by_role.get(role)
+        if not pool:
+            raise LookupError(f"test data has no user with role {role!r}")
+        slot = next(self._counters.setdefault(role, itertools.count()))
+        u = pool[(slot + self.offset) % len(pool)]
+        password = str(u["password"])
+        if password.startswith("env:"):
+            password = os.environ.get(password[4:], "")
+        return Identity(u["username"], password, role, u.get("id"), slot + self.offset * 1000)
+
+    def list(self, key: str) -> list[Any]:
+        value = self.raw.get(key) or []
+        return list(value)
+
+    def owned(self, key: str, username: str) -> list[Any]:
+        return list((self.raw.get(key) or {}).get(username, []))
+
+
+@cache
+def load_testdata(path: Path) -> TestData:
+    return TestData(json.loads(path.read_text()))
