@@ -67,6 +67,7 @@ class Stage(_Frozen):
     spawn_rate: float = Field(10.0, gt=0)
     arrival_rate: float = Field(0.0, ge=0, le=100_000)
     warmup: DurationS | None = Field(None, ge=0, description="left out of steady-state statistics")
+    judged: bool = Field(True, description="false: a ramp or cool-down, left out of the verdict")
 
     @model_validator(mode="after")
     def _some_load(self) -> Stage:
@@ -149,7 +150,7 @@ class Scenario(_Frozen):
         return [{"index": i, "name": s.name, "kind": s.kind,
                  "target": {"users": s.users, "arrival_rate": s.arrival_rate},
                  "planned_start_s": self.stage_start_s(i), "planned_duration_s": s.duration,
-                 "warmup_s": self.warmup if s.warmup is None else s.warmup}
+                 "warmup_s": self.warmup if s.warmup is None else s.warmup, "judged": s.judged}
                 for i, s in enumerate(self.stages)]
 
 

@@ -1,0 +1,1 @@
+"""Pure data work on recorded runs: statistics, the standard, the verdict. Never imports ``locust``."""

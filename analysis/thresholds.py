@@ -1,0 +1,179 @@
+"""The standard as data: ``thresholds.yaml``.
+
+Two kinds of entries, each judged to PASS / FAIL / INCONCLUSIVE:
+
+- ``classes``: groups of operations (login, interactive read, ...) with p50/p95/p99 and error-rate
+  limits and an Apdex T; each class is judged per operation as clause ``CLS-<ID>``.
+- ``clauses``: the standard's numbered requirements (``PERF-RT-01`` ...), each with a metric, a
+  selection of samples (operations, persona, journey, stage, kind) and limits, written either as
+  k6 expressions (``p(95) < 3s``) or in the structured form (``p95: 3s``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from analysis.expr import ExprError, Limit, parse_limit
+from crmload.units import DurationS, Fraction
+from crmload.yamlio import load_model
+
+OUTCOMES = ("ok", "http_4xx", "http_5xx", "timeout", "connection", "check_failed", "throttled")
+CANONICAL_OPERATIONS = (
+    "auth.login", "customer.search", "customer.view", "customer.create", "customer.update", "contact.create",
+    "lead.create", "lead.convert", "opportunity.list", "opportunity.view", "opportunity.create",
+    "opportunity.update_stage", "activity.log", "ticket.queue", "ticket.create", "ticket.view", "ticket.comment",
+    "ticket.assign", "ticket.resolve", "service.history", "kb.search", "survey.submit", "segment.preview",
+    "campaign.create", "campaign.launch", "campaign.report", "import.bulk", "export.bulk", "report.pipeline",
+    "report.service", "report.campaign", "order.sync", "webform.submit")
+PERSONAS = ("sales", "service", "marketing", "manager", "integration")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_ops(ops: list[str]) -> list[str]:
+    for op in ops:
+        if op not in CANONICAL_OPERATIONS:
+            close = difflib.get_close_matches(op, CANONICAL_OPERATIONS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "use a canonical operation name (see DESIGN)"
+            raise ValueError(f"unknown operation {op!r} | fix: {hint}")
+    return ops
+
+
+class Defaults(_Frozen):
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    min_tail_samples: int = Field(5, ge=1, description="samples needed above a judged percentile")
+    failure_outcomes: list[Literal["http_4xx", "http_5xx", "timeout", "connection", "check_failed",
+                                   "throttled"]] = ["http_5xx", "timeout", "connection", "check_failed"]
+    generator_cpu_limit: float = Field(90.0, gt=0, le=100)
+    generator_saturated_share: Fraction = Field(0.1, ge=0, le=1)
+    busy_share_limit: Fraction = Field(0.5, gt=0, le=1, description="closed model: share of user time spent "
+                                       "waiting on the CRM above which percentiles are lower bounds")
+
+
+class OperationClass(_Frozen):
+    id: str = Field(pattern=r"^[A-Z0-9-]+$")
+    title: str
+    operations: list[str] = Field(min_length=1)
+    p50: DurationS | None = Field(None, gt=0)
+    p95: DurationS | None = Field(None, gt=0)
+    p99: DurationS | None = Field(None, gt=0)
+    error_rate: Fraction | None = Field(None, ge=0, le=1)
+    apdex_t: DurationS = Field(0.5, gt=0)
+    apdex_min: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("operations")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _check_ops(v)
+
+    def limits(self) -> list[Limit]:
+        out = []
+        for pct in ("p50", "p95", "p99"):
+            v = getattr(self, pct)
+            if v is not None:
+                out.append(Limit(pct, "<=", v * 1000.0, f"{pct} <= {v:g}s"))
+        if self.error_rate is not None:
+            out.append(Limit("rate", "<=", self.error_rate, f"rate <= {self.error_rate * 100:g}%"))
+        if self.apdex_min is not None:
+            out.append(Limit("apdex", ">=", self.apdex_min, f"apdex >= {self.apdex_min:g}"))
+        return out
+
+
+class Select(_Frozen):
+    """Which samples a clause judges. Empty fields select everything."""
+
+    operations: list[str] = Field(default_factory=list)
+    persona: list[Literal["sales", "service", "marketing", "manager", "integration"]] = Field(default_factory=list)
+    journey: list[str] = Field(default_factory=list)
+    stage: list[str] = Field(default_factory=list)
+    kind: Literal["request", "journey"] = "request"
+
+    @field_validator("operations")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _check_ops(v)
+
+
+class Clause(_Frozen):
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9-]+$")
+    title: str
+    source: str = ""
+    metric: Literal["latency", "failure_rate", "apdex", "concurrency", "forbidden_granted", "lost_writes"] \
+        = "latency"
+    select: Select = Field(default_factory=Select)
+    per: Literal["none", "operation", "persona", "journey", "stage"] = "none"
+    limits: list[str] = Field(default_factory=list)
+    apdex_t: DurationS = Field(0.5, gt=0)
+    required_users: int | None = Field(None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _structured(cls, data: Any) -> Any:
+        """Accept ``limit: "p(95) < 3s"`` (one) and the structured ``p95: 3s`` / ``rate: 1%`` forms."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        limits = data.pop("limit", None)
+        exprs: list[str] = list(data.get("limits") or [])
+        if limits is not None:
+            exprs += limits if isinstance(limits, list) else [limits]
+        for key in list(data):
+            if key in ("p50", "p75", "p90", "p95", "p99", "p99.9", "avg", "max"):
+                exprs.append(f"{key if not key.startswith('p') else 'p(' + key[1:] + ')'} <= {data.pop(key)}")
+            elif key == "max_rate":
+                exprs.append(f"rate <= {data.pop(key)}")
+        data["limits"] = exprs
+        return data
+
+    @field_validator("limits")
+    @classmethod
+    def _parse(cls, v: list[str]) -> list[str]:
+        for text in v:
+            try:
+                parse_limit(str(text))
+            except ExprError as exc:
+                raise ValueError(str(exc)) from None
+        return [str(t) for t in v]
+
+    @model_validator(mode="after")
+    def _has_limit(self) -> Clause:
+        if self.metric not in ("concurrency", "forbidden_granted", "lost_writes") and not self.limits:
+            raise ValueError(f"clause {self.id} has no limit | fix: add e.g. limit: 'p(95) < 3s'")
+        return self
+
+    @property
+    def parsed(self) -> tuple[Limit, ...]:
+        if not self.limits and self.metric in ("forbidden_granted", "lost_writes"):
+            return (parse_limit("count == 0"),)
+        return tuple(parse_limit(t) for t in self.limits)
+
+
+class Thresholds(_Frozen):
+    version: Literal[1] = 1
+    defaults: Defaults = Field(default_factory=Defaults)
+    classes: list[OperationClass] = Field(default_factory=list)
+    clauses: list[Clause] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Thresholds:
+        ids = [c.id for c in self.clauses] + [f"CLS-{k.id}" for k in self.classes]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"clause ids must be unique; repeated: {', '.join(sorted(dup))}")
+        return self
+
+    def all_ids(self) -> list[str]:
+        return [c.id for c in self.clauses] + [f"CLS-{k.id}" for k in self.classes]
+
+
+def load_thresholds(path: Path) -> Thresholds:
+    return load_model(Thresholds, path)
+
+
+DEFAULT_THRESHOLDS = Path(__file__).resolve().parent.parent / "thresholds.yaml"

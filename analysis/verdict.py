@@ -1,0 +1,431 @@
+"""Judging a run against the standard: each clause → PASS / FAIL / INCONCLUSIVE, with the evidence.
+
+Rules, in the order they apply to a limit on one group of samples:
+
+1. No samples → INCONCLUSIVE ("not exercised").
+2. A percentile needs ``min_tail_samples`` samples above it and a bounded confidence interval;
+   otherwise INCONCLUSIVE, naming how many samples it needs.
+3. The whole interval inside the limit → PASS; the whole interval outside → FAIL; an interval
+   that straddles the limit → INCONCLUSIVE.
+4. Trust: a load generator above its CPU limit makes latency judgements INCONCLUSIVE; a closed
+   model whose users spent most of their time waiting on the CRM makes latency percentiles lower
+   bounds (a PASS becomes INCONCLUSIVE, a FAIL stands); a run that did not complete turns PASS into
+   INCONCLUSIVE.
+
+Latency is judged on successful requests (failures are judged by the failure rate), in the
+steady-state window, with open-model samples corrected for coordinated omission (response time +
+schedule lag). A clause with ``per:`` is judged on each group and takes the worst group's status;
+for ``failure_rate`` the pooled rate is judged and a group FAILs the clause only when it is
+significantly above the limit on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.expr import Limit, format_value
+from analysis.run import RunData, steady_mask, window_seconds
+from analysis.stats import apdex, min_samples_for, percentile, percentile_interval, wilson
+from analysis.thresholds import Clause, OperationClass, Select, Thresholds
+from crmload.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_PASS
+
+PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
+_RANK = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
+METHOD = ("percentiles: nearest rank on raw samples (Hyndman-Fan type 1); intervals: distribution-free order "
+          "statistics for percentiles, Wilson for rates, normal for Apdex; latency on successful requests in "
+          "the steady-state window, open-model samples corrected for coordinated omission")
+
+
+def worst(statuses: list[str]) -> str:
+    return max(statuses, key=_RANK.__getitem__) if statuses else INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class Result:
+    clause_id: str
+    title: str
+    status: str
+    scope: str
+    metric: str
+    measured: float | None
+    limit: str
+    margin: float | None
+    interval: tuple[float | None, float | None] | None
+    samples: int
+    reason: str
+    parts: tuple[Result, ...] = ()
+
+    def measured_text(self) -> str:
+        return "—" if self.measured is None or math.isnan(self.measured) else format_value(self.metric,
+                                                                                          self.measured)
+
+    def margin_text(self) -> str:
+        if self.margin is None or math.isnan(self.margin):
+            return "—"
+        sign = "+" if self.margin >= 0 else "-"
+        return sign + format_value(self.metric, abs(self.margin))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.clause_id, "title": self.title, "status": self.status, "scope": self.scope,
+                "metric": self.metric, "measured": _num(self.measured), "limit": self.limit,
+                "margin": _num(self.margin),
+                "interval": None if self.interval is None else [_num(self.interval[0]), _num(self.interval[1])],
+                "samples": self.samples, "reason": self.reason, "parts": [p.to_dict() for p in self.parts]}
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    exit_code: int
+    results: tuple[Result, ...]
+    run_status: str
+    window_s: float
+    warnings: tuple[str, ...] = ()
+    method: str = METHOD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "exit_code": self.exit_code, "run_status": self.run_status,
+                "window_s": self.window_s, "method": self.method, "warnings": list(self.warnings),
+                "clauses": [r.to_dict() for r in self.results]}
+
+
+@dataclass
+class _Trust:
+    generator_saturated: str | None = None
+    lower_bound: str | None = None
+    incomplete: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def judge_limit(limit: Limit, *, clause_id: str, title: str, scope: str, latencies_sorted: np.ndarray,
+                n_all: int, failures: int, apdex_t_ms: float, failed_mask: np.ndarray | None,
+                all_latencies: np.ndarray | None, confidence: float, min_tail: int) -> Result:
+    """Judge one limit on one group. ``latencies_sorted``: successful samples' latencies, ascending."""
+    base = dict(clause_id=clause_id, title=title, scope=scope, metric=limit.metric, limit=limit.text)
+    if limit.metric == "rate":
+        if n_all == 0:
+            return Result(**base, status=INCONCLUSIVE, measured=None, margin=None, interval=None, samples=0,
+                          reason="not exercised: no requests")
+        rate = failures / n_all
+        ci = wilson(failures, n_all, confidence)
+        return _decide(limit, base, rate, (ci.low, ci.high), n_all,
+                       f"{failures} of {n_all} failed", needs=None)
+    if limit.metric == "apdex":
+        if all_latencies is None or failed_mask is None or len(all_latencies) == 0:
+            return Result(**base, status=INCONCLUSIVE, measured=None, margin=None, interval=None, samples=0,
+                          reason="not exercised: no requests")
+        a = apdex(all_latencies, failed_mask, apdex_t_ms, confidence)
+        return _decide(limit, base, a.score, (a.interval.low, a.interval.high), a.n,
+                       f"T = {apdex_t_ms:g} ms; {a.satisfied} satisfied, {a.tolerating} tolerating", needs=None)
+    n = len(latencies_sorted)
+    if n == 0:
+        return Result(**base, status=INCONCLUSIVE, measured=None, margin=None, interval=None, samples=0,
+                      reason="not exercised: no successful requests")
+    if limit.metric == "max":
+        value = float(latencies_sorted[-1])
+        # every sample is known: the maximum is exact, no interval
+        return _decide(limit, base, value, (value, value), n, "the slowest request", needs=None)
+    if limit.metric == "min":
+        value = float(latencies_sorted[0])
+        return _decide(limit, base, value, (value, value), n, "the fastest request", needs=None)
+    if limit.metric == "avg":
+        mean = float(latencies_sorted.mean())
+        sd = float(latencies_sorted.std(ddof=1)) if n > 1 else math.inf
+        half = 1.96 * sd / math.sqrt(n) if n > 1 else math.inf
+        return _decide(limit, base, mean, (mean - half, mean + half), n, "mean of successful requests",
+                       needs=None if n >= 30 else 30)
+    p = 50.0 if limit.metric == "med" else float(limit.percentile or 0)
+    value = percentile(latencies_sorted, p)
+    ci = percentile_interval(latencies_sorted, p, confidence)
+    need = min_samples_for(p, min_tail, confidence)
+    return _decide(limit, base, value, (ci.low, ci.high), n, f"p{p:g} of {n} successful requests",
+                   needs=need if n < need or not ci.bounded else None)
+
+
+def _decide(limit: Limit, base: dict[str, Any], value: float, interval: tuple[float | None, float | None],
+            n: int, what: str, needs: int | None) -> Result:
+    margin = limit.margin(value)
+    lo, hi = interval
+    if needs is not None:
+        # the point value still FAILs when even the lowest bound is over an upper limit
+        if limit.upper and lo is not None and not limit.holds(lo):
+            return Result(**base, status=FAIL, measured=value, margin=margin, interval=interval, samples=n,
+                          reason=f"{what}; even its lower bound {format_value(limit.metric, lo)} breaks the limit")
+        return Result(**base, status=INCONCLUSIVE, measured=value, margin=margin, interval=interval, samples=n,
+                      reason=f"too few samples: {limit.metric} needs at least {needs}, have {n}")
+    inside_hi = hi is not None and limit.holds(hi)
+    inside_lo = lo is not None and limit.holds(lo)
+    if limit.upper:
+        if inside_hi:
+            status, why = PASS, "whole interval within the limit"
+        elif lo is not None and not inside_lo:
+            status, why = FAIL, "whole interval beyond the limit"
+        else:
+            status, why = INCONCLUSIVE, "interval straddles the limit"
+    else:
+        if inside_lo:
+            status, why = PASS, "whole interval within the limit"
+        elif hi is not None and not inside_hi:
+            status, why = FAIL, "whole interval beyond the limit"
+        else:
+            status, why = INCONCLUSIVE, "interval straddles the limit"
+    ci_text = "" if lo == hi else (f" [{format_value(limit.metric, lo) if lo is not None else '−∞'}, "
+                                   f"{format_value(limit.metric, hi) if hi is not None else '∞'}]")
+    return Result(**base, status=status, measured=value, margin=margin, interval=interval, samples=n,
+                  reason=f"{what}{ci_text}: {why}")
+
+
+class Judge:
+    """Judges one run against one standard. Build once; :meth:`verdict` does the work."""
+
+    def __init__(self, run: RunData, thresholds: Thresholds, judge_ids: list[str] | None = None,
+                 required_users: int | None = None) -> None:
+        self.run = run
+        self.t = thresholds
+        self.judge_ids = judge_ids
+        self.required_users = required_users
+        d = thresholds.defaults
+        s = run.samples
+        in_window = steady_mask(run)
+        self.window_s = window_seconds(run)
+        self.df = s[in_window]
+        req = self.df[self.df["kind"] == "request"]
+        self.requests = req
+        self.failed = req["outcome"].isin(d.failure_outcomes).to_numpy()
+        self.trust = self._trust(req)
+
+    # -- trust ------------------------------------------------------------------------------------
+    def _trust(self, req: pd.DataFrame) -> _Trust:
+        trust = _Trust()
+        d = self.t.defaults
+        gens = self.run.generators
+        if len(gens) and "cpu_percent" in gens:
+            g = gens[(gens["worker"].astype(str) != "master")]
+            if self.run.stages:
+                m = steady_mask(self.run, g["ts"])
+                g = g[m]
+            if len(g):
+                share = float((g["cpu_percent"] > d.generator_cpu_limit).mean())
+                if share > d.generator_saturated_share:
+                    trust.generator_saturated = (f"load generator CPU above {d.generator_cpu_limit:g} % for "
+                                                 f"{share * 100:.0f} % of the window: latencies include "
+                                                 "generator queueing")
+        closed = req[req["schedule_lag_ms"].isna()]
+        if len(closed) and self.window_s > 0:
+            users = float(closed["users"].median()) if "users" in closed else 0.0
+            busy = float(closed["response_time_ms"].sum()) / 1000.0
+            if users > 0:
+                share = busy / (users * self.window_s)
+                if share > d.busy_share_limit:
+                    trust.lower_bound = (f"closed-model users spent {share * 100:.0f} % of their time waiting on "
+                                         "the CRM: arrivals were throttled, percentiles are lower bounds")
+        status = self.run.status
+        if status in ("aborted", "interrupted"):
+            reason = self.run.meta.get("status_reason", "")
+            trust.incomplete = f"run {status}" + (f": {reason}" if reason else "")
+        elif status == "unknown":
+            trust.incomplete = "run has no end record (meta.json missing or incomplete): it may have been killed"
+        for w in (trust.generator_saturated, trust.lower_bound, trust.incomplete):
+            if w:
+                trust.warnings.append(w)
+        if self.run.capture.get("skipped_operations"):
+            skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(self.run.capture["skipped_operations"].items()))
+            trust.warnings.append(f"operations the adapter does not support were skipped: {skipped}")
+        return trust
+
+    # -- selection --------------------------------------------------------------------------------
+    def _select(self, sel: Select) -> pd.DataFrame:
+        df = self.df[self.df["kind"] == sel.kind]
+        if sel.operations:
+            df = df[df["operation"].isin(sel.operations)]
+        if sel.persona:
+            df = df[df["persona"].isin(sel.persona)]
+        if sel.journey:
+            df = df[df["journey"].isin(sel.journey)]
+        if sel.stage:
+            idx = [st.index for st in self.run.stages if st.name in sel.stage]
+            df = df[df["stage"].isin(idx)]
+        return df
+
+    def _latency(self, df: pd.DataFrame) -> np.ndarray:
+        rt = df["response_time_ms"].to_numpy(dtype=float)
+        lag = df["schedule_lag_ms"].to_numpy(dtype=float)
+        return rt + np.nan_to_num(lag, nan=0.0)
+
+    def _group(self, df: pd.DataFrame, limit: Limit, clause_id: str, title: str, scope: str,
+               apdex_t_ms: float) -> Result:
+        d = self.t.defaults
+        failed = df["outcome"].isin(d.failure_outcomes).to_numpy()
+        lat = self._latency(df)
+        ok_sorted = np.sort(lat[df["outcome"].to_numpy() == "ok"])
+        res = judge_limit(limit, clause_id=clause_id, title=title, scope=scope, latencies_sorted=ok_sorted,
+                          n_all=len(df), failures=int(failed.sum()), apdex_t_ms=apdex_t_ms, failed_mask=failed,
+                          all_latencies=lat, confidence=d.confidence, min_tail=d.min_tail_samples)
+        return self._apply_trust(res, limit)
+
+    def _apply_trust(self, res: Result, limit: Limit) -> Result:
+        tr = self.trust
+        if limit.is_time or limit.metric == "apdex":
+            if tr.generator_saturated and res.status != INCONCLUSIVE:
+                return _restate(res, INCONCLUSIVE, tr.generator_saturated)
+            if tr.lower_bound and res.status == PASS:
+                return _restate(res, INCONCLUSIVE, tr.lower_bound)
+        if tr.incomplete and res.status == PASS:
+            return _restate(res, INCONCLUSIVE, tr.incomplete)
+        return res
+
+    # -- clauses ----------------------------------------------------------------------------------
+    def judge_clause(self, c: Clause) -> Result:
+        if c.metric == "concurrency":
+            return self._concurrency(c, [])
+        if c.metric in ("forbidden_granted", "lost_writes"):
+            return self._zero_tolerance(c)
+        df = self._select(c.select)
+        apdex_t_ms = c.apdex_t * 1000.0
+        results = []
+        for limit in c.parsed:
+            pooled = self._group(df, limit, c.id, c.title, "all", apdex_t_ms)
+            if c.per == "none":
+                results.append(pooled)
+                continue
+            parts = []
+            for key, g in df.groupby(c.per, observed=True):
+                parts.append(self._group(g, limit, c.id, c.title, f"{c.per}={key}", apdex_t_ms))
+            if c.metric == "failure_rate" or limit.metric == "rate":
+                # pooled rate decides; a group fails the clause only when significantly above on its own
+                bad = [p for p in parts if p.status == FAIL]
+                status = FAIL if bad or pooled.status == FAIL else pooled.status
+                reason = pooled.reason if not bad else (
+                    "significantly above the limit: " + ", ".join(f"{p.scope.split('=', 1)[1]} "
+                                                                  f"{p.measured_text()}" for p in bad))
+                results.append(Result(c.id, c.title, status, "all", limit.metric, pooled.measured, limit.text,
+                                      pooled.margin, pooled.interval, pooled.samples, reason, tuple(parts)))
+            else:
+                if not parts:
+                    results.append(pooled)
+                    continue
+                status = worst([p.status for p in parts])
+                decisive = [p for p in parts if p.status == status]
+                head = min(decisive, key=lambda p: p.margin if p.margin is not None else math.inf)
+                results.append(Result(c.id, c.title, status, head.scope, limit.metric, head.measured, limit.text,
+                                      head.margin, head.interval, head.samples,
+                                      f"{head.scope}: {head.reason}", tuple(parts)))
+        return _combine(c.id, c.title, results)
+
+    def judge_class(self, k: OperationClass) -> Result:
+        clause = Clause(id=f"CLS-{k.id}", title=k.title, select=Select(operations=k.operations),
+                        per="operation", limits=[lim.text for lim in k.limits()],
+                        apdex_t=k.apdex_t)
+        return self.judge_clause(clause)
+
+    def _zero_tolerance(self, c: Clause) -> Result:
+        key = "security" if c.metric == "forbidden_granted" else "audit"
+        data = self.run.extras.get(key)
+        limit = c.parsed[0]
+        if not data or int(data.get("checked", 0)) == 0:
+            what = "no access-control probes ran" if key == "security" else "no acknowledged writes were audited"
+            return Result(c.id, c.title, INCONCLUSIVE, "all", "count", None, limit.text, None, None, 0,
+                          f"not exercised: {what}")
+        count = int(data.get("breaches", 0))
+        checked = int(data["checked"])
+        examples = data.get("examples", [])[:5]
+        detail = "; ".join(str(e) for e in examples)
+        status = PASS if limit.holds(count) else FAIL
+        reason = f"{count} of {checked} checks breached" + (f": {detail}" if detail else "")
+        res = Result(c.id, c.title, status, "all", "count", float(count), limit.text, limit.margin(count), None,
+                     checked, reason)
+        return self._apply_trust(res, limit)
+
+    def _concurrency(self, c: Clause, others: list[Result]) -> Result:
+        required = self.required_users or c.required_users
+        lim = f"users >= {required}" if required else "users >= (required)"
+        if not required:
+            return Result(c.id, c.title, INCONCLUSIVE, "all", "users", None, lim, None, None, 0,
+                          "no required concurrency given (clause required_users or scenario required_users)")
+        held = self.users_held()
+        n = len(self.requests)
+        if held < required:
+            return Result(c.id, c.title, INCONCLUSIVE, "all", "users", float(held), lim, float(held - required),
+                          None, n, f"the run held at most {held} users in a judged window, below the required "
+                                   f"{required}: the claim was not tested")
+        status = worst([r.status for r in others]) if others else INCONCLUSIVE
+        broke = [r.clause_id for r in others if r.status != PASS]
+        reason = (f"{held} users held; every other judged clause passed" if status == PASS else
+                  f"{held} users held, but not all clauses passed at that load: {', '.join(broke)}"
+                  if others else "no other clause judged at this load")
+        res = Result(c.id, c.title, status, "all", "users", float(held), lim, float(held - required), None, n, reason)
+        if self.trust.incomplete and res.status == PASS:
+            return _restate(res, INCONCLUSIVE, self.trust.incomplete)
+        return res
+
+    def users_held(self) -> int:
+        """Users held through a judged steady window: the lowest user count seen in it, best stage."""
+        best = 0
+        gens = self.run.generators
+        for st in self.run.stages:
+            if not st.judged:
+                continue
+            if len(gens):
+                g = gens[(gens["ts"] >= st.steady_start) & (gens["ts"] < st.end)]
+                g = g[g["worker"].astype(str).isin(["master", "local"])]
+                if len(g):
+                    best = max(best, int(g["users"].min()))
+                    continue
+            r = self.df[(self.df["stage"] == st.index) & (self.df["kind"] == "request")]
+            if len(r):
+                best = max(best, int(r["users"].quantile(0.05)))
+        return best
+
+    def verdict(self) -> Verdict:
+        wanted = set(self.judge_ids) if self.judge_ids else None
+        results: list[Result] = []
+        conc: list[Clause] = []
+        for c in self.t.clauses:
+            if wanted is not None and c.id not in wanted:
+                continue
+            if c.metric == "concurrency":
+                conc.append(c)
+                continue
+            results.append(self.judge_clause(c))
+        for k in self.t.classes:
+            if wanted is None or f"CLS-{k.id}" in wanted:
+                results.append(self.judge_class(k))
+        for c in conc:
+            results.insert(0, self._concurrency(c, list(results)))
+        order = {cid: i for i, cid in enumerate(self.t.all_ids())}
+        results.sort(key=lambda r: order.get(r.clause_id, 1_000))
+        status = worst([r.status for r in results]) if results else INCONCLUSIVE
+        if self.run.status == "interrupted":
+            code = EXIT_INTERRUPTED
+        else:
+            code = {PASS: EXIT_PASS, FAIL: EXIT_FAIL, INCONCLUSIVE: EXIT_INCONCLUSIVE}[status]
+        return Verdict(status, code, tuple(results), self.run.status, self.window_s, tuple(self.trust.warnings))
+
+
+def _restate(res: Result, status: str, why: str) -> Result:
+    return Result(res.clause_id, res.title, status, res.scope, res.metric, res.measured, res.limit, res.margin,
+                  res.interval, res.samples, f"{res.reason}; but {why}", res.parts)
+
+
+def _combine(cid: str, title: str, results: list[Result]) -> Result:
+    """One clause with several limits: the worst limit leads, all are kept as parts."""
+    if len(results) == 1:
+        return results[0]
+    status = worst([r.status for r in results])
+    lead = next(r for r in results if r.status == status)
+    return Result(cid, title, status, lead.scope, lead.metric, lead.measured, " and ".join(r.limit for r in results),
+                  lead.margin, lead.interval, lead.samples, f"{lead.limit}: {lead.reason}", tuple(results))
+
+
+def judge(run: RunData, thresholds: Thresholds, judge_ids: list[str] | None = None,
+          required_users: int | None = None) -> Verdict:
+    return Judge(run, thresholds, judge_ids, required_users).verdict()

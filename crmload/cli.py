@@ -1,0 +1,228 @@
+"""The ``crmload`` command line. The only place that prints errors and chooses exit codes.
+
+Exit codes: 0 PASS · 1 FAIL · 2 usage, configuration or target error · 3 INCONCLUSIVE ·
+130 interrupted (what was recorded is kept and judged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from crmload.errors import EXIT_INTERRUPTED, EXIT_USAGE, CrmloadError, ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "smoke.yaml"
+DEFAULT_THRESHOLDS = REPO_ROOT / "thresholds.yaml"
+
+
+def _scenario_path(text: str | None) -> Path:
+    if text is None:
+        return DEFAULT_SCENARIO
+    p = Path(text)
+    if not p.exists() and not p.suffix:
+        named = REPO_ROOT / "scenarios" / f"{text}.yaml"
+        if named.exists():
+            return named
+    return p
+
+
+def _fault_pairs(values: list[str] | None, what: str) -> dict[str, float]:
+    from democrm.faults import parse_op_value
+    out: dict[str, float] = {}
+    for v in values or []:
+        try:
+            op, num = parse_op_value(v)
+        except ValueError as exc:
+            raise CrmloadError(f"--{what}: {exc}") from None
+        out[op] = num
+    return out
+
+
+def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    faults: dict[str, Any] = {}
+    lat = _fault_pairs(args.latency, "latency")
+    if lat:
+        faults["latency"] = {op: {"fixed_ms": ms} for op, ms in lat.items()}
+    errs = _fault_pairs(args.error_rate, "error-rate")
+    if errs:
+        faults["errors"] = {op: {"rate": r / 100.0 if r > 1 else r, "status": 503} for op, r in errs.items()}
+    if args.concurrency_limit:
+        faults["concurrency_limit"] = args.concurrency_limit
+        faults["service_time_ms"] = args.service_time_ms
+    if args.stall_s:
+        faults["stall_s"] = args.stall_s
+    if args.drop_write_rate:
+        faults["drop_write_rate"] = args.drop_write_rate
+    return faults
+
+
+def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    g = p.add_argument_group("faults of the reference CRM (for known-answer tests)")
+    g.add_argument(f"--{prefix}latency", dest="latency", action="append", metavar="OP=MS",
+                   help="add MS milliseconds to every call of OP ('*' for all); repeatable")
+    g.add_argument(f"--{prefix}error-rate", dest="error_rate", action="append", metavar="OP=RATE",
+                   help="answer 503 to this fraction (or percent, if > 1) of calls of OP; repeatable")
+    g.add_argument(f"--{prefix}concurrency-limit", dest="concurrency_limit", type=int, default=None,
+                   help="serve at most N requests at once...")
+    g.add_argument(f"--{prefix}service-time-ms", dest="service_time_ms", type=float, default=0.0,
+                   help="...each held this long (a known capacity of N / service time)")
+    g.add_argument(f"--{prefix}stall-s", dest="stall_s", type=float, default=0.0,
+                   help="hold every request for the first S seconds")
+    g.add_argument(f"--{prefix}drop-write-rate", dest="drop_write_rate", type=float, default=0.0,
+                   help="silently roll back this fraction of acknowledged writes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crmload", description="Performance and load testing for CRM systems.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario and judge it")
+    run.add_argument("scenario", nargs="?", help="scenario file or name in scenarios/ (default: smoke)")
+    run.add_argument("--target", default="embedded", help="'embedded' (default) or the base URL of a CRM")
+    run.add_argument("--adapter", default="loadtests.adapters.reference:ReferenceCRM", help="module:Class")
+    run.add_argument("--testdata", type=Path, help="test-data JSON for a --target URL (users, record ids)")
+    run.add_argument("--users", type=int, help="scale every stage so the peak closed users are N")
+    run.add_argument("--rate-scale", type=float, help="multiply every arrival rate by this factor")
+    run.add_argument("--duration", help="scale the stages so the whole run lasts this long (e.g. 90s, 10m)")
+    run.add_argument("--processes", type=int, default=1, help="load-generator processes on this machine")
+    run.add_argument("--thresholds", type=Path, default=DEFAULT_THRESHOLDS, help="the standard to judge against")
+    run.add_argument("--results", type=Path, default=Path("results"), help="where run directories go")
+    run.add_argument("--allow-remote", action="store_true", help="allow a target off the loopback range")
+    run.add_argument("--size", choices=["tiny", "small", "default"], help="embedded CRM data size")
+    run.add_argument("--quiet", action="store_true", help="no live progress")
+    _add_fault_options(run, prefix="crm-")
+
+    an = sub.add_parser("analyze", help="judge a recorded run again and rewrite its verdict")
+    an.add_argument("run_dir", type=Path)
+    an.add_argument("--thresholds", type=Path, help="default: the copy in the run directory")
+    an.add_argument("--clauses", help="comma-separated clause ids to judge (default: the scenario's)")
+
+    va = sub.add_parser("validate", help="check scenario and thresholds files")
+    va.add_argument("files", nargs="*", type=Path)
+
+    demo = sub.add_parser("demo-crm", help="serve the embedded reference CRM")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--size", choices=["tiny", "small", "default"], default="default")
+    demo.add_argument("--data-dir", type=Path, default=Path(".democrm"))
+    demo.add_argument("--durable", action="store_true", help="fsync every commit (synchronous=FULL)")
+    demo.add_argument("--allow-remote", action="store_true", help="listen on a non-loopback address")
+    _add_fault_options(demo)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from analysis.analyze import analyze
+    from analysis.outputs import terminal_table
+    from analysis.thresholds import load_thresholds
+    from crmload.runner import RunOptions, execute
+    from crmload.scenario import load_scenario
+    from crmload.units import parse_duration_s
+
+    path = _scenario_path(args.scenario)
+    scenario = load_scenario(path)
+    thresholds = load_thresholds(args.thresholds)
+    if args.processes < 1:
+        raise CrmloadError("--processes must be at least 1")
+    duration_s = None
+    if args.duration:
+        try:
+            duration_s = float(parse_duration_s(args.duration))
+        except ValueError as exc:
+            raise CrmloadError(f"--duration: {exc}".split(" | ")[0]) from None
+    if args.users is not None and args.users < 1:
+        raise CrmloadError("--users must be at least 1")
+    scenario = scenario.scaled(users=args.users, rate_factor=args.rate_scale, duration_s=duration_s)
+    faults = _faults_from_args(args)
+    if faults and args.target != "embedded":
+        raise CrmloadError("--crm-* fault options apply to the embedded reference CRM only")
+    opts = RunOptions(scenario_path=path, scenario=scenario, thresholds_path=args.thresholds, target=args.target,
+                      adapter=args.adapter, processes=args.processes, results_dir=args.results,
+                      allow_remote=args.allow_remote, testdata_path=args.testdata, size=args.size,
+                      crm_faults=faults, quiet=args.quiet)
+    outcome = execute(opts)
+    result = analyze(outcome.run_dir, thresholds)
+    print(terminal_table(result.verdict, color=sys.stdout.isatty()))
+    print(f"run directory: {outcome.run_dir}  (status {outcome.status}: {outcome.reason})")
+    return result.verdict.exit_code
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from analysis.analyze import analyze
+    from analysis.outputs import terminal_table
+    from analysis.thresholds import load_thresholds
+
+    thresholds_path = args.thresholds or (args.run_dir / "thresholds.yaml")
+    if not thresholds_path.exists():
+        thresholds_path = DEFAULT_THRESHOLDS
+    thresholds = load_thresholds(thresholds_path)
+    ids = [c.strip() for c in args.clauses.split(",") if c.strip()] if args.clauses else None
+    if ids:
+        unknown = [i for i in ids if i not in thresholds.all_ids()]
+        if unknown:
+            raise CrmloadError(f"--clauses: unknown clause id(s) {', '.join(unknown)}; "
+                               f"{thresholds_path} has {', '.join(thresholds.all_ids())}")
+    result = analyze(args.run_dir, thresholds, ids)
+    print(terminal_table(result.verdict, color=sys.stdout.isatty()))
+    print(f"verdict written to {args.run_dir / 'verdict.json'}")
+    return result.verdict.exit_code
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from analysis.thresholds import Thresholds, load_thresholds
+    from crmload.scenario import load_scenario
+    from crmload.yamlio import compose
+
+    files = args.files or [DEFAULT_THRESHOLDS, *sorted((REPO_ROOT / "scenarios").glob("*.yaml"))]
+    errors: list[ConfigError] = []
+    for f in files:
+        try:
+            data, _node = compose(f)
+            is_thresholds = isinstance(data, dict) and ("clauses" in data or "classes" in data)
+            if is_thresholds:
+                t: Thresholds = load_thresholds(f)
+                print(f"ok  {f}  (standard: {len(t.all_ids())} clauses)")
+            else:
+                s = load_scenario(f)
+                print(f"ok  {f}  (scenario {s.name}: {len(s.stages)} stages, "
+                      f"{s.total_duration_s:g} s)")
+        except ConfigError as exc:
+            errors.append(exc)
+            print(f"error: {exc}", file=sys.stderr)
+    return EXIT_USAGE if errors else 0
+
+
+def cmd_demo_crm(args: argparse.Namespace) -> int:
+    from democrm.faults import Faults
+    from democrm.server import serve
+    from crmload.safety import is_loopback
+
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise CrmloadError(f"refusing to listen on {args.host}: not a loopback address (pass --allow-remote)")
+    faults = Faults.model_validate(_faults_from_args(args))
+    serve(args.host, args.port, args.size, args.data_dir, faults, durable=args.durable)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "analyze": cmd_analyze, "validate": cmd_validate, "demo-crm": cmd_demo_crm}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CrmloadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,335 @@
+"""``crmload run``: preflight, embedded CRM, Locust headless in a subprocess, live progress, verdict.
+
+Locust runs in its own process (importing it monkey-patches the standard library, and the
+embedded CRM runs on asyncio in this one). The run directory is the contract between the two:
+Locust's side writes ``samples.csv``, ``generators.csv``, ``stages.json`` and ``capture.json``;
+this side writes ``meta.json`` and, after the analysis, the verdict files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+import crmload
+from crmload.errors import EXIT_INTERRUPTED, RunError, TargetError
+from crmload.safety import check_target_allowed, host_of, redact, tcp_reachable
+from crmload.scenario import Scenario
+from crmload.units import format_duration
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ADAPTER = "loadtests.adapters.reference:ReferenceCRM"
+STARTUP_TIMEOUT_S = 60.0
+
+
+@dataclass
+class RunOptions:
+    scenario_path: Path
+    scenario: Scenario
+    thresholds_path: Path
+    target: str = "embedded"
+    adapter: str = DEFAULT_ADAPTER
+    processes: int = 1
+    results_dir: Path = Path("results")
+    allow_remote: bool = False
+    testdata_path: Path | None = None
+    size: str | None = None
+    crm_faults: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    status: str
+    reason: str
+    served: dict[str, int] | None = None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def new_run_dir(results: Path, scenario: str) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = results / f"{scenario}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = results / f"{scenario}-{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+def write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
+    tmp = run_dir / "meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1, default=str))
+    tmp.replace(run_dir / "meta.json")
+
+
+def preflight_reference(base_url: str, testdata: Path, timeout_s: float = 5.0) -> None:
+    """Is ``base_url`` a reference CRM that accepts the test data's credentials? Fails in seconds."""
+    host, port = host_of(base_url)
+    tcp_reachable(host, port, timeout_s=3.0)
+    try:
+        with httpx.Client(base_url=base_url, timeout=timeout_s) as client:
+            r = client.get("/health")
+            ok = r.status_code == 200 and "json" in r.headers.get("content-type", "") and \
+                r.json().get("service") == "democrm"
+            if not ok:
+                raise TargetError(f"{redact(base_url)} answers HTTP but is not the reference CRM (GET /health gave "
+                                  f"{r.status_code}); for another CRM pass --adapter module:Class")
+            users = json.loads(testdata.read_text()).get("users", [])
+            if not users:
+                raise TargetError(f"{testdata}: test data lists no users")
+            u = users[0]
+            password = str(u["password"])
+            if password.startswith("env:"):
+                password = os.environ.get(password[4:], "")
+            r = client.post("/api/auth/login", json={"username": u["username"], "password": password})
+            if r.status_code != 200:
+                raise TargetError(f"{redact(base_url)} refused the test data's credentials for {u['username']!r} "
+                                  f"(HTTP {r.status_code}); check {testdata}")
+    except httpx.HTTPError as exc:
+        raise TargetError(f"{redact(base_url)}: preflight request failed: {exc}") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TargetError(f"cannot read test data {testdata}: {exc}") from None
+
+
+def preflight_generic(base_url: str) -> None:
+    host, port = host_of(base_url)
+    tcp_reachable(host, port, timeout_s=3.0)
+    try:
+        with httpx.Client(timeout=5.0) as client:
+            client.get(base_url)
+    except httpx.HTTPError as exc:
+        raise TargetError(f"{redact(base_url)} accepts connections but does not answer HTTP: {exc}") from None
+
+
+def locustfile_path() -> Path:
+    import loadtests
+    return Path(loadtests.__file__).resolve().parent / "locustfile.py"
+
+
+class _Progress:
+    """One status line every couple of seconds, from the files the run writes."""
+
+    def __init__(self, run_dir: Path, scenario: Scenario, out: TextIO) -> None:
+        self.samples = run_dir / "samples.csv"
+        self.generators = run_dir / "generators.csv"
+        self.scenario = scenario
+        self.out = out
+        self._offset = 0
+        self._last_t = time.monotonic()
+        self.requests = 0
+        self.failures = 0
+        self.logins_failed = 0
+        self.logins_ok = 0
+        self.t0 = time.monotonic()
+
+    def poll(self) -> tuple[int, int]:
+        """New (requests, failures) since the last poll."""
+        if not self.samples.exists():
+            return 0, 0
+        with self.samples.open("rb") as fh:
+            fh.seek(self._offset)
+            chunk = fh.read()
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return 0, 0
+        chunk = chunk[: end + 1]
+        self._offset += len(chunk)
+        reqs = fails = 0
+        for line in chunk.split(b"\n"):
+            if b",request," not in line:
+                continue
+            reqs += 1
+            bad = any(t in line for t in (b",http_5xx,", b",timeout,", b",connection,", b",check_failed,"))
+            fails += bad
+            if b",auth.login," in line:
+                if bad or b",http_4xx," in line:
+                    self.logins_failed += 1
+                else:
+                    self.logins_ok += 1
+        self.requests += reqs
+        self.failures += fails
+        return reqs, fails
+
+    def users(self) -> int:
+        try:
+            with self.generators.open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 400))
+                last = fh.read().strip().split(b"\n")[-1].split(b",")
+            return int(last[3])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def line(self) -> str:
+        now = time.monotonic()
+        reqs, _ = self.poll()
+        rate = reqs / max(1e-6, now - self._last_t)
+        self._last_t = now
+        elapsed = now - self.t0
+        found = self.scenario.stage_at(elapsed)
+        stage = (f"stage {found[0] + 1}/{len(self.scenario.stages)} {found[1].name}" if found else "stopping")
+        fail_pct = 100.0 * self.failures / self.requests if self.requests else 0.0
+        return (f"[{stage}] users {self.users()} | {rate:7.1f} req/s | requests {self.requests} | failures "
+                f"{self.failures} ({fail_pct:.2f} %) | {format_duration(elapsed)} / "
+                f"{format_duration(self.scenario.total_duration_s)}")
+
+
+def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
+    """Run the scenario and leave a complete run directory; the caller analyses it."""
+    from democrm.faults import Faults
+    from democrm.server import EmbeddedCRM
+
+    scenario = opts.scenario
+    embedded: EmbeddedCRM | None = None
+    remote = False
+    if opts.target != "embedded":
+        remote = check_target_allowed(opts.target, opts.allow_remote)
+    if remote:
+        peak_users = max(s.users for s in scenario.stages)
+        peak_rate = max(s.arrival_rate for s in scenario.stages)
+        print(f"REMOTE TARGET {redact(opts.target)}: planned peak {peak_users} users and {peak_rate:g} "
+              f"arrivals/s for up to {format_duration(scenario.total_duration_s)}", file=out, flush=True)
+    try:
+        if opts.target == "embedded":
+            size = opts.size or scenario.size
+            if not opts.quiet:
+                print(f"starting the embedded reference CRM (data size {size})...", file=out, flush=True)
+            embedded = EmbeddedCRM(size=size, faults=Faults.model_validate(opts.crm_faults)).start()
+            base_url = embedded.base_url
+            testdata = embedded.manifest_path
+        else:
+            base_url = opts.target.rstrip("/")
+            if opts.testdata_path is None:
+                raise TargetError("a --target other than 'embedded' needs --testdata FILE (users and record ids; "
+                                  "see README, 'Testing your own CRM')")
+            testdata = opts.testdata_path
+        if opts.adapter == DEFAULT_ADAPTER:
+            preflight_reference(base_url, testdata)
+        else:
+            preflight_generic(base_url)
+        run_dir = new_run_dir(opts.results_dir, scenario.name)
+        return _run_locust(opts, run_dir, base_url, testdata, embedded, out)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _run_locust(opts: RunOptions, run_dir: Path, base_url: str, testdata: Path, embedded: Any,
+                out: TextIO) -> RunOutcome:
+    scenario = opts.scenario
+    (run_dir / "scenario.yaml").write_text(opts.scenario_path.read_text())
+    shutil.copyfile(opts.thresholds_path, run_dir / "thresholds.yaml")
+    # the effective (possibly scaled) scenario is what Locust runs
+    effective = run_dir / "scenario.effective.json"
+    effective.write_text(scenario.model_dump_json(indent=1))
+    meta: dict[str, Any] = {
+        "schema_version": crmload.SCHEMA_VERSION, "crmload_version": crmload.__version__, "git_sha": _git_sha(),
+        "scenario_name": scenario.name, "scenario_file": str(opts.scenario_path),
+        "scenario_sha256": _sha256(opts.scenario_path), "scenario": scenario.model_dump(mode="json"),
+        "scenario_plan": scenario.stages_plan(),
+        "thresholds_file": str(opts.thresholds_path), "thresholds_sha256": _sha256(opts.thresholds_path),
+        "target": "embedded" if embedded is not None else redact(base_url), "target_url": redact(base_url),
+        "adapter": opts.adapter, "locust_version": metadata.version("locust"), "processes": opts.processes,
+        "host": platform.node(), "python": platform.python_version(), "platform": platform.platform(),
+        "data_size": (opts.size or scenario.size) if embedded is not None else None,
+        "crm_faults": opts.crm_faults or None,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "ended_utc": None,
+        "status": "running", "status_reason": None,
+    }
+    write_meta(run_dir, meta)
+    env = dict(os.environ, CRMLOAD_SCENARIO=str(effective), CRMLOAD_RUN_DIR=str(run_dir.resolve()),
+               CRMLOAD_TESTDATA=str(testdata), CRMLOAD_ADAPTER=opts.adapter,
+               PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "--headless", "--host", base_url,
+           "--loglevel", "WARNING", "--only-summary", "--skip-log-setup", "--exit-code-on-error", "0",
+           "--stop-timeout", "5"]
+    if opts.processes > 1:
+        cmd += ["--processes", str(opts.processes)]
+    log = (run_dir / "locust.log").open("w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    progress = _Progress(run_dir, scenario, out)
+    status, reason = "completed", "all stages ran"
+    interrupted: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        interrupted.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    deadline = time.monotonic() + scenario.total_duration_s + STARTUP_TIMEOUT_S + 60
+    try:
+        while proc.poll() is None:
+            time.sleep(0.5 if progress.requests == 0 else 2.0)
+            if not opts.quiet:
+                print(progress.line(), file=out, flush=True)
+            else:
+                progress.poll()
+            if progress.logins_failed >= 5 and progress.logins_ok == 0:
+                status, reason = "aborted", "every login failed: wrong credentials or a broken adapter"
+                os.killpg(proc.pid, signal.SIGTERM)
+            if time.monotonic() > deadline:
+                status, reason = "aborted", "Locust did not finish within the scenario's duration plus a minute"
+                os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=60)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    if interrupted:
+        status, reason = "interrupted", f"signal {signal.Signals(interrupted[0]).name} received"
+    elif not (run_dir / "locust.json").exists():
+        tail = (run_dir / "locust.log").read_text()[-2000:]
+        meta.update(status="aborted", status_reason="Locust failed to start", ended_utc=_utc())
+        write_meta(run_dir, meta)
+        raise RunError(f"Locust failed to start (adapter {opts.adapter!r}); its log ends with:\n{tail}")
+    capture = {}
+    with contextlib.suppress(OSError, json.JSONDecodeError):
+        capture = json.loads((run_dir / "capture.json").read_text())
+    if capture.get("workers_missing_final"):
+        reason += f"; workers that never sent their last batch: {', '.join(capture['workers_missing_final'])}"
+    served = dict(embedded.state.served) if embedded is not None else None
+    if served is not None:
+        (run_dir / "target_served.json").write_text(json.dumps(served, indent=1))
+    meta.update(status=status, status_reason=reason, ended_utc=_utc())
+    write_meta(run_dir, meta)
+    return RunOutcome(run_dir, status, reason, served)
+
+
+def _utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+__all__ = ["EXIT_INTERRUPTED", "RunOptions", "RunOutcome", "execute"]
