@@ -19,23 +19,26 @@ class Analysis:
     tables: dict[str, list[Row]]
 
 
-def analyze(run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None = None,
-            write: bool = True) -> Analysis:
+def analyze(run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None = None, write: bool = True) -> Analysis:
     """Judge ``run_dir``; clause selection and required users default to what its scenario says."""
     run = load_run(run_dir)
     scenario = run.meta.get("scenario") or {}
     ids = judge_ids if judge_ids is not None else scenario.get("judge")
     judge = Judge(run, thresholds, ids, scenario.get("required_users"))
     verdict = judge.verdict()
-    fo = list(thresholds.defaults.failure_outcomes)
+    fo: list[str] = [str(o) for o in thresholds.defaults.failure_outcomes]
     req = judge.df[judge.df["kind"] == "request"]
     jour = judge.df[judge.df["kind"] == "journey"]
     tables = {
         "operation": scope_table(req, "operation", judge.window_s, fo),
         "persona": scope_table(req, "persona", judge.window_s, fo),
-        "journey": scope_table(jour, "operation", judge.window_s, fo + ["http_4xx"]),
-        "stage": scope_table(run.samples[run.samples["kind"] == "request"], "stage",
-                             {str(st.index): st.end - st.start for st in run.stages}, fo),
+        "journey": scope_table(jour, "operation", judge.window_s, [*fo, "http_4xx"]),
+        "stage": scope_table(
+            run.samples[run.samples["kind"] == "request"],
+            "stage",
+            {str(st.index): st.end - st.start for st in run.stages},
+            fo,
+        ),
     }
     if write:
         write_verdict_json(run_dir / "verdict.json", verdict, tables, run.meta)

@@ -13,11 +13,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-_EXPR = re.compile(r"^\s*(?P<metric>p\(\s*(?P<pct>[0-9]+(?:\.[0-9]+)?)\s*\)|p[0-9]+(?:\.[0-9]+)?|avg|med|min|max"
-                   r"|rate|count|apdex)\s*(?P<op><=|>=|==|<|>)\s*(?P<value>-?[0-9]+(?:\.[0-9]+)?)\s*"
-                   r"(?P<unit>ms|s|m|%)?\s*$")
+_EXPR = re.compile(
+    r"^\s*(?P<metric>p\(\s*(?P<pct>[0-9]+(?:\.[0-9]+)?)\s*\)|p[0-9]+(?:\.[0-9]+)?|avg|med|min|max"
+    r"|rate|count|apdex)\s*(?P<op><=|>=|==|<|>)\s*(?P<value>-?[0-9]+(?:\.[0-9]+)?)\s*"
+    r"(?P<unit>ms|s|m|%)?\s*$"
+)
 OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+}
 TIME_METRICS = {"avg", "med", "min", "max"}
 
 
@@ -73,8 +80,10 @@ def parse_limit(text: str) -> Limit:
     """Parse one k6-style expression; raises :class:`ExprError` with the fix."""
     m = _EXPR.match(text)
     if m is None:
-        raise ExprError(f"cannot read {text!r} as a limit | fix: write e.g. 'p(95) < 3s', 'rate < 1%', "
-                        "'count == 0', 'apdex >= 0.85'")
+        raise ExprError(
+            f"cannot read {text!r} as a limit | fix: write e.g. 'p(95) < 3s', 'rate < 1%', "
+            "'count == 0', 'apdex >= 0.85'"
+        )
     metric = m["metric"].replace(" ", "")
     if m["pct"] is not None:
         metric = f"p{_num(m['pct'])}"

@@ -26,8 +26,9 @@ def terminal_table(verdict: Verdict, color: bool = False) -> str:
     reset = "\033[0m" if color else ""
     rows = [("clause", "status", "measured", "limit", "margin", "n", "why")]
     for r in verdict.results:
-        rows.append((r.clause_id, r.status, r.measured_text(), r.limit, r.margin_text(), str(r.samples),
-                     _short(r.reason, 70)))
+        rows.append(
+            (r.clause_id, r.status, r.measured_text(), r.limit, r.margin_text(), str(r.samples), _short(r.reason, 70))
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
     lines = []
     for i, row in enumerate(rows):
@@ -50,8 +51,19 @@ def _short(text: str, n: int) -> str:
 def write_verdict_json(path: Path, verdict: Verdict, tables: dict[str, list[Row]], meta: dict[str, Any]) -> None:
     data = verdict.to_dict()
     data["tables"] = {scope: [_row_dict(r) for r in rows] for scope, rows in tables.items()}
-    data["run"] = {k: meta.get(k) for k in ("scenario_name", "started_utc", "ended_utc", "status", "target",
-                                            "adapter", "crmload_version", "schema_version")}
+    data["run"] = {
+        k: meta.get(k)
+        for k in (
+            "scenario_name",
+            "started_utc",
+            "ended_utc",
+            "status",
+            "target",
+            "adapter",
+            "crmload_version",
+            "schema_version",
+        )
+    }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, allow_nan=False, default=str))
     tmp.replace(path)
@@ -60,34 +72,54 @@ def write_verdict_json(path: Path, verdict: Verdict, tables: dict[str, list[Row]
 def _row_dict(r: Row) -> dict[str, Any]:
     def clean(v: Any) -> Any:
         return None if isinstance(v, float) and math.isnan(v) else v
-    return {"key": r.key, "n": r.n, "throughput_rps": clean(r.throughput_rps),
-            "percentiles_ms": {k: clean(v) for k, v in r.percentiles_ms.items()}, "max_ms": clean(r.max_ms),
-            "co_p99_ms": r.co_p99_ms, "failures": r.failures, "failure_rate": r.failure_rate,
-            "failure_rate_high": r.failure_rate_high, "outcomes": r.outcomes, "server_p50_ms": r.server_p50_ms}
+
+    return {
+        "key": r.key,
+        "n": r.n,
+        "throughput_rps": clean(r.throughput_rps),
+        "percentiles_ms": {k: clean(v) for k, v in r.percentiles_ms.items()},
+        "max_ms": clean(r.max_ms),
+        "co_p99_ms": r.co_p99_ms,
+        "failures": r.failures,
+        "failure_rate": r.failure_rate,
+        "failure_rate_high": r.failure_rate_high,
+        "outcomes": r.outcomes,
+        "server_p50_ms": r.server_p50_ms,
+    }
 
 
 def summary_markdown(verdict: Verdict, tables: dict[str, list[Row]], meta: dict[str, Any]) -> str:
     out = [f"## crmload verdict: **{verdict.status}**", ""]
     scen = meta.get("scenario_name", "?")
-    out.append(f"Scenario `{scen}` · run `{meta.get('status', 'unknown')}` · steady-state window "
-               f"{verdict.window_s:.0f} s · target `{meta.get('target', '?')}`")
+    out.append(
+        f"Scenario `{scen}` · run `{meta.get('status', 'unknown')}` · steady-state window "
+        f"{verdict.window_s:.0f} s · target `{meta.get('target', '?')}`"
+    )
     out.append("")
     out.append("| clause | status | measured | limit | margin | samples | why |")
     out.append("|---|---|---|---|---|---:|---|")
     for r in verdict.results:
-        out.append(f"| `{r.clause_id}` {r.title} | **{r.status}** | {r.measured_text()} | `{r.limit}` | "
-                   f"{r.margin_text()} | {r.samples} | {_md(r.reason)} |")
+        out.append(
+            f"| `{r.clause_id}` {r.title} | **{r.status}** | {r.measured_text()} | `{r.limit}` | "
+            f"{r.margin_text()} | {r.samples} | {_md(r.reason)} |"
+        )
     if verdict.warnings:
         out += ["", *[f"> **Warning:** {_md(w)}" for w in verdict.warnings]]
     ops = tables.get("operation", [])
     if ops:
-        out += ["", "### Operations (steady state, successful requests; ms)", "",
-                "| operation | n | req/s | " + " | ".join(PCT_COLUMNS) + " | max | failures |",
-                "|---|---:|---:|" + "---:|" * (len(PCT_COLUMNS) + 2)]
-        for r in ops:
-            out.append(f"| `{r.key}` | {r.n} | {r.throughput_rps:.2f} | "
-                       + " | ".join(_ms(r.percentiles_ms[c]) for c in PCT_COLUMNS)
-                       + f" | {_ms(r.max_ms)} | {r.failures} ({r.failure_rate * 100:.2f} %) |")
+        out += [
+            "",
+            "### Operations (steady state, successful requests; ms)",
+            "",
+            "| operation | n | req/s | " + " | ".join(PCT_COLUMNS) + " | max | failures |",
+            "|---|---:|---:|" + "---:|" * (len(PCT_COLUMNS) + 2),
+        ]
+        for row in ops:
+            out.append(
+                f"| `{row.key}` | {row.n} | {row.throughput_rps:.2f} | "
+                + " | ".join(_ms(row.percentiles_ms[c]) for c in PCT_COLUMNS)
+                + f" | {_ms(row.max_ms)} | {row.failures} ({row.failure_rate * 100:.2f} %) |"
+            )
     out += ["", f"<sub>Method: {verdict.method}.</sub>", ""]
     return "\n".join(out)
 
@@ -100,8 +132,14 @@ def junit_xml(verdict: Verdict, meta: dict[str, Any]) -> str:
     """One test case per clause: FAIL → failure, INCONCLUSIVE → skipped (with the reason)."""
     failures = sum(r.status == "FAIL" for r in verdict.results)
     skipped = sum(r.status == "INCONCLUSIVE" for r in verdict.results)
-    suite = ET.Element("testsuite", name=f"crmload.{meta.get('scenario_name', 'run')}",
-                       tests=str(len(verdict.results)), failures=str(failures), skipped=str(skipped), errors="0")
+    suite = ET.Element(
+        "testsuite",
+        name=f"crmload.{meta.get('scenario_name', 'run')}",
+        tests=str(len(verdict.results)),
+        failures=str(failures),
+        skipped=str(skipped),
+        errors="0",
+    )
     for r in verdict.results:
         case = ET.SubElement(suite, "testcase", classname="crmload.standard", name=f"{r.clause_id} {r.title}")
         text = _case_text(r)
@@ -116,7 +154,10 @@ def junit_xml(verdict: Verdict, meta: dict[str, Any]) -> str:
 
 
 def _case_text(r: Result) -> str:
-    lines = [f"{r.clause_id}: {r.status}; measured {r.measured_text()} (scope {r.scope}), limit {r.limit}, "
-             f"margin {r.margin_text()}, samples {r.samples}", r.reason]
+    lines = [
+        f"{r.clause_id}: {r.status}; measured {r.measured_text()} (scope {r.scope}), limit {r.limit}, "
+        f"margin {r.margin_text()}, samples {r.samples}",
+        r.reason,
+    ]
     lines += [f"  {p.scope}: {p.status} {p.measured_text()} n={p.samples} — {p.reason}" for p in r.parts]
     return "\n".join(lines)

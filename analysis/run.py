@@ -18,9 +18,20 @@ import pandas as pd
 from crmload.errors import RunError
 
 SAMPLE_DTYPES: dict[str, Any] = {
-    "ts": "float64", "kind": "category", "operation": "category", "persona": "category", "journey": "category",
-    "response_time_ms": "float64", "schedule_lag_ms": "float64", "status": "int32", "outcome": "category",
-    "bytes": "int64", "stage": "int32", "users": "int32", "worker": "category", "server_ms": "float64",
+    "ts": "float64",
+    "kind": "category",
+    "operation": "category",
+    "persona": "category",
+    "journey": "category",
+    "response_time_ms": "float64",
+    "schedule_lag_ms": "float64",
+    "status": "int32",
+    "outcome": "category",
+    "bytes": "int64",
+    "stage": "int32",
+    "users": "int32",
+    "worker": "category",
+    "server_ms": "float64",
 }
 
 
@@ -106,17 +117,37 @@ def load_run(path: Path) -> RunData:
     stages = []
     ts_max = float(samples["ts"].max()) if len(samples) else 0.0
     for s in raw_stages:
-        stages.append(Stage(
-            index=int(s["index"]), name=str(s["name"]), kind=str(s.get("kind", "users")),
-            users=int(s.get("target", {}).get("users", 0)), arrival_rate=float(s.get("target", {}).get(
-                "arrival_rate", 0.0)), start=float(s["start"]), end=float(s["end"] if s.get("end") else ts_max),
-            warmup_s=float(s.get("warmup_s", 0.0)), judged=bool(s.get("judged", judged.get(s["name"], True)))))
+        stages.append(
+            Stage(
+                index=int(s["index"]),
+                name=str(s["name"]),
+                kind=str(s.get("kind", "users")),
+                users=int(s.get("target", {}).get("users", 0)),
+                arrival_rate=float(s.get("target", {}).get("arrival_rate", 0.0)),
+                start=float(s["start"]),
+                end=float(s["end"] if s.get("end") else ts_max),
+                warmup_s=float(s.get("warmup_s", 0.0)),
+                judged=bool(s.get("judged", judged.get(s["name"], True))),
+            )
+        )
     gen_path = path / "generators.csv"
-    generators = _read_csv_tolerant(gen_path, {"ts": "float64", "worker": "category", "cpu_percent": "float64",
-                                               "users": "int32"}) if gen_path.exists() else pd.DataFrame()
+    generators = (
+        _read_csv_tolerant(
+            gen_path, {"ts": "float64", "worker": "category", "cpu_percent": "float64", "users": "int32"}
+        )
+        if gen_path.exists()
+        else pd.DataFrame()
+    )
     extras = {name: _read_json(path / f"{name}.json", None) for name in ("security", "audit")}
-    return RunData(path, samples, stages, meta, generators, _read_json(path / "capture.json", {}),
-                   {k: v for k, v in extras.items() if v is not None})
+    return RunData(
+        path,
+        samples,
+        stages,
+        meta,
+        generators,
+        _read_json(path / "capture.json", {}),
+        {k: v for k, v in extras.items() if v is not None},
+    )
 
 
 def steady_mask(run: RunData, ts: pd.Series | None = None) -> np.ndarray:

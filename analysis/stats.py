@@ -109,8 +109,9 @@ def apdex(response_ms: FloatArray, failed: NDArray[np.bool_], t_ms: float, confi
     var = max(0.0, mean_sq - score * score)
     z = float(norm.ppf(1.0 - (1.0 - confidence) / 2.0))
     half = z * math.sqrt(var / n) if n > 1 else math.inf
-    return Apdex(score, n, satisfied, tolerating, t_ms,
-                 Interval(max(0.0, score - half), min(1.0, score + half), confidence))
+    return Apdex(
+        score, n, satisfied, tolerating, t_ms, Interval(max(0.0, score - half), min(1.0, score + half), confidence)
+    )
 
 
 PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
@@ -132,5 +133,9 @@ def latency_summary(sorted_values: FloatArray) -> LatencySummary:
     n = len(sorted_values)
     if n == 0:
         return LatencySummary(0, math.nan, math.nan, {pct_key(p): math.nan for p in PERCENTILES})
-    return LatencySummary(n, float(sorted_values.mean()), float(sorted_values[-1]),
-                          {pct_key(p): percentile(sorted_values, p) for p in PERCENTILES})
+    return LatencySummary(
+        n,
+        float(sorted_values.mean()),
+        float(sorted_values[-1]),
+        {pct_key(p): percentile(sorted_values, p) for p in PERCENTILES},
+    )

@@ -27,13 +27,14 @@ class Row:
     server_p50_ms: float | None
 
 
-def scope_table(df: pd.DataFrame, by: str, window_s: float | dict[str, float], failure_outcomes: list[str],
-                confidence: float = 0.95) -> list[Row]:
+def scope_table(
+    df: pd.DataFrame, by: str, window_s: float | dict[str, float], failure_outcomes: list[str], confidence: float = 0.95
+) -> list[Row]:
     """One row per value of ``by``; latency percentiles of successful samples, rates of all.
 
     ``window_s``: the seconds the rows' samples span (one figure, or one per key) for throughput.
     """
-    rows = []
+    rows: list[Row] = []
     if len(df) == 0:
         return rows
     for key, g in df.groupby(by, observed=True, sort=True):
@@ -52,9 +53,22 @@ def scope_table(df: pd.DataFrame, by: str, window_s: float | dict[str, float], f
         srv = g["server_ms"].to_numpy(dtype=float)
         srv = srv[ok & np.isfinite(srv)]
         span = window_s.get(str(key), 0.0) if isinstance(window_s, dict) else window_s
-        rows.append(Row(by, str(key), len(g), len(g) / span if span > 0 else math.nan,
-                        summ.percentiles_ms, summ.max_ms, co, failures, failures / len(g), ci.high, outcomes,
-                        float(np.median(srv)) if len(srv) else None))
+        rows.append(
+            Row(
+                by,
+                str(key),
+                len(g),
+                len(g) / span if span > 0 else math.nan,
+                summ.percentiles_ms,
+                summ.max_ms,
+                co,
+                failures,
+                failures / len(g),
+                ci.high,
+                outcomes,
+                float(np.median(srv)) if len(srv) else None,
+            )
+        )
     return rows
 
 

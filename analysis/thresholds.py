@@ -23,12 +23,40 @@ from crmload.yamlio import load_model
 
 OUTCOMES = ("ok", "http_4xx", "http_5xx", "timeout", "connection", "check_failed", "throttled")
 CANONICAL_OPERATIONS = (
-    "auth.login", "customer.search", "customer.view", "customer.create", "customer.update", "contact.create",
-    "lead.create", "lead.convert", "opportunity.list", "opportunity.view", "opportunity.create",
-    "opportunity.update_stage", "activity.log", "ticket.queue", "ticket.create", "ticket.view", "ticket.comment",
-    "ticket.assign", "ticket.resolve", "service.history", "kb.search", "survey.submit", "segment.preview",
-    "campaign.create", "campaign.launch", "campaign.report", "import.bulk", "export.bulk", "report.pipeline",
-    "report.service", "report.campaign", "order.sync", "webform.submit")
+    "auth.login",
+    "customer.search",
+    "customer.view",
+    "customer.create",
+    "customer.update",
+    "contact.create",
+    "lead.create",
+    "lead.convert",
+    "opportunity.list",
+    "opportunity.view",
+    "opportunity.create",
+    "opportunity.update_stage",
+    "activity.log",
+    "ticket.queue",
+    "ticket.create",
+    "ticket.view",
+    "ticket.comment",
+    "ticket.assign",
+    "ticket.resolve",
+    "service.history",
+    "kb.search",
+    "survey.submit",
+    "segment.preview",
+    "campaign.create",
+    "campaign.launch",
+    "campaign.report",
+    "import.bulk",
+    "export.bulk",
+    "report.pipeline",
+    "report.service",
+    "report.campaign",
+    "order.sync",
+    "webform.submit",
+)
 PERSONAS = ("sales", "service", "marketing", "manager", "integration")
 
 
@@ -48,12 +76,21 @@ def _check_ops(ops: list[str]) -> list[str]:
 class Defaults(_Frozen):
     confidence: float = Field(0.95, gt=0.5, lt=1)
     min_tail_samples: int = Field(5, ge=1, description="samples needed above a judged percentile")
-    failure_outcomes: list[Literal["http_4xx", "http_5xx", "timeout", "connection", "check_failed",
-                                   "throttled"]] = ["http_5xx", "timeout", "connection", "check_failed"]
+    failure_outcomes: list[Literal["http_4xx", "http_5xx", "timeout", "connection", "check_failed", "throttled"]] = [
+        "http_5xx",
+        "timeout",
+        "connection",
+        "check_failed",
+    ]
     generator_cpu_limit: float = Field(90.0, gt=0, le=100)
     generator_saturated_share: Fraction = Field(0.1, ge=0, le=1)
-    busy_share_limit: Fraction = Field(0.5, gt=0, le=1, description="closed model: share of user time spent "
-                                       "waiting on the CRM above which percentiles are lower bounds")
+    busy_share_limit: Fraction = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="closed model: share of user time spent "
+        "waiting on the CRM above which percentiles are lower bounds",
+    )
 
 
 class OperationClass(_Frozen):
@@ -104,8 +141,7 @@ class Clause(_Frozen):
     id: str = Field(pattern=r"^[A-Z][A-Z0-9-]+$")
     title: str
     source: str = ""
-    metric: Literal["latency", "failure_rate", "apdex", "concurrency", "forbidden_granted", "lost_writes"] \
-        = "latency"
+    metric: Literal["latency", "failure_rate", "apdex", "concurrency", "forbidden_granted", "lost_writes"] = "latency"
     select: Select = Field(default_factory=Select)
     per: Literal["none", "operation", "persona", "journey", "stage"] = "none"
     limits: list[str] = Field(default_factory=list)

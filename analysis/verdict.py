@@ -36,9 +36,11 @@ from crmload.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 _RANK = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
-METHOD = ("percentiles: nearest rank on raw samples (Hyndman-Fan type 1); intervals: distribution-free order "
-          "statistics for percentiles, Wilson for rates, normal for Apdex; latency on successful requests in "
-          "the steady-state window, open-model samples corrected for coordinated omission")
+METHOD = (
+    "percentiles: nearest rank on raw samples (Hyndman-Fan type 1); intervals: distribution-free order "
+    "statistics for percentiles, Wilson for rates, normal for Apdex; latency on successful requests in "
+    "the steady-state window, open-model samples corrected for coordinated omission"
+)
 
 
 def worst(statuses: list[str]) -> str:
@@ -61,8 +63,7 @@ class Result:
     parts: tuple[Result, ...] = ()
 
     def measured_text(self) -> str:
-        return "—" if self.measured is None or math.isnan(self.measured) else format_value(self.metric,
-                                                                                          self.measured)
+        return "—" if self.measured is None or math.isnan(self.measured) else format_value(self.metric, self.measured)
 
     def margin_text(self) -> str:
         if self.margin is None or math.isnan(self.margin):
@@ -71,11 +72,20 @@ class Result:
         return sign + format_value(self.metric, abs(self.margin))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.clause_id, "title": self.title, "status": self.status, "scope": self.scope,
-                "metric": self.metric, "measured": _num(self.measured), "limit": self.limit,
-                "margin": _num(self.margin),
-                "interval": None if self.interval is None else [_num(self.interval[0]), _num(self.interval[1])],
-                "samples": self.samples, "reason": self.reason, "parts": [p.to_dict() for p in self.parts]}
+        return {
+            "id": self.clause_id,
+            "title": self.title,
+            "status": self.status,
+            "scope": self.scope,
+            "metric": self.metric,
+            "measured": _num(self.measured),
+            "limit": self.limit,
+            "margin": _num(self.margin),
+            "interval": None if self.interval is None else [_num(self.interval[0]), _num(self.interval[1])],
+            "samples": self.samples,
+            "reason": self.reason,
+            "parts": [p.to_dict() for p in self.parts],
+        }
 
 
 def _num(v: float | None) -> float | None:
@@ -93,9 +103,15 @@ class Verdict:
     method: str = METHOD
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "exit_code": self.exit_code, "run_status": self.run_status,
-                "window_s": self.window_s, "method": self.method, "warnings": list(self.warnings),
-                "clauses": [r.to_dict() for r in self.results]}
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "run_status": self.run_status,
+            "window_s": self.window_s,
+            "method": self.method,
+            "warnings": list(self.warnings),
+            "clauses": [r.to_dict() for r in self.results],
+        }
 
 
 @dataclass
@@ -106,30 +122,69 @@ class _Trust:
     warnings: list[str] = field(default_factory=list)
 
 
-def judge_limit(limit: Limit, *, clause_id: str, title: str, scope: str, latencies_sorted: np.ndarray,
-                n_all: int, failures: int, apdex_t_ms: float, failed_mask: np.ndarray | None,
-                all_latencies: np.ndarray | None, confidence: float, min_tail: int) -> Result:
+def judge_limit(
+    limit: Limit,
+    *,
+    clause_id: str,
+    title: str,
+    scope: str,
+    latencies_sorted: np.ndarray,
+    n_all: int,
+    failures: int,
+    apdex_t_ms: float,
+    failed_mask: np.ndarray | None,
+    all_latencies: np.ndarray | None,
+    confidence: float,
+    min_tail: int,
+) -> Result:
     """Judge one limit on one group. ``latencies_sorted``: successful samples' latencies, ascending."""
-    base = dict(clause_id=clause_id, title=title, scope=scope, metric=limit.metric, limit=limit.text)
+    base: dict[str, Any] = dict(clause_id=clause_id, title=title, scope=scope, metric=limit.metric, limit=limit.text)
     if limit.metric == "rate":
         if n_all == 0:
-            return Result(**base, status=INCONCLUSIVE, measured=None, margin=None, interval=None, samples=0,
-                          reason="not exercised: no requests")
+            return Result(
+                **base,
+                status=INCONCLUSIVE,
+                measured=None,
+                margin=None,
+                interval=None,
+                samples=0,
+                reason="not exercised: no requests",
+            )
         rate = failures / n_all
         ci = wilson(failures, n_all, confidence)
-        return _decide(limit, base, rate, (ci.low, ci.high), n_all,
-                       f"{failures} of {n_all} failed", needs=None)
+        return _decide(limit, base, rate, (ci.low, ci.high), n_all, f"{failures} of {n_all} failed", needs=None)
     if limit.metric == "apdex":
         if all_latencies is None or failed_mask is None or len(all_latencies) == 0:
-            return Result(**base, status=INCONCLUSIVE, measured=None, margin=None, interval=None, samples=0,
-                          reason="not exercised: no requests")
+            return Result(
+                **base,
+                status=INCONCLUSIVE,
+                measured=None,
+                margin=None,
+                interval=None,
+                samples=0,
+                reason="not exercised: no requests",
+            )
         a = apdex(all_latencies, failed_mask, apdex_t_ms, confidence)
-        return _decide(limit, base, a.score, (a.interval.low, a.interval.high), a.n,
-                       f"T = {apdex_t_ms:g} ms; {a.satisfied} satisfied, {a.tolerating} tolerating", needs=None)
+        return _decide(
+            limit,
+            base,
+            a.score,
+            (a.interval.low, a.interval.high),
+            a.n,
+            f"T = {apdex_t_ms:g} ms; {a.satisfied} satisfied, {a.tolerating} tolerating",
+            needs=None,
+        )
     n = len(latencies_sorted)
     if n == 0:
-        return Result(**base, status=INCONCLUSIVE, measured=None, margin=None, interval=None, samples=0,
-                      reason="not exercised: no successful requests")
+        return Result(
+            **base,
+            status=INCONCLUSIVE,
+            measured=None,
+            margin=None,
+            interval=None,
+            samples=0,
+            reason="not exercised: no successful requests",
+        )
     if limit.metric == "max":
         value = float(latencies_sorted[-1])
         # every sample is known: the maximum is exact, no interval
@@ -141,27 +196,62 @@ def judge_limit(limit: Limit, *, clause_id: str, title: str, scope: str, latenci
         mean = float(latencies_sorted.mean())
         sd = float(latencies_sorted.std(ddof=1)) if n > 1 else math.inf
         half = 1.96 * sd / math.sqrt(n) if n > 1 else math.inf
-        return _decide(limit, base, mean, (mean - half, mean + half), n, "mean of successful requests",
-                       needs=None if n >= 30 else 30)
+        return _decide(
+            limit,
+            base,
+            mean,
+            (mean - half, mean + half),
+            n,
+            "mean of successful requests",
+            needs=None if n >= 30 else 30,
+        )
     p = 50.0 if limit.metric == "med" else float(limit.percentile or 0)
     value = percentile(latencies_sorted, p)
     ci = percentile_interval(latencies_sorted, p, confidence)
     need = min_samples_for(p, min_tail, confidence)
-    return _decide(limit, base, value, (ci.low, ci.high), n, f"p{p:g} of {n} successful requests",
-                   needs=need if n < need or not ci.bounded else None)
+    return _decide(
+        limit,
+        base,
+        value,
+        (ci.low, ci.high),
+        n,
+        f"p{p:g} of {n} successful requests",
+        needs=need if n < need or not ci.bounded else None,
+    )
 
 
-def _decide(limit: Limit, base: dict[str, Any], value: float, interval: tuple[float | None, float | None],
-            n: int, what: str, needs: int | None) -> Result:
+def _decide(
+    limit: Limit,
+    base: dict[str, Any],
+    value: float,
+    interval: tuple[float | None, float | None],
+    n: int,
+    what: str,
+    needs: int | None,
+) -> Result:
     margin = limit.margin(value)
     lo, hi = interval
     if needs is not None:
         # the point value still FAILs when even the lowest bound is over an upper limit
         if limit.upper and lo is not None and not limit.holds(lo):
-            return Result(**base, status=FAIL, measured=value, margin=margin, interval=interval, samples=n,
-                          reason=f"{what}; even its lower bound {format_value(limit.metric, lo)} breaks the limit")
-        return Result(**base, status=INCONCLUSIVE, measured=value, margin=margin, interval=interval, samples=n,
-                      reason=f"too few samples: {limit.metric} needs at least {needs}, have {n}")
+            return Result(
+                **base,
+                status=FAIL,
+                measured=value,
+                margin=margin,
+                interval=interval,
+                samples=n,
+                reason=f"{what}; even its lower bound {format_value(limit.metric, lo)} breaks the limit",
+            )
+        return Result(
+            **base,
+            status=INCONCLUSIVE,
+            measured=value,
+            margin=margin,
+            interval=interval,
+            samples=n,
+            reason=f"too few samples: {limit.metric} needs at least {needs}, have {n}",
+        )
     inside_hi = hi is not None and limit.holds(hi)
     inside_lo = lo is not None and limit.holds(lo)
     if limit.upper:
@@ -178,17 +268,35 @@ def _decide(limit: Limit, base: dict[str, Any], value: float, interval: tuple[fl
             status, why = FAIL, "whole interval beyond the limit"
         else:
             status, why = INCONCLUSIVE, "interval straddles the limit"
-    ci_text = "" if lo == hi else (f" [{format_value(limit.metric, lo) if lo is not None else '−∞'}, "
-                                   f"{format_value(limit.metric, hi) if hi is not None else '∞'}]")
-    return Result(**base, status=status, measured=value, margin=margin, interval=interval, samples=n,
-                  reason=f"{what}{ci_text}: {why}")
+    ci_text = (
+        ""
+        if lo == hi
+        else (
+            f" [{format_value(limit.metric, lo) if lo is not None else '−∞'}, "
+            f"{format_value(limit.metric, hi) if hi is not None else '∞'}]"
+        )
+    )
+    return Result(
+        **base,
+        status=status,
+        measured=value,
+        margin=margin,
+        interval=interval,
+        samples=n,
+        reason=f"{what}{ci_text}: {why}",
+    )
 
 
 class Judge:
     """Judges one run against one standard. Build once; :meth:`verdict` does the work."""
 
-    def __init__(self, run: RunData, thresholds: Thresholds, judge_ids: list[str] | None = None,
-                 required_users: int | None = None) -> None:
+    def __init__(
+        self,
+        run: RunData,
+        thresholds: Thresholds,
+        judge_ids: list[str] | None = None,
+        required_users: int | None = None,
+    ) -> None:
         self.run = run
         self.t = thresholds
         self.judge_ids = judge_ids
@@ -216,9 +324,11 @@ class Judge:
             if len(g):
                 share = float((g["cpu_percent"] > d.generator_cpu_limit).mean())
                 if share > d.generator_saturated_share:
-                    trust.generator_saturated = (f"load generator CPU above {d.generator_cpu_limit:g} % for "
-                                                 f"{share * 100:.0f} % of the window: latencies include "
-                                                 "generator queueing")
+                    trust.generator_saturated = (
+                        f"load generator CPU above {d.generator_cpu_limit:g} % for "
+                        f"{share * 100:.0f} % of the window: latencies include "
+                        "generator queueing"
+                    )
         closed = req[req["schedule_lag_ms"].isna()]
         if len(closed) and self.window_s > 0:
             users = float(closed["users"].median()) if "users" in closed else 0.0
@@ -226,8 +336,10 @@ class Judge:
             if users > 0:
                 share = busy / (users * self.window_s)
                 if share > d.busy_share_limit:
-                    trust.lower_bound = (f"closed-model users spent {share * 100:.0f} % of their time waiting on "
-                                         "the CRM: arrivals were throttled, percentiles are lower bounds")
+                    trust.lower_bound = (
+                        f"closed-model users spent {share * 100:.0f} % of their time waiting on "
+                        "the CRM: arrivals were throttled, percentiles are lower bounds"
+                    )
         status = self.run.status
         if status in ("aborted", "interrupted"):
             reason = self.run.meta.get("status_reason", "")
@@ -259,17 +371,30 @@ class Judge:
     def _latency(self, df: pd.DataFrame) -> np.ndarray:
         rt = df["response_time_ms"].to_numpy(dtype=float)
         lag = df["schedule_lag_ms"].to_numpy(dtype=float)
-        return rt + np.nan_to_num(lag, nan=0.0)
+        corrected: np.ndarray = rt + np.nan_to_num(lag, nan=0.0)
+        return corrected
 
-    def _group(self, df: pd.DataFrame, limit: Limit, clause_id: str, title: str, scope: str,
-               apdex_t_ms: float) -> Result:
+    def _group(
+        self, df: pd.DataFrame, limit: Limit, clause_id: str, title: str, scope: str, apdex_t_ms: float
+    ) -> Result:
         d = self.t.defaults
         failed = df["outcome"].isin(d.failure_outcomes).to_numpy()
         lat = self._latency(df)
         ok_sorted = np.sort(lat[df["outcome"].to_numpy() == "ok"])
-        res = judge_limit(limit, clause_id=clause_id, title=title, scope=scope, latencies_sorted=ok_sorted,
-                          n_all=len(df), failures=int(failed.sum()), apdex_t_ms=apdex_t_ms, failed_mask=failed,
-                          all_latencies=lat, confidence=d.confidence, min_tail=d.min_tail_samples)
+        res = judge_limit(
+            limit,
+            clause_id=clause_id,
+            title=title,
+            scope=scope,
+            latencies_sorted=ok_sorted,
+            n_all=len(df),
+            failures=int(failed.sum()),
+            apdex_t_ms=apdex_t_ms,
+            failed_mask=failed,
+            all_latencies=lat,
+            confidence=d.confidence,
+            min_tail=d.min_tail_samples,
+        )
         return self._apply_trust(res, limit)
 
     def _apply_trust(self, res: Result, limit: Limit) -> Result:
@@ -304,11 +429,30 @@ class Judge:
                 # pooled rate decides; a group fails the clause only when significantly above on its own
                 bad = [p for p in parts if p.status == FAIL]
                 status = FAIL if bad or pooled.status == FAIL else pooled.status
-                reason = pooled.reason if not bad else (
-                    "significantly above the limit: " + ", ".join(f"{p.scope.split('=', 1)[1]} "
-                                                                  f"{p.measured_text()}" for p in bad))
-                results.append(Result(c.id, c.title, status, "all", limit.metric, pooled.measured, limit.text,
-                                      pooled.margin, pooled.interval, pooled.samples, reason, tuple(parts)))
+                reason = (
+                    pooled.reason
+                    if not bad
+                    else (
+                        "significantly above the limit: "
+                        + ", ".join(f"{p.scope.split('=', 1)[1]} {p.measured_text()}" for p in bad)
+                    )
+                )
+                results.append(
+                    Result(
+                        c.id,
+                        c.title,
+                        status,
+                        "all",
+                        limit.metric,
+                        pooled.measured,
+                        limit.text,
+                        pooled.margin,
+                        pooled.interval,
+                        pooled.samples,
+                        reason,
+                        tuple(parts),
+                    )
+                )
             else:
                 if not parts:
                     results.append(pooled)
@@ -316,15 +460,33 @@ class Judge:
                 status = worst([p.status for p in parts])
                 decisive = [p for p in parts if p.status == status]
                 head = min(decisive, key=lambda p: p.margin if p.margin is not None else math.inf)
-                results.append(Result(c.id, c.title, status, head.scope, limit.metric, head.measured, limit.text,
-                                      head.margin, head.interval, head.samples,
-                                      f"{head.scope}: {head.reason}", tuple(parts)))
+                results.append(
+                    Result(
+                        c.id,
+                        c.title,
+                        status,
+                        head.scope,
+                        limit.metric,
+                        head.measured,
+                        limit.text,
+                        head.margin,
+                        head.interval,
+                        head.samples,
+                        f"{head.scope}: {head.reason}",
+                        tuple(parts),
+                    )
+                )
         return _combine(c.id, c.title, results)
 
     def judge_class(self, k: OperationClass) -> Result:
-        clause = Clause(id=f"CLS-{k.id}", title=k.title, select=Select(operations=k.operations),
-                        per="operation", limits=[lim.text for lim in k.limits()],
-                        apdex_t=k.apdex_t)
+        clause = Clause(
+            id=f"CLS-{k.id}",
+            title=k.title,
+            select=Select(operations=k.operations),
+            per="operation",
+            limits=[lim.text for lim in k.limits()],
+            apdex_t=k.apdex_t,
+        )
         return self.judge_clause(clause)
 
     def _zero_tolerance(self, c: Clause) -> Result:
@@ -333,35 +495,63 @@ class Judge:
         limit = c.parsed[0]
         if not data or int(data.get("checked", 0)) == 0:
             what = "no access-control probes ran" if key == "security" else "no acknowledged writes were audited"
-            return Result(c.id, c.title, INCONCLUSIVE, "all", "count", None, limit.text, None, None, 0,
-                          f"not exercised: {what}")
+            return Result(
+                c.id, c.title, INCONCLUSIVE, "all", "count", None, limit.text, None, None, 0, f"not exercised: {what}"
+            )
         count = int(data.get("breaches", 0))
         checked = int(data["checked"])
         examples = data.get("examples", [])[:5]
         detail = "; ".join(str(e) for e in examples)
         status = PASS if limit.holds(count) else FAIL
         reason = f"{count} of {checked} checks breached" + (f": {detail}" if detail else "")
-        res = Result(c.id, c.title, status, "all", "count", float(count), limit.text, limit.margin(count), None,
-                     checked, reason)
+        res = Result(
+            c.id, c.title, status, "all", "count", float(count), limit.text, limit.margin(count), None, checked, reason
+        )
         return self._apply_trust(res, limit)
 
     def _concurrency(self, c: Clause, others: list[Result]) -> Result:
         required = self.required_users or c.required_users
         lim = f"users >= {required}" if required else "users >= (required)"
         if not required:
-            return Result(c.id, c.title, INCONCLUSIVE, "all", "users", None, lim, None, None, 0,
-                          "no required concurrency given (clause required_users or scenario required_users)")
+            return Result(
+                c.id,
+                c.title,
+                INCONCLUSIVE,
+                "all",
+                "users",
+                None,
+                lim,
+                None,
+                None,
+                0,
+                "no required concurrency given (clause required_users or scenario required_users)",
+            )
         held = self.users_held()
         n = len(self.requests)
         if held < required:
-            return Result(c.id, c.title, INCONCLUSIVE, "all", "users", float(held), lim, float(held - required),
-                          None, n, f"the run held at most {held} users in a judged window, below the required "
-                                   f"{required}: the claim was not tested")
+            return Result(
+                c.id,
+                c.title,
+                INCONCLUSIVE,
+                "all",
+                "users",
+                float(held),
+                lim,
+                float(held - required),
+                None,
+                n,
+                f"the run held at most {held} users in a judged window, below the required "
+                f"{required}: the claim was not tested",
+            )
         status = worst([r.status for r in others]) if others else INCONCLUSIVE
         broke = [r.clause_id for r in others if r.status != PASS]
-        reason = (f"{held} users held; every other judged clause passed" if status == PASS else
-                  f"{held} users held, but not all clauses passed at that load: {', '.join(broke)}"
-                  if others else "no other clause judged at this load")
+        reason = (
+            f"{held} users held; every other judged clause passed"
+            if status == PASS
+            else f"{held} users held, but not all clauses passed at that load: {', '.join(broke)}"
+            if others
+            else "no other clause judged at this load"
+        )
         res = Result(c.id, c.title, status, "all", "users", float(held), lim, float(held - required), None, n, reason)
         if self.trust.incomplete and res.status == PASS:
             return _restate(res, INCONCLUSIVE, self.trust.incomplete)
@@ -412,8 +602,20 @@ class Judge:
 
 
 def _restate(res: Result, status: str, why: str) -> Result:
-    return Result(res.clause_id, res.title, status, res.scope, res.metric, res.measured, res.limit, res.margin,
-                  res.interval, res.samples, f"{res.reason}; but {why}", res.parts)
+    return Result(
+        res.clause_id,
+        res.title,
+        status,
+        res.scope,
+        res.metric,
+        res.measured,
+        res.limit,
+        res.margin,
+        res.interval,
+        res.samples,
+        f"{res.reason}; but {why}",
+        res.parts,
+    )
 
 
 def _combine(cid: str, title: str, results: list[Result]) -> Result:
@@ -422,10 +624,23 @@ def _combine(cid: str, title: str, results: list[Result]) -> Result:
         return results[0]
     status = worst([r.status for r in results])
     lead = next(r for r in results if r.status == status)
-    return Result(cid, title, status, lead.scope, lead.metric, lead.measured, " and ".join(r.limit for r in results),
-                  lead.margin, lead.interval, lead.samples, f"{lead.limit}: {lead.reason}", tuple(results))
+    return Result(
+        cid,
+        title,
+        status,
+        lead.scope,
+        lead.metric,
+        lead.measured,
+        " and ".join(r.limit for r in results),
+        lead.margin,
+        lead.interval,
+        lead.samples,
+        f"{lead.limit}: {lead.reason}",
+        tuple(results),
+    )
 
 
-def judge(run: RunData, thresholds: Thresholds, judge_ids: list[str] | None = None,
-          required_users: int | None = None) -> Verdict:
+def judge(
+    run: RunData, thresholds: Thresholds, judge_ids: list[str] | None = None, required_users: int | None = None
+) -> Verdict:
     return Judge(run, thresholds, judge_ids, required_users).verdict()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from crmload.errors import EXIT_INTERRUPTED, EXIT_USAGE, CrmloadError, ConfigError
+from crmload.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, CrmloadError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "smoke.yaml"
@@ -32,6 +32,7 @@ def _scenario_path(text: str | None) -> Path:
 
 def _fault_pairs(values: list[str] | None, what: str) -> dict[str, float]:
     from democrm.faults import parse_op_value
+
     out: dict[str, float] = {}
     for v in values or []:
         try:
@@ -62,18 +63,44 @@ def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     g = p.add_argument_group("faults of the reference CRM (for known-answer tests)")
-    g.add_argument(f"--{prefix}latency", dest="latency", action="append", metavar="OP=MS",
-                   help="add MS milliseconds to every call of OP ('*' for all); repeatable")
-    g.add_argument(f"--{prefix}error-rate", dest="error_rate", action="append", metavar="OP=RATE",
-                   help="answer 503 to this fraction (or percent, if > 1) of calls of OP; repeatable")
-    g.add_argument(f"--{prefix}concurrency-limit", dest="concurrency_limit", type=int, default=None,
-                   help="serve at most N requests at once...")
-    g.add_argument(f"--{prefix}service-time-ms", dest="service_time_ms", type=float, default=0.0,
-                   help="...each held this long (a known capacity of N / service time)")
-    g.add_argument(f"--{prefix}stall-s", dest="stall_s", type=float, default=0.0,
-                   help="hold every request for the first S seconds")
-    g.add_argument(f"--{prefix}drop-write-rate", dest="drop_write_rate", type=float, default=0.0,
-                   help="silently roll back this fraction of acknowledged writes")
+    g.add_argument(
+        f"--{prefix}latency",
+        dest="latency",
+        action="append",
+        metavar="OP=MS",
+        help="add MS milliseconds to every call of OP ('*' for all); repeatable",
+    )
+    g.add_argument(
+        f"--{prefix}error-rate",
+        dest="error_rate",
+        action="append",
+        metavar="OP=RATE",
+        help="answer 503 to this fraction (or percent, if > 1) of calls of OP; repeatable",
+    )
+    g.add_argument(
+        f"--{prefix}concurrency-limit",
+        dest="concurrency_limit",
+        type=int,
+        default=None,
+        help="serve at most N requests at once...",
+    )
+    g.add_argument(
+        f"--{prefix}service-time-ms",
+        dest="service_time_ms",
+        type=float,
+        default=0.0,
+        help="...each held this long (a known capacity of N / service time)",
+    )
+    g.add_argument(
+        f"--{prefix}stall-s", dest="stall_s", type=float, default=0.0, help="hold every request for the first S seconds"
+    )
+    g.add_argument(
+        f"--{prefix}drop-write-rate",
+        dest="drop_write_rate",
+        type=float,
+        default=0.0,
+        help="silently roll back this fraction of acknowledged writes",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,10 +167,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     faults = _faults_from_args(args)
     if faults and args.target != "embedded":
         raise CrmloadError("--crm-* fault options apply to the embedded reference CRM only")
-    opts = RunOptions(scenario_path=path, scenario=scenario, thresholds_path=args.thresholds, target=args.target,
-                      adapter=args.adapter, processes=args.processes, results_dir=args.results,
-                      allow_remote=args.allow_remote, testdata_path=args.testdata, size=args.size,
-                      crm_faults=faults, quiet=args.quiet)
+    opts = RunOptions(
+        scenario_path=path,
+        scenario=scenario,
+        thresholds_path=args.thresholds,
+        target=args.target,
+        adapter=args.adapter,
+        processes=args.processes,
+        results_dir=args.results,
+        allow_remote=args.allow_remote,
+        testdata_path=args.testdata,
+        size=args.size,
+        crm_faults=faults,
+        quiet=args.quiet,
+    )
     outcome = execute(opts)
     result = analyze(outcome.run_dir, thresholds)
     print(terminal_table(result.verdict, color=sys.stdout.isatty()))
@@ -164,8 +201,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if ids:
         unknown = [i for i in ids if i not in thresholds.all_ids()]
         if unknown:
-            raise CrmloadError(f"--clauses: unknown clause id(s) {', '.join(unknown)}; "
-                               f"{thresholds_path} has {', '.join(thresholds.all_ids())}")
+            raise CrmloadError(
+                f"--clauses: unknown clause id(s) {', '.join(unknown)}; "
+                f"{thresholds_path} has {', '.join(thresholds.all_ids())}"
+            )
     result = analyze(args.run_dir, thresholds, ids)
     print(terminal_table(result.verdict, color=sys.stdout.isatty()))
     print(f"verdict written to {args.run_dir / 'verdict.json'}")
@@ -188,8 +227,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 print(f"ok  {f}  (standard: {len(t.all_ids())} clauses)")
             else:
                 s = load_scenario(f)
-                print(f"ok  {f}  (scenario {s.name}: {len(s.stages)} stages, "
-                      f"{s.total_duration_s:g} s)")
+                print(f"ok  {f}  (scenario {s.name}: {len(s.stages)} stages, {s.total_duration_s:g} s)")
         except ConfigError as exc:
             errors.append(exc)
             print(f"error: {exc}", file=sys.stderr)
@@ -197,9 +235,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_crm(args: argparse.Namespace) -> int:
+    from crmload.safety import is_loopback
     from democrm.faults import Faults
     from democrm.server import serve
-    from crmload.safety import is_loopback
 
     if not is_loopback(args.host) and not args.allow_remote:
         raise CrmloadError(f"refusing to listen on {args.host}: not a loopback address (pass --allow-remote)")

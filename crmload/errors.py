@@ -1,10 +1,10 @@
 """The exception tree of crmload. Only the command line prints these and turns them into exit codes.
 
-    CrmloadError                 exit 2 unless said otherwise
-    ├── ConfigError              a scenario or thresholds file is wrong: file, line, field, fix
-    ├── TargetError              the target cannot be used: unreachable, not a CRM, wrong credentials
-    ├── SafetyError              the run would load a host crmload was not allowed to load
-    └── RunError                 a run or run directory cannot be used (missing samples, bad meta.json)
+CrmloadError                 exit 2 unless said otherwise
+├── ConfigError              a scenario or thresholds file is wrong: file, line, field, fix
+├── TargetError              the target cannot be used: unreachable, not a CRM, wrong credentials
+├── SafetyError              the run would load a host crmload was not allowed to load
+└── RunError                 a run or run directory cannot be used (missing samples, bad meta.json)
 """
 
 from __future__ import annotations
@@ -25,8 +25,15 @@ class CrmloadError(Exception):
 class ConfigError(CrmloadError):
     """A mistake in a configuration file, located as ``file:line:col: field: problem. fix``."""
 
-    def __init__(self, file: Path | str, line: int | None, col: int | None, field: str | None,
-                 problem: str, fix: str | None = None) -> None:
+    def __init__(
+        self,
+        file: Path | str,
+        line: int | None,
+        col: int | None,
+        field: str | None,
+        problem: str,
+        fix: str | None = None,
+    ) -> None:
         self.file, self.line, self.col, self.field = str(file), line, col, field
         self.problem, self.fix = problem, fix
         where = self.file + (f":{line}" if line else "") + (f":{col}" if line and col else "")

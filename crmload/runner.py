@@ -96,11 +96,16 @@ def preflight_reference(base_url: str, testdata: Path, timeout_s: float = 5.0) -
     try:
         with httpx.Client(base_url=base_url, timeout=timeout_s) as client:
             r = client.get("/health")
-            ok = r.status_code == 200 and "json" in r.headers.get("content-type", "") and \
-                r.json().get("service") == "democrm"
+            ok = (
+                r.status_code == 200
+                and "json" in r.headers.get("content-type", "")
+                and r.json().get("service") == "democrm"
+            )
             if not ok:
-                raise TargetError(f"{redact(base_url)} answers HTTP but is not the reference CRM (GET /health gave "
-                                  f"{r.status_code}); for another CRM pass --adapter module:Class")
+                raise TargetError(
+                    f"{redact(base_url)} answers HTTP but is not the reference CRM (GET /health gave "
+                    f"{r.status_code}); for another CRM pass --adapter module:Class"
+                )
             users = json.loads(testdata.read_text()).get("users", [])
             if not users:
                 raise TargetError(f"{testdata}: test data lists no users")
@@ -110,8 +115,10 @@ def preflight_reference(base_url: str, testdata: Path, timeout_s: float = 5.0) -
                 password = os.environ.get(password[4:], "")
             r = client.post("/api/auth/login", json={"username": u["username"], "password": password})
             if r.status_code != 200:
-                raise TargetError(f"{redact(base_url)} refused the test data's credentials for {u['username']!r} "
-                                  f"(HTTP {r.status_code}); check {testdata}")
+                raise TargetError(
+                    f"{redact(base_url)} refused the test data's credentials for {u['username']!r} "
+                    f"(HTTP {r.status_code}); check {testdata}"
+                )
     except httpx.HTTPError as exc:
         raise TargetError(f"{redact(base_url)}: preflight request failed: {exc}") from None
     except (OSError, json.JSONDecodeError) as exc:
@@ -130,6 +137,7 @@ def preflight_generic(base_url: str) -> None:
 
 def locustfile_path() -> Path:
     import loadtests
+
     return Path(loadtests.__file__).resolve().parent / "locustfile.py"
 
 
@@ -194,11 +202,13 @@ class _Progress:
         self._last_t = now
         elapsed = now - self.t0
         found = self.scenario.stage_at(elapsed)
-        stage = (f"stage {found[0] + 1}/{len(self.scenario.stages)} {found[1].name}" if found else "stopping")
+        stage = f"stage {found[0] + 1}/{len(self.scenario.stages)} {found[1].name}" if found else "stopping"
         fail_pct = 100.0 * self.failures / self.requests if self.requests else 0.0
-        return (f"[{stage}] users {self.users()} | {rate:7.1f} req/s | requests {self.requests} | failures "
-                f"{self.failures} ({fail_pct:.2f} %) | {format_duration(elapsed)} / "
-                f"{format_duration(self.scenario.total_duration_s)}")
+        return (
+            f"[{stage}] users {self.users()} | {rate:7.1f} req/s | requests {self.requests} | failures "
+            f"{self.failures} ({fail_pct:.2f} %) | {format_duration(elapsed)} / "
+            f"{format_duration(self.scenario.total_duration_s)}"
+        )
 
 
 def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
@@ -214,8 +224,12 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
     if remote:
         peak_users = max(s.users for s in scenario.stages)
         peak_rate = max(s.arrival_rate for s in scenario.stages)
-        print(f"REMOTE TARGET {redact(opts.target)}: planned peak {peak_users} users and {peak_rate:g} "
-              f"arrivals/s for up to {format_duration(scenario.total_duration_s)}", file=out, flush=True)
+        print(
+            f"REMOTE TARGET {redact(opts.target)}: planned peak {peak_users} users and {peak_rate:g} "
+            f"arrivals/s for up to {format_duration(scenario.total_duration_s)}",
+            file=out,
+            flush=True,
+        )
     try:
         if opts.target == "embedded":
             size = opts.size or scenario.size
@@ -227,8 +241,10 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
         else:
             base_url = opts.target.rstrip("/")
             if opts.testdata_path is None:
-                raise TargetError("a --target other than 'embedded' needs --testdata FILE (users and record ids; "
-                                  "see README, 'Testing your own CRM')")
+                raise TargetError(
+                    "a --target other than 'embedded' needs --testdata FILE (users and record ids; "
+                    "see README, 'Testing your own CRM')"
+                )
             testdata = opts.testdata_path
         if opts.adapter == DEFAULT_ADAPTER:
             preflight_reference(base_url, testdata)
@@ -241,8 +257,9 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
             embedded.stop()
 
 
-def _run_locust(opts: RunOptions, run_dir: Path, base_url: str, testdata: Path, embedded: Any,
-                out: TextIO) -> RunOutcome:
+def _run_locust(
+    opts: RunOptions, run_dir: Path, base_url: str, testdata: Path, embedded: Any, out: TextIO
+) -> RunOutcome:
     scenario = opts.scenario
     (run_dir / "scenario.yaml").write_text(opts.scenario_path.read_text())
     shutil.copyfile(opts.thresholds_path, run_dir / "thresholds.yaml")
@@ -250,26 +267,58 @@ def _run_locust(opts: RunOptions, run_dir: Path, base_url: str, testdata: Path, 
     effective = run_dir / "scenario.effective.json"
     effective.write_text(scenario.model_dump_json(indent=1))
     meta: dict[str, Any] = {
-        "schema_version": crmload.SCHEMA_VERSION, "crmload_version": crmload.__version__, "git_sha": _git_sha(),
-        "scenario_name": scenario.name, "scenario_file": str(opts.scenario_path),
-        "scenario_sha256": _sha256(opts.scenario_path), "scenario": scenario.model_dump(mode="json"),
+        "schema_version": crmload.SCHEMA_VERSION,
+        "crmload_version": crmload.__version__,
+        "git_sha": _git_sha(),
+        "scenario_name": scenario.name,
+        "scenario_file": str(opts.scenario_path),
+        "scenario_sha256": _sha256(opts.scenario_path),
+        "scenario": scenario.model_dump(mode="json"),
         "scenario_plan": scenario.stages_plan(),
-        "thresholds_file": str(opts.thresholds_path), "thresholds_sha256": _sha256(opts.thresholds_path),
-        "target": "embedded" if embedded is not None else redact(base_url), "target_url": redact(base_url),
-        "adapter": opts.adapter, "locust_version": metadata.version("locust"), "processes": opts.processes,
-        "host": platform.node(), "python": platform.python_version(), "platform": platform.platform(),
+        "thresholds_file": str(opts.thresholds_path),
+        "thresholds_sha256": _sha256(opts.thresholds_path),
+        "target": "embedded" if embedded is not None else redact(base_url),
+        "target_url": redact(base_url),
+        "adapter": opts.adapter,
+        "locust_version": metadata.version("locust"),
+        "processes": opts.processes,
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
         "data_size": (opts.size or scenario.size) if embedded is not None else None,
         "crm_faults": opts.crm_faults or None,
-        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "ended_utc": None,
-        "status": "running", "status_reason": None,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "ended_utc": None,
+        "status": "running",
+        "status_reason": None,
     }
     write_meta(run_dir, meta)
-    env = dict(os.environ, CRMLOAD_SCENARIO=str(effective), CRMLOAD_RUN_DIR=str(run_dir.resolve()),
-               CRMLOAD_TESTDATA=str(testdata), CRMLOAD_ADAPTER=opts.adapter,
-               PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "--headless", "--host", base_url,
-           "--loglevel", "WARNING", "--only-summary", "--skip-log-setup", "--exit-code-on-error", "0",
-           "--stop-timeout", "5"]
+    env = dict(
+        os.environ,
+        CRMLOAD_SCENARIO=str(effective),
+        CRMLOAD_RUN_DIR=str(run_dir.resolve()),
+        CRMLOAD_TESTDATA=str(testdata),
+        CRMLOAD_ADAPTER=opts.adapter,
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile_path()),
+        "--headless",
+        "--host",
+        base_url,
+        "--loglevel",
+        "WARNING",
+        "--only-summary",
+        "--skip-log-setup",
+        "--exit-code-on-error",
+        "0",
+        "--stop-timeout",
+        "5",
+    ]
     if opts.processes > 1:
         cmd += ["--processes", str(opts.processes)]
     log = (run_dir / "locust.log").open("w")

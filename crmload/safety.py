@@ -22,8 +22,9 @@ def redact(url: str) -> str:
 def host_of(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetError(f"target {redact(url)!r} is not an http(s) URL; give e.g. http://127.0.0.1:8080 or "
-                          "'embedded'")
+        raise TargetError(
+            f"target {redact(url)!r} is not an http(s) URL; give e.g. http://127.0.0.1:8080 or 'embedded'"
+        )
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.hostname, port
 
@@ -35,7 +36,7 @@ def is_loopback(host: str) -> bool:
     except socket.gaierror as exc:
         raise TargetError(f"cannot resolve target host {host!r}: {exc}") from None
     addrs = {info[4][0] for info in infos}
-    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+    return bool(addrs) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addrs)
 
 
 def check_target_allowed(url: str, allow_remote: bool, allowed_hosts: list[str] | None = None) -> bool:
@@ -45,9 +46,11 @@ def check_target_allowed(url: str, allow_remote: bool, allowed_hosts: list[str] 
         return False
     if allow_remote or (allowed_hosts and host in allowed_hosts):
         return True
-    raise SafetyError(f"refusing to load {host}: it is not on the loopback range. crmload only loads systems you "
-                      "own; if you own this one, pass --allow-remote (you will be shown the planned peak load "
-                      "first)")
+    raise SafetyError(
+        f"refusing to load {host}: it is not on the loopback range. crmload only loads systems you "
+        "own; if you own this one, pass --allow-remote (you will be shown the planned peak load "
+        "first)"
+    )
 
 
 def tcp_reachable(host: str, port: int, timeout_s: float = 3.0) -> None:
@@ -55,7 +58,9 @@ def tcp_reachable(host: str, port: int, timeout_s: float = 3.0) -> None:
         with socket.create_connection((host, port), timeout=timeout_s):
             return
     except TimeoutError:
-        raise TargetError(f"target {host}:{port} did not accept a connection within {timeout_s:g} s "
-                          "(unreachable, or a firewall drops the packets)") from None
+        raise TargetError(
+            f"target {host}:{port} did not accept a connection within {timeout_s:g} s "
+            "(unreachable, or a firewall drops the packets)"
+        ) from None
     except OSError as exc:
         raise TargetError(f"target {host}:{port} is unreachable: {exc.strerror or exc}") from None

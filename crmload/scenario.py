@@ -47,8 +47,9 @@ class Persona(_Frozen):
     @classmethod
     def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
         if v[0] < 0 or v[1] < v[0]:
-            raise ValueError(f"think_time must be [min, max] with 0 <= min <= max (got {list(v)})"
-                             " | fix: write e.g. [1s, 3s]")
+            raise ValueError(
+                f"think_time must be [min, max] with 0 <= min <= max (got {list(v)}) | fix: write e.g. [1s, 3s]"
+            )
         return v
 
 
@@ -84,8 +85,7 @@ class Scenario(_Frozen):
     name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     size: Literal["tiny", "small", "default"] = "small"
-    personas: dict[Literal["sales", "service", "marketing", "manager", "integration"], Persona] = Field(
-        min_length=1)
+    personas: dict[Literal["sales", "service", "marketing", "manager", "integration"], Persona] = Field(min_length=1)
     open_model: OpenModel = Field(default_factory=OpenModel)
     stages: list[Stage] = Field(min_length=1, max_length=1000)
     warmup: DurationS = Field(0.0, ge=0, description="default warm-up left out at the start of each stage")
@@ -96,15 +96,19 @@ class Scenario(_Frozen):
     def _consistent(self) -> Scenario:
         total = sum(s.duration for s in self.stages)
         if total > MAX_TOTAL_DURATION_S:
-            raise ValueError(f"stages add up to {total / 3600:.1f} h, over the 48 h bound"
-                             " | fix: shorten the stages")
+            raise ValueError(f"stages add up to {total / 3600:.1f} h, over the 48 h bound | fix: shorten the stages")
         if any(s.arrival_rate > 0 for s in self.stages) and "integration" not in self.personas:
-            raise ValueError("a stage has arrival_rate but personas has no 'integration' entry"
-                             " | fix: add 'integration: {}' under personas")
+            raise ValueError(
+                "a stage has arrival_rate but personas has no 'integration' entry"
+                " | fix: add 'integration: {}' under personas"
+            )
         if any(s.users > 0 for s in self.stages) and not any(
-                p in self.personas and self.personas[p].weight > 0 for p in CLOSED_PERSONAS):
-            raise ValueError("stages ask for users but no closed persona (sales, service, marketing, manager)"
-                             " has weight > 0 | fix: add one under personas")
+            p in self.personas and self.personas[p].weight > 0 for p in CLOSED_PERSONAS
+        ):
+            raise ValueError(
+                "stages ask for users but no closed persona (sales, service, marketing, manager)"
+                " has weight > 0 | fix: add one under personas"
+            )
         return self
 
     @property
@@ -123,8 +127,14 @@ class Scenario(_Frozen):
     def stage_start_s(self, index: int) -> float:
         return sum(s.duration for s in self.stages[:index])
 
-    def scaled(self, *, users: int | None = None, rate_factor: float | None = None,
-               duration_s: float | None = None, duration_factor: float | None = None) -> Scenario:
+    def scaled(
+        self,
+        *,
+        users: int | None = None,
+        rate_factor: float | None = None,
+        duration_s: float | None = None,
+        duration_factor: float | None = None,
+    ) -> Scenario:
         """A copy with loads and durations scaled, for command-line overrides.
 
         ``users``: the peak closed users become this number, every stage in proportion.
@@ -138,20 +148,33 @@ class Scenario(_Frozen):
         if duration_s is not None:
             d_factor = duration_s / self.total_duration_s
         r_factor = rate_factor or 1.0
-        stages = [s.model_copy(update={
-            "users": max(1, round(s.users * u_factor)) if s.users else 0,
-            "arrival_rate": s.arrival_rate * r_factor,
-            "duration": s.duration * d_factor,
-            "warmup": None if s.warmup is None else s.warmup * d_factor,
-        }) for s in self.stages]
+        stages = [
+            s.model_copy(
+                update={
+                    "users": max(1, round(s.users * u_factor)) if s.users else 0,
+                    "arrival_rate": s.arrival_rate * r_factor,
+                    "duration": s.duration * d_factor,
+                    "warmup": None if s.warmup is None else s.warmup * d_factor,
+                }
+            )
+            for s in self.stages
+        ]
         return self.model_copy(update={"stages": stages, "warmup": self.warmup * d_factor})
 
     def stages_plan(self) -> list[dict[str, Any]]:
-        return [{"index": i, "name": s.name, "kind": s.kind,
-                 "target": {"users": s.users, "arrival_rate": s.arrival_rate},
-                 "planned_start_s": self.stage_start_s(i), "planned_duration_s": s.duration,
-                 "warmup_s": self.warmup if s.warmup is None else s.warmup, "judged": s.judged}
-                for i, s in enumerate(self.stages)]
+        return [
+            {
+                "index": i,
+                "name": s.name,
+                "kind": s.kind,
+                "target": {"users": s.users, "arrival_rate": s.arrival_rate},
+                "planned_start_s": self.stage_start_s(i),
+                "planned_duration_s": s.duration,
+                "warmup_s": self.warmup if s.warmup is None else s.warmup,
+                "judged": s.judged,
+            }
+            for i, s in enumerate(self.stages)
+        ]
 
 
 def load_scenario(path: Path) -> Scenario:

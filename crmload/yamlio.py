@@ -25,11 +25,18 @@ def compose(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(path, None, None, None, "file not found",
-                          "check the path; scenarios live in scenarios/, the standard in thresholds.yaml") from None
+        raise ConfigError(
+            path,
+            None,
+            None,
+            None,
+            "file not found",
+            "check the path; scenarios live in scenarios/, the standard in thresholds.yaml",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, None, None, None, f"cannot read file: {exc}", "give a readable UTF-8 YAML file") \
-            from None
+        raise ConfigError(
+            path, None, None, None, f"cannot read file: {exc}", "give a readable UTF-8 YAML file"
+        ) from None
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -37,9 +44,14 @@ def compose(path: Path) -> tuple[Any, yaml.Node | None]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise ConfigError(path, mark.line + 1 if mark else None, mark.column + 1 if mark else None, None,
-                          f"YAML syntax error: {problem}",
-                          "check indentation, colons and quoting on this line") from None
+        raise ConfigError(
+            path,
+            mark.line + 1 if mark else None,
+            mark.column + 1 if mark else None,
+            None,
+            f"YAML syntax error: {problem}",
+            "check indentation, colons and quoting on this line",
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, None, None, None, f"YAML error: {exc}", "fix the YAML syntax") from None
     finally:
@@ -146,7 +158,7 @@ def _describe(model: type[BaseModel], err: Any, node: yaml.Node | None, path: Pa
     etype = err["type"]
     msg = err["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     msg, _, own_fix = msg.partition(" | fix: ")
     got = err.get("input")
     if etype == "extra_forbidden":
@@ -154,8 +166,8 @@ def _describe(model: type[BaseModel], err: Any, node: yaml.Node | None, path: Pa
         owner = _model_at(model, loc)
         allowed = sorted(owner.model_fields) if owner else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
-        fix = f"did you mean '{close[0]}'?" if close else ("remove it; allowed keys: " + ", ".join(allowed))
-        return ConfigError(path, line, col, field_name(loc), "unknown key", fix)
+        hint = f"did you mean '{close[0]}'?" if close else ("remove it; allowed keys: " + ", ".join(allowed))
+        return ConfigError(path, line, col, field_name(loc), "unknown key", hint)
     line, col, _ = locate(node, loc)
     fix: str | None = own_fix or None
     if fix is None:
@@ -173,8 +185,14 @@ def load_model(model: type[M], path: Path, *, context: dict[str, Any] | None = N
     if data is None:
         raise ConfigError(path, 1, 1, None, "file is empty", f"write a {model.__name__} mapping")
     if not isinstance(data, dict):
-        raise ConfigError(path, 1, 1, None, f"top level must be a mapping, not {type(data).__name__}",
-                          "start the file with 'key: value' lines")
+        raise ConfigError(
+            path,
+            1,
+            1,
+            None,
+            f"top level must be a mapping, not {type(data).__name__}",
+            "start the file with 'key: value' lines",
+        )
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:

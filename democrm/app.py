@@ -28,8 +28,18 @@ from democrm.openapi import openapi_document
 from democrm.operations import OPERATIONS, Operation
 from democrm.state import CRM
 
-_READABLE = {"accounts", "contacts", "leads", "opportunities", "activities", "tickets", "ticket_comments",
-             "surveys", "campaigns", "orders"}
+_READABLE = {
+    "accounts",
+    "contacts",
+    "leads",
+    "opportunities",
+    "activities",
+    "tickets",
+    "ticket_comments",
+    "surveys",
+    "campaigns",
+    "orders",
+}
 
 
 def _bearer(request: Request) -> str | None:
@@ -133,8 +143,13 @@ def _admin_routes(crm: CRM) -> list[Route]:
             _admin(crm, request)
         except ApiError as exc:
             return exc.response()
-        return json_response({"served": dict(crm.served), "writes_dropped": crm.writes_dropped,
-                              "served_by_status": [[op, st, n] for (op, st), n in crm.served_by_status.items()]})
+        return json_response(
+            {
+                "served": dict(crm.served),
+                "writes_dropped": crm.writes_dropped,
+                "served_by_status": [[op, st, n] for (op, st), n in crm.served_by_status.items()],
+            }
+        )
 
     async def record(request: Request) -> Response:
         """Read one record back by table and id (the lost-write audit's read path)."""

@@ -6,7 +6,8 @@
 | ``latency[op] = {"exp_mean_ms": 20}`` | waits an exponentially distributed extra time (mean 20 ms) |
 | ``latency[op] = {"growth_ms_per_s": 0.5}`` | waits 0.5 ms more for each second since the fault was set |
 | ``errors[op] = {"rate": 0.05, "status": 503}`` | 5 % of calls of ``op`` answer 503 |
-| ``concurrency_limit=4, service_time_ms=100`` | at most 4 requests in service at once, each held 100 ms: a capacity of 40 requests/s |
+| ``concurrency_limit=4, service_time_ms=100`` | at most 4 requests in service at once, each held 100 ms |
+|  | (a capacity of 40 requests/s) |
 | ``stall_s=5`` | every request arriving in the next 5 s waits until the stall ends |
 | ``drop_write_rate=0.01`` | 1 % of writes answer 2xx but are rolled back (a lost write, for the DATA-01 audit) |
 

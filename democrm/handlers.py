@@ -180,6 +180,7 @@ def _hide_amounts(opps: list[dict[str, Any]], user: User) -> list[dict[str, Any]
 
 # --- customers ------------------------------------------------------------------------------------
 
+
 async def customer_search(crm: CRM, request: Request, user: User) -> Response:
     q = request.query_params.get("q", "").strip()
     by = request.query_params.get("by", "name")
@@ -201,7 +202,10 @@ async def customer_search(crm: CRM, request: Request, user: User) -> Response:
         rows = crm.conn.execute(
             "SELECT a.id, a.name, a.phone, a.email, a.city, a.owner_id FROM contacts c"
             " JOIN accounts a ON a.id = c.account_id WHERE c.phone = ?"
-            + (" AND a.owner_id = ?" if user.role == "sales" else "") + " LIMIT 20", args).fetchall()
+            + (" AND a.owner_id = ?" if user.role == "sales" else "")
+            + " LIMIT 20",
+            args,
+        ).fetchall()
     return json_response({"results": [dict(r) for r in rows], "count": len(rows)})
 
 
@@ -209,20 +213,45 @@ async def customer_view(crm: CRM, request: Request, user: User) -> Response:
     aid = path_id(request)
     account = _account(crm, aid, user)
     c = crm.conn
-    contacts = [dict(r) for r in c.execute(
-        "SELECT id, first_name, last_name, email, phone FROM contacts WHERE account_id = ? LIMIT 50", (aid,))]
-    opps = [dict(r) for r in c.execute(
-        "SELECT id, name, stage, amount, owner_id, close_date FROM opportunities"
-        " WHERE account_id = ? AND stage NOT IN ('won','lost') LIMIT 50", (aid,))]
-    activities = [dict(r) for r in c.execute(
-        "SELECT id, kind, subject, user_id, created_at FROM activities WHERE account_id = ?"
-        " ORDER BY created_at DESC LIMIT 10", (aid,))]
-    tickets = [dict(r) for r in c.execute(
-        "SELECT id, subject, status, priority, created_at FROM tickets WHERE account_id = ?"
-        " ORDER BY created_at DESC LIMIT 10", (aid,))]
-    return json_response({"account": account, "contacts": contacts,
-                          "open_opportunities": _hide_amounts(opps, user),
-                          "recent_activities": activities, "tickets": tickets})
+    contacts = [
+        dict(r)
+        for r in c.execute(
+            "SELECT id, first_name, last_name, email, phone FROM contacts WHERE account_id = ? LIMIT 50", (aid,)
+        )
+    ]
+    opps = [
+        dict(r)
+        for r in c.execute(
+            "SELECT id, name, stage, amount, owner_id, close_date FROM opportunities"
+            " WHERE account_id = ? AND stage NOT IN ('won','lost') LIMIT 50",
+            (aid,),
+        )
+    ]
+    activities = [
+        dict(r)
+        for r in c.execute(
+            "SELECT id, kind, subject, user_id, created_at FROM activities WHERE account_id = ?"
+            " ORDER BY created_at DESC LIMIT 10",
+            (aid,),
+        )
+    ]
+    tickets = [
+        dict(r)
+        for r in c.execute(
+            "SELECT id, subject, status, priority, created_at FROM tickets WHERE account_id = ?"
+            " ORDER BY created_at DESC LIMIT 10",
+            (aid,),
+        )
+    ]
+    return json_response(
+        {
+            "account": account,
+            "contacts": contacts,
+            "open_opportunities": _hide_amounts(opps, user),
+            "recent_activities": activities,
+            "tickets": tickets,
+        }
+    )
 
 
 async def customer_create(crm: CRM, request: Request, user: User) -> Response:
@@ -232,7 +261,9 @@ async def customer_create(crm: CRM, request: Request, user: User) -> Response:
     with crm.write(user, "create", "account") as ids:
         cur = crm.conn.execute(
             "INSERT INTO accounts(name, phone, email, industry, city, owner_id, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?)", (data.name, data.phone, data.email, data.industry, data.city, owner, now, now))
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (data.name, data.phone, data.email, data.industry, data.city, owner, now, now),
+        )
         ids.append(int(cur.lastrowid or 0))
     return json_response({"id": ids[0], "owner_id": owner, "version": 1}, 201)
 
@@ -245,8 +276,10 @@ async def customer_update(crm: CRM, request: Request, user: User) -> Response:
     _account(crm, aid, user)
     sets = ", ".join(f"{k} = ?" for k in patch)  # keys come from the model, never from the request
     with crm.write(user, "update", "account") as ids:
-        crm.conn.execute(f"UPDATE accounts SET {sets}, updated_at = ?, version = version + 1 WHERE id = ?",
-                         (*patch.values(), time.time(), aid))
+        crm.conn.execute(
+            f"UPDATE accounts SET {sets}, updated_at = ?, version = version + 1 WHERE id = ?",
+            (*patch.values(), time.time(), aid),
+        )
         ids.append(aid)
     version = crm.conn.execute("SELECT version FROM accounts WHERE id = ?", (aid,)).fetchone()[0]
     return json_response({"id": aid, "version": version, **patch})
@@ -259,8 +292,18 @@ async def contact_create(crm: CRM, request: Request, user: User) -> Response:
         cur = crm.conn.execute(
             "INSERT INTO contacts(account_id, first_name, last_name, email, phone, city, industry, opted_in,"
             " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (data.account_id, data.first_name, data.last_name, data.email, data.phone, acc["city"],
-             acc["industry"], int(data.opted_in), time.time()))
+            (
+                data.account_id,
+                data.first_name,
+                data.last_name,
+                data.email,
+                data.phone,
+                acc["city"],
+                acc["industry"],
+                int(data.opted_in),
+                time.time(),
+            ),
+        )
         ids.append(int(cur.lastrowid or 0))
     return json_response({"id": ids[0]}, 201)
 
@@ -269,29 +312,46 @@ async def service_history(crm: CRM, request: Request, user: User) -> Response:
     aid = path_id(request)
     _account(crm, aid, user)
     c = crm.conn
-    tickets = [dict(r) for r in c.execute(
-        "SELECT id, subject, status, priority, created_at, resolved_at FROM tickets WHERE account_id = ?"
-        " ORDER BY created_at DESC LIMIT 50", (aid,))]
+    tickets = [
+        dict(r)
+        for r in c.execute(
+            "SELECT id, subject, status, priority, created_at, resolved_at FROM tickets WHERE account_id = ?"
+            " ORDER BY created_at DESC LIMIT 50",
+            (aid,),
+        )
+    ]
     ids = [t["id"] for t in tickets]
     comments: list[dict[str, Any]] = []
     if ids:
         marks = ",".join("?" * len(ids))
-        comments = [dict(r) for r in c.execute(
-            f"SELECT id, ticket_id, body, created_at FROM ticket_comments WHERE ticket_id IN ({marks})"
-            " ORDER BY created_at DESC LIMIT 100", ids)]
-    activities = [dict(r) for r in c.execute(
-        "SELECT id, kind, subject, created_at FROM activities WHERE account_id = ? ORDER BY created_at DESC"
-        " LIMIT 50", (aid,))]
+        comments = [
+            dict(r)
+            for r in c.execute(
+                f"SELECT id, ticket_id, body, created_at FROM ticket_comments WHERE ticket_id IN ({marks})"
+                " ORDER BY created_at DESC LIMIT 100",
+                ids,
+            )
+        ]
+    activities = [
+        dict(r)
+        for r in c.execute(
+            "SELECT id, kind, subject, created_at FROM activities WHERE account_id = ? ORDER BY created_at DESC"
+            " LIMIT 50",
+            (aid,),
+        )
+    ]
     return json_response({"account_id": aid, "tickets": tickets, "comments": comments, "activities": activities})
 
 
 # --- leads and opportunities -----------------------------------------------------------------------
 
+
 def _insert_lead(crm: CRM, data: LeadIn, owner: int | None) -> int:
     cur = crm.conn.execute(
         "INSERT INTO leads(name, company, email, phone, source, status, owner_id, created_at)"
-        " VALUES (?,?,?,?,?,'new',?,?)", (data.name, data.company, data.email, data.phone, data.source, owner,
-                                          time.time()))
+        " VALUES (?,?,?,?,?,'new',?,?)",
+        (data.name, data.company, data.email, data.phone, data.source, owner, time.time()),
+    )
     return int(cur.lastrowid or 0)
 
 
@@ -323,20 +383,38 @@ async def lead_convert(crm: CRM, request: Request, user: User) -> Response:
     now = time.time()
     with crm.write(user, "convert", "lead") as ids:
         c = crm.conn
-        aid = int(c.execute(
-            "INSERT INTO accounts(name, phone, email, industry, city, owner_id, created_at, updated_at)"
-            " VALUES (?,?,?,'other','',?,?,?)", (lead["company"], lead["phone"] or "n/a", lead["email"], user.id,
-                                                 now, now)).lastrowid or 0)
+        aid = int(
+            c.execute(
+                "INSERT INTO accounts(name, phone, email, industry, city, owner_id, created_at, updated_at)"
+                " VALUES (?,?,?,'other','',?,?,?)",
+                (lead["company"], lead["phone"] or "n/a", lead["email"], user.id, now, now),
+            ).lastrowid
+            or 0
+        )
         first, _, last = lead["name"].partition(" ")
-        cid = int(c.execute(
-            "INSERT INTO contacts(account_id, first_name, last_name, email, phone, city, industry, opted_in,"
-            " created_at) VALUES (?,?,?,?,?,'','other',1,?)", (aid, first, last or "-", lead["email"],
-                                                              lead["phone"], now)).lastrowid or 0)
-        oid = int(c.execute(
-            "INSERT INTO opportunities(account_id, name, stage, amount, owner_id, close_date, created_at,"
-            " updated_at) VALUES (?,?,'qualification',0,?,?,?,?)",
-            (aid, f"{lead['company']} first deal", user.id,
-             time.strftime("%Y-%m-%d", time.gmtime(now + 90 * 86400)), now, now)).lastrowid or 0)
+        cid = int(
+            c.execute(
+                "INSERT INTO contacts(account_id, first_name, last_name, email, phone, city, industry, opted_in,"
+                " created_at) VALUES (?,?,?,?,?,'','other',1,?)",
+                (aid, first, last or "-", lead["email"], lead["phone"], now),
+            ).lastrowid
+            or 0
+        )
+        oid = int(
+            c.execute(
+                "INSERT INTO opportunities(account_id, name, stage, amount, owner_id, close_date, created_at,"
+                " updated_at) VALUES (?,?,'qualification',0,?,?,?,?)",
+                (
+                    aid,
+                    f"{lead['company']} first deal",
+                    user.id,
+                    time.strftime("%Y-%m-%d", time.gmtime(now + 90 * 86400)),
+                    now,
+                    now,
+                ),
+            ).lastrowid
+            or 0
+        )
         c.execute("UPDATE leads SET status = 'converted', converted_account_id = ? WHERE id = ?", (aid, lid))
         ids.append(lid)
     return json_response({"lead_id": lid, "account_id": aid, "contact_id": cid, "opportunity_id": oid}, 201)
@@ -345,7 +423,8 @@ async def lead_convert(crm: CRM, request: Request, user: User) -> Response:
 async def opportunity_list(crm: CRM, request: Request, user: User) -> Response:
     page, size = page_params(request)
     stage = request.query_params.get("stage")
-    where, args = [], []
+    where: list[str] = []
+    args: list[Any] = []
     if user.role == "sales":
         where.append("owner_id = ?")
         args.append(user.id)
@@ -357,7 +436,9 @@ async def opportunity_list(crm: CRM, request: Request, user: User) -> Response:
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     rows = crm.conn.execute(
         f"SELECT id, account_id, name, stage, amount, owner_id, close_date FROM opportunities{clause}"
-        " ORDER BY id DESC LIMIT ? OFFSET ?", (*args, size, (page - 1) * size)).fetchall()
+        " ORDER BY id DESC LIMIT ? OFFSET ?",
+        (*args, size, (page - 1) * size),
+    ).fetchall()
     return json_response({"page": page, "page_size": size, "items": [dict(r) for r in rows]})
 
 
@@ -373,7 +454,8 @@ async def opportunity_create(crm: CRM, request: Request, user: User) -> Response
         cur = crm.conn.execute(
             "INSERT INTO opportunities(account_id, name, stage, amount, owner_id, close_date, created_at,"
             " updated_at) VALUES (?,?,?,?,?,?,?,?)",
-            (data.account_id, data.name, data.stage, data.amount, user.id, data.close_date, now, now))
+            (data.account_id, data.name, data.stage, data.amount, user.id, data.close_date, now, now),
+        )
         ids.append(int(cur.lastrowid or 0))
     return json_response({"id": ids[0], "version": 1}, 201)
 
@@ -383,8 +465,10 @@ async def opportunity_update_stage(crm: CRM, request: Request, user: User) -> Re
     data = validate(StageIn, await json_body(request))
     _opportunity(crm, oid, user)
     with crm.write(user, "update_stage", "opportunity") as ids:
-        crm.conn.execute("UPDATE opportunities SET stage = ?, updated_at = ?, version = version + 1 WHERE id = ?",
-                         (data.stage, time.time(), oid))
+        crm.conn.execute(
+            "UPDATE opportunities SET stage = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+            (data.stage, time.time(), oid),
+        )
         ids.append(oid)
     version = crm.conn.execute("SELECT version FROM opportunities WHERE id = ?", (oid,)).fetchone()[0]
     return json_response({"id": oid, "stage": data.stage, "version": version})
@@ -396,13 +480,16 @@ async def activity_log(crm: CRM, request: Request, user: User) -> Response:
         raise ApiError(422, "kind must be call, email or meeting", "kind")
     _account(crm, data.account_id, user)
     with crm.write(user, "create", "activity") as ids:
-        cur = crm.conn.execute("INSERT INTO activities(account_id, kind, subject, user_id, created_at)"
-                               " VALUES (?,?,?,?,?)", (data.account_id, data.kind, data.subject, user.id, time.time()))
+        cur = crm.conn.execute(
+            "INSERT INTO activities(account_id, kind, subject, user_id, created_at) VALUES (?,?,?,?,?)",
+            (data.account_id, data.kind, data.subject, user.id, time.time()),
+        )
         ids.append(int(cur.lastrowid or 0))
     return json_response({"id": ids[0]}, 201)
 
 
 # --- service ----------------------------------------------------------------------------------------
+
 
 async def ticket_queue(crm: CRM, request: Request, user: User) -> Response:
     page, size = page_params(request)
@@ -427,7 +514,8 @@ async def ticket_create(crm: CRM, request: Request, user: User) -> Response:
         cur = crm.conn.execute(
             "INSERT INTO tickets(account_id, subject, status, priority, assignee_id, created_at, sla_due_at,"
             " updated_at) VALUES (?,?,'open',?,?,?,?,?)",
-            (data.account_id, data.subject, data.priority, user.id, now, now + sla_h * 3600, now))
+            (data.account_id, data.subject, data.priority, user.id, now, now + sla_h * 3600, now),
+        )
         ids.append(int(cur.lastrowid or 0))
     return json_response({"id": ids[0], "status": "open", "version": 1}, 201)
 
@@ -435,8 +523,12 @@ async def ticket_create(crm: CRM, request: Request, user: User) -> Response:
 async def ticket_view(crm: CRM, request: Request, user: User) -> Response:
     tid = path_id(request)
     ticket = _ticket(crm, tid)
-    ticket["comments"] = [dict(r) for r in crm.conn.execute(
-        "SELECT id, user_id, body, created_at FROM ticket_comments WHERE ticket_id = ? ORDER BY id", (tid,))]
+    ticket["comments"] = [
+        dict(r)
+        for r in crm.conn.execute(
+            "SELECT id, user_id, body, created_at FROM ticket_comments WHERE ticket_id = ? ORDER BY id", (tid,)
+        )
+    ]
     return json_response(ticket)
 
 
@@ -446,8 +538,10 @@ async def ticket_comment(crm: CRM, request: Request, user: User) -> Response:
     ticket = _ticket(crm, tid)
     now = time.time()
     with crm.write(user, "comment", "ticket") as ids:
-        cur = crm.conn.execute("INSERT INTO ticket_comments(ticket_id, user_id, body, created_at) VALUES (?,?,?,?)",
-                               (tid, user.id, data.body, now))
+        cur = crm.conn.execute(
+            "INSERT INTO ticket_comments(ticket_id, user_id, body, created_at) VALUES (?,?,?,?)",
+            (tid, user.id, data.body, now),
+        )
         if ticket["first_response_at"] is None:
             crm.conn.execute("UPDATE tickets SET first_response_at = ? WHERE id = ?", (now, tid))
         ids.append(int(cur.lastrowid or 0))
@@ -462,8 +556,10 @@ async def ticket_assign(crm: CRM, request: Request, user: User) -> Response:
     if role is None or role[0] != "service":
         raise ApiError(422, f"assignee_id {data.assignee_id} is not a service agent", "assignee_id")
     with crm.write(user, "assign", "ticket") as ids:
-        crm.conn.execute("UPDATE tickets SET assignee_id = ?, updated_at = ?, version = version + 1 WHERE id = ?",
-                         (data.assignee_id, time.time(), tid))
+        crm.conn.execute(
+            "UPDATE tickets SET assignee_id = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+            (data.assignee_id, time.time(), tid),
+        )
         ids.append(tid)
     return json_response({"id": tid, "assignee_id": data.assignee_id})
 
@@ -475,8 +571,11 @@ async def ticket_resolve(crm: CRM, request: Request, user: User) -> Response:
         return json_response({"id": tid, "status": "resolved", "resolved_at": ticket["resolved_at"]})
     now = time.time()
     with crm.write(user, "resolve", "ticket") as ids:
-        crm.conn.execute("UPDATE tickets SET status = 'resolved', resolved_at = ?, updated_at = ?,"
-                         " version = version + 1 WHERE id = ?", (now, now, tid))
+        crm.conn.execute(
+            "UPDATE tickets SET status = 'resolved', resolved_at = ?, updated_at = ?,"
+            " version = version + 1 WHERE id = ?",
+            (now, now, tid),
+        )
         ids.append(tid)
     return json_response({"id": tid, "status": "resolved", "resolved_at": now})
 
@@ -486,9 +585,11 @@ async def kb_search(crm: CRM, request: Request, user: User) -> Response:
     if not 1 <= len(q) <= 100:
         raise ApiError(422, "q must be 1 to 100 characters", "q")
     pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = crm.conn.execute("SELECT id, title, substr(body, 1, 200) AS snippet FROM kb_articles"
-                            " WHERE title LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\' LIMIT 10",
-                            (pattern, pattern)).fetchall()
+    rows = crm.conn.execute(
+        "SELECT id, title, substr(body, 1, 200) AS snippet FROM kb_articles"
+        " WHERE title LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\' LIMIT 10",
+        (pattern, pattern),
+    ).fetchall()
     return json_response({"results": [dict(r) for r in rows]})
 
 
@@ -496,13 +597,16 @@ async def survey_submit(crm: CRM, request: Request, user: User) -> Response:
     data = validate(SurveyIn, await json_body(request))
     _ticket(crm, data.ticket_id)
     with crm.write(user, "create", "survey") as ids:
-        cur = crm.conn.execute("INSERT INTO surveys(ticket_id, score, comment, created_at) VALUES (?,?,?,?)",
-                               (data.ticket_id, data.score, data.comment, time.time()))
+        cur = crm.conn.execute(
+            "INSERT INTO surveys(ticket_id, score, comment, created_at) VALUES (?,?,?,?)",
+            (data.ticket_id, data.score, data.comment, time.time()),
+        )
         ids.append(int(cur.lastrowid or 0))
     return json_response({"id": ids[0]}, 201)
 
 
 # --- marketing --------------------------------------------------------------------------------------
+
 
 def _segment_where(f: SegmentFilter) -> tuple[str, list[Any]]:
     where, args = [], []
@@ -521,8 +625,10 @@ async def segment_preview(crm: CRM, request: Request, user: User) -> Response:
     data = validate(PreviewIn, await json_body(request))
     where, args = _segment_where(data.filter)
     count = crm.conn.execute(f"SELECT count(*) FROM contacts{where}", args).fetchone()[0]
-    sample = [dict(r) for r in crm.conn.execute(
-        f"SELECT id, first_name, last_name, email, city FROM contacts{where} LIMIT 20", args)]
+    sample = [
+        dict(r)
+        for r in crm.conn.execute(f"SELECT id, first_name, last_name, email, city FROM contacts{where} LIMIT 20", args)
+    ]
     return json_response({"count": count, "sample": sample})
 
 
@@ -534,21 +640,28 @@ async def campaign_create(crm: CRM, request: Request, user: User) -> Response:
     with crm.write(user, "create", "campaign") as ids:
         segment_id = data.segment_id
         if data.filter is not None:
-            segment_id = int(crm.conn.execute(
-                "INSERT INTO segments(name, filter_json, owner_id, created_at) VALUES (?,?,?,?)",
-                (f"{data.name} audience", data.filter.model_dump_json(exclude_none=True), user.id, now)).lastrowid or 0)
+            segment_id = int(
+                crm.conn.execute(
+                    "INSERT INTO segments(name, filter_json, owner_id, created_at) VALUES (?,?,?,?)",
+                    (f"{data.name} audience", data.filter.model_dump_json(exclude_none=True), user.id, now),
+                ).lastrowid
+                or 0
+            )
         elif crm.conn.execute("SELECT 1 FROM segments WHERE id = ?", (segment_id,)).fetchone() is None:
             raise ApiError(422, f"segment {segment_id} does not exist", "segment_id")
-        cur = crm.conn.execute("INSERT INTO campaigns(name, segment_id, channel, status, owner_id, created_at)"
-                               " VALUES (?,?,?,'draft',?,?)", (data.name, segment_id, data.channel, user.id, now))
+        cur = crm.conn.execute(
+            "INSERT INTO campaigns(name, segment_id, channel, status, owner_id, created_at) VALUES (?,?,?,'draft',?,?)",
+            (data.name, segment_id, data.channel, user.id, now),
+        )
         ids.append(int(cur.lastrowid or 0))
     return json_response({"id": ids[0], "segment_id": segment_id, "status": "draft"}, 201)
 
 
 async def campaign_launch(crm: CRM, request: Request, user: User) -> Response:
     cid = path_id(request)
-    row = crm.conn.execute("SELECT c.status, s.filter_json FROM campaigns c JOIN segments s ON s.id = c.segment_id"
-                           " WHERE c.id = ?", (cid,)).fetchone()
+    row = crm.conn.execute(
+        "SELECT c.status, s.filter_json FROM campaigns c JOIN segments s ON s.id = c.segment_id WHERE c.id = ?", (cid,)
+    ).fetchone()
     if row is None:
         raise ApiError(404, f"campaign {cid} does not exist")
     if row["status"] != "draft":
@@ -556,8 +669,11 @@ async def campaign_launch(crm: CRM, request: Request, user: User) -> Response:
     where, args = _segment_where(SegmentFilter.model_validate(orjson.loads(row["filter_json"])))
     now = time.time()
     with crm.write(user, "launch", "campaign") as ids:
-        cur = crm.conn.execute(f"INSERT INTO campaign_sends(campaign_id, contact_id, status, created_at)"
-                               f" SELECT ?, id, 'sent', ? FROM contacts{where}", (cid, now, *args))
+        cur = crm.conn.execute(
+            f"INSERT INTO campaign_sends(campaign_id, contact_id, status, created_at)"
+            f" SELECT ?, id, 'sent', ? FROM contacts{where}",
+            (cid, now, *args),
+        )
         sends = cur.rowcount
         crm.conn.execute("UPDATE campaigns SET status = 'launched', launched_at = ? WHERE id = ?", (now, cid))
         ids.append(cid)
@@ -570,16 +686,18 @@ async def campaign_report(crm: CRM, request: Request, user: User) -> Response:
     if camp is None:
         raise ApiError(404, f"campaign {cid} does not exist")
     sends, opened = crm.conn.execute(
-        "SELECT count(*), coalesce(sum(contact_id % 3 = 0), 0) FROM campaign_sends WHERE campaign_id = ?",
-        (cid,)).fetchone()
-    return json_response({**dict(camp), "sends": sends, "opened": opened,
-                          "open_rate": (opened / sends) if sends else None})
+        "SELECT count(*), coalesce(sum(contact_id % 3 = 0), 0) FROM campaign_sends WHERE campaign_id = ?", (cid,)
+    ).fetchone()
+    return json_response(
+        {**dict(camp), "sends": sends, "opened": opened, "open_rate": (opened / sends) if sends else None}
+    )
 
 
 async def report_campaign(crm: CRM, request: Request, user: User) -> Response:
     rows = crm.conn.execute(
         "SELECT c.id, c.name, c.status, count(s.id) AS sends FROM campaigns c"
-        " LEFT JOIN campaign_sends s ON s.campaign_id = c.id GROUP BY c.id ORDER BY c.id DESC LIMIT 100").fetchall()
+        " LEFT JOIN campaign_sends s ON s.campaign_id = c.id GROUP BY c.id ORDER BY c.id DESC LIMIT 100"
+    ).fetchall()
     return json_response({"campaigns": [dict(r) for r in rows]})
 
 
@@ -595,7 +713,7 @@ def _parse_import(raw: bytes, content_type: str) -> list[Any]:
         raise ApiError(400, f"body is not valid JSON: {exc}") from exc
     records = data.get("records") if isinstance(data, dict) else data
     if not isinstance(records, list):
-        raise ApiError(422, "JSON body must be a list of records or {\"records\": [...]}", "records")
+        raise ApiError(422, 'JSON body must be a list of records or {"records": [...]}', "records")
     return records
 
 
@@ -614,7 +732,8 @@ async def import_bulk(crm: CRM, request: Request, user: User) -> Response:
         crm.conn.executemany(
             "INSERT INTO leads(id, name, company, email, phone, source, status, owner_id, created_at)"
             " VALUES (?,?,?,?,?,'import','new',?,?)",
-            [(first + i, p.name, p.company, p.email, p.phone, owner, now) for i, p in enumerate(parsed)])
+            [(first + i, p.name, p.company, p.email, p.phone, owner, now) for i, p in enumerate(parsed)],
+        )
         ids.extend((first, first + len(parsed) - 1))
     return json_response({"imported": len(parsed), "first_id": ids[0], "last_id": ids[1]}, 201)
 
@@ -657,11 +776,13 @@ async def export_bulk(crm: CRM, request: Request, user: User) -> Response:
             last_id, sent = batch[-1][0], sent + len(batch)
             yield buf.getvalue().encode()
 
-    return StreamingResponse(rows(), media_type="text/csv",
-                             headers={"Content-Disposition": f'attachment; filename="{entity}.csv"'})
+    return StreamingResponse(
+        rows(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{entity}.csv"'}
+    )
 
 
 # --- reports ----------------------------------------------------------------------------------------
+
 
 async def report_pipeline(crm: CRM, request: Request, user: User) -> Response:
     sql = "SELECT stage, count(*) AS count, round(sum(amount), 2) AS amount FROM opportunities"
@@ -677,20 +798,33 @@ async def report_service(crm: CRM, request: Request, user: User) -> Response:
     now = time.time()
     c = crm.conn
     by_status = {r[0]: r[1] for r in c.execute("SELECT status, count(*) FROM tickets GROUP BY status")}
-    breached = c.execute("SELECT count(*) FROM tickets WHERE status != 'resolved' AND sla_due_at < ?",
-                         (now,)).fetchone()[0]
+    breached = c.execute(
+        "SELECT count(*) FROM tickets WHERE status != 'resolved' AND sla_due_at < ?", (now,)
+    ).fetchone()[0]
     n = c.execute("SELECT count(*) FROM tickets WHERE resolved_at IS NOT NULL").fetchone()[0]
     median_h = None
     if n:
-        median_s = c.execute("SELECT resolved_at - created_at AS d FROM tickets WHERE resolved_at IS NOT NULL"
-                             " ORDER BY d LIMIT 1 OFFSET ?", ((n - 1) // 2,)).fetchone()[0]
+        median_s = c.execute(
+            "SELECT resolved_at - created_at AS d FROM tickets WHERE resolved_at IS NOT NULL"
+            " ORDER BY d LIMIT 1 OFFSET ?",
+            ((n - 1) // 2,),
+        ).fetchone()[0]
         median_h = round(median_s / 3600, 2)
     avg_score = c.execute("SELECT avg(score), count(*) FROM surveys").fetchone()
-    return json_response({"by_status": by_status, "sla_breached": breached, "median_resolve_h": median_h,
-                          "resolved_n": n, "survey_avg": avg_score[0], "surveys_n": avg_score[1]})
+    return json_response(
+        {
+            "by_status": by_status,
+            "sla_breached": breached,
+            "median_resolve_h": median_h,
+            "resolved_n": n,
+            "survey_avg": avg_score[0],
+            "surveys_n": avg_score[1],
+        }
+    )
 
 
 # --- integration ------------------------------------------------------------------------------------
+
 
 async def order_sync(crm: CRM, request: Request, user: User) -> Response:
     batch = validate(OrderBatch, await json_body(request))
@@ -701,21 +835,43 @@ async def order_sync(crm: CRM, request: Request, user: User) -> Response:
                 "INSERT INTO orders(external_id, account_id, amount, currency, status, created_at, updated_at)"
                 " VALUES (?,?,?,?,?,?,?) ON CONFLICT(external_id) DO UPDATE SET amount = excluded.amount,"
                 " status = excluded.status, updated_at = excluded.updated_at RETURNING id",
-                (o.external_id, o.account_id, o.amount, o.currency, o.status, now, now)).fetchone()
+                (o.external_id, o.account_id, o.amount, o.currency, o.status, now, now),
+            ).fetchone()
             ids.append(int(row[0]))
     return json_response({"upserted": len(ids), "ids": ids})
 
 
 HANDLERS: dict[str, Handler] = {
-    "customer.search": customer_search, "customer.view": customer_view, "customer.create": customer_create,
-    "customer.update": customer_update, "contact.create": contact_create, "lead.create": lead_create,
-    "lead.convert": lead_convert, "opportunity.list": opportunity_list, "opportunity.view": opportunity_view,
-    "opportunity.create": opportunity_create, "opportunity.update_stage": opportunity_update_stage,
-    "activity.log": activity_log, "ticket.queue": ticket_queue, "ticket.create": ticket_create,
-    "ticket.view": ticket_view, "ticket.comment": ticket_comment, "ticket.assign": ticket_assign,
-    "ticket.resolve": ticket_resolve, "service.history": service_history, "kb.search": kb_search,
-    "survey.submit": survey_submit, "segment.preview": segment_preview, "campaign.create": campaign_create,
-    "campaign.launch": campaign_launch, "campaign.report": campaign_report, "import.bulk": import_bulk,
-    "export.bulk": export_bulk, "report.pipeline": report_pipeline, "report.service": report_service,
-    "report.campaign": report_campaign, "order.sync": order_sync, "webform.submit": webform_submit,
+    "customer.search": customer_search,
+    "customer.view": customer_view,
+    "customer.create": customer_create,
+    "customer.update": customer_update,
+    "contact.create": contact_create,
+    "lead.create": lead_create,
+    "lead.convert": lead_convert,
+    "opportunity.list": opportunity_list,
+    "opportunity.view": opportunity_view,
+    "opportunity.create": opportunity_create,
+    "opportunity.update_stage": opportunity_update_stage,
+    "activity.log": activity_log,
+    "ticket.queue": ticket_queue,
+    "ticket.create": ticket_create,
+    "ticket.view": ticket_view,
+    "ticket.comment": ticket_comment,
+    "ticket.assign": ticket_assign,
+    "ticket.resolve": ticket_resolve,
+    "service.history": service_history,
+    "kb.search": kb_search,
+    "survey.submit": survey_submit,
+    "segment.preview": segment_preview,
+    "campaign.create": campaign_create,
+    "campaign.launch": campaign_launch,
+    "campaign.report": campaign_report,
+    "import.bulk": import_bulk,
+    "export.bulk": export_bulk,
+    "report.pipeline": report_pipeline,
+    "report.service": report_service,
+    "report.campaign": report_campaign,
+    "order.sync": order_sync,
+    "webform.submit": webform_submit,
 }

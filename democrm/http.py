@@ -32,9 +32,20 @@ class ApiError(Exception):
         return json_response(body, self.status)
 
 
-_REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
-            413: "too_large", 422: "validation_error", 429: "throttled", 500: "internal_error",
-            502: "bad_gateway", 503: "unavailable", 504: "timeout"}
+_REASONS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "too_large",
+    422: "validation_error",
+    429: "throttled",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "unavailable",
+    504: "timeout",
+}
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,20 @@ from democrm.operations import OPERATIONS
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS.values():
-        params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string" if p == "entity"
-                                                                             else "integer"}}
-                  for p in re.findall(r"{(\w+)}", op.path)]
+        params = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string" if p == "entity" else "integer"}}
+            for p in re.findall(r"{(\w+)}", op.path)
+        ]
         entry: dict[str, Any] = {
             "operationId": op.name,
             "summary": op.summary,
             "x-roles": sorted(op.roles),
             "parameters": params,
             "responses": {
-                "200": {"description": "OK"}, "201": {"description": "Created"},
-                "401": {"description": "Missing or bad token"}, "403": {"description": "Role not allowed"},
+                "200": {"description": "OK"},
+                "201": {"description": "Created"},
+                "401": {"description": "Missing or bad token"},
+                "403": {"description": "Role not allowed"},
                 "422": {"description": "Validation error: {error, detail, field}"},
             },
         }

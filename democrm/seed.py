@@ -32,28 +32,142 @@ class Size:
 
 
 SIZES: dict[str, Size] = {
-    "tiny": Size(200, 2, 200, 200, 600, 100,
-                 {"sales": 6, "service": 4, "marketing": 3, "manager": 2, "admin": 1, "integration": 2}),
-    "small": Size(2_000, 3, 2_000, 2_000, 10_000, 1_000,
-                  {"sales": 20, "service": 12, "marketing": 6, "manager": 3, "admin": 1, "integration": 4}),
-    "default": Size(25_000, 3, 30_000, 30_000, 300_000, 10_000,
-                    {"sales": 120, "service": 80, "marketing": 30, "manager": 10, "admin": 1, "integration": 10}),
+    "tiny": Size(
+        200,
+        2,
+        200,
+        200,
+        600,
+        100,
+        {"sales": 6, "service": 4, "marketing": 3, "manager": 2, "admin": 1, "integration": 2},
+    ),
+    "small": Size(
+        2_000,
+        3,
+        2_000,
+        2_000,
+        10_000,
+        1_000,
+        {"sales": 20, "service": 12, "marketing": 6, "manager": 3, "admin": 1, "integration": 4},
+    ),
+    "default": Size(
+        25_000,
+        3,
+        30_000,
+        30_000,
+        300_000,
+        10_000,
+        {"sales": 120, "service": 80, "marketing": 30, "manager": 10, "admin": 1, "integration": 10},
+    ),
 }
 
-_FIRST = ("Anna", "Ben", "Chen", "Dara", "Eli", "Farah", "Goran", "Hana", "Ivan", "Jun", "Kofi", "Lena",
-          "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq", "Uma", "Viktor", "Wen", "Yara")
-_LAST = ("Adams", "Brooks", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hughes", "Ito", "Jansen",
-         "Kowalski", "Larsen", "Moreau", "Novak", "Okafor", "Petrov", "Quist", "Rossi", "Silva", "Tanaka")
-_WORDS = ("Apex", "Blue", "Cedar", "Delta", "Ember", "Fjord", "Granite", "Harbor", "Iris", "Juniper",
-          "Keystone", "Lumen", "Maple", "Nova", "Orbit", "Pine", "Quartz", "River", "Summit", "Tidal",
-          "Union", "Vertex", "Willow", "Zenith")
-_SUFFIX = ("Logistics", "Foods", "Health", "Systems", "Retail", "Energy", "Labs", "Motors", "Textiles",
-           "Media", "Finance", "Travel")
+_FIRST = (
+    "Anna",
+    "Ben",
+    "Chen",
+    "Dara",
+    "Eli",
+    "Farah",
+    "Goran",
+    "Hana",
+    "Ivan",
+    "Jun",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tariq",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Yara",
+)
+_LAST = (
+    "Adams",
+    "Brooks",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ito",
+    "Jansen",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
+    "Quist",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+)
+_WORDS = (
+    "Apex",
+    "Blue",
+    "Cedar",
+    "Delta",
+    "Ember",
+    "Fjord",
+    "Granite",
+    "Harbor",
+    "Iris",
+    "Juniper",
+    "Keystone",
+    "Lumen",
+    "Maple",
+    "Nova",
+    "Orbit",
+    "Pine",
+    "Quartz",
+    "River",
+    "Summit",
+    "Tidal",
+    "Union",
+    "Vertex",
+    "Willow",
+    "Zenith",
+)
+_SUFFIX = (
+    "Logistics",
+    "Foods",
+    "Health",
+    "Systems",
+    "Retail",
+    "Energy",
+    "Labs",
+    "Motors",
+    "Textiles",
+    "Media",
+    "Finance",
+    "Travel",
+)
 _INDUSTRIES = ("retail", "manufacturing", "health", "finance", "logistics", "media", "energy", "travel")
 _CITIES = ("Lisbon", "Oslo", "Lyon", "Leeds", "Gdansk", "Porto", "Graz", "Turku", "Ghent", "Bilbao")
-_KB_TOPICS = ("password reset", "invoice copy", "delivery delay", "refund policy", "warranty claim",
-              "change address", "cancel order", "account locked", "payment failed", "export data",
-              "two-factor login", "damaged item", "upgrade plan", "api limits", "mobile app")
+_KB_TOPICS = (
+    "password reset",
+    "invoice copy",
+    "delivery delay",
+    "refund policy",
+    "warranty claim",
+    "change address",
+    "cancel order",
+    "account locked",
+    "payment failed",
+    "export data",
+    "two-factor login",
+    "damaged item",
+    "upgrade plan",
+    "api limits",
+    "mobile app",
+)
 
 
 def password_for(username: str) -> str:
@@ -104,10 +218,16 @@ def seed(conn: sqlite3.Connection, size: str = "small", seed: int = 42) -> Manif
         for i in range(1, n + 1):
             username = f"{role}{i:03d}"
             uid = len(users) + 1
-            users.append((uid, username, role, hash_password(password_for(username)),
-                          f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"))
-            manifest.users.append({"id": uid, "username": username, "role": role,
-                                   "password": password_for(username)})
+            users.append(
+                (
+                    uid,
+                    username,
+                    role,
+                    hash_password(password_for(username)),
+                    f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+                )
+            )
+            manifest.users.append({"id": uid, "username": username, "role": role, "password": password_for(username)})
     sales_ids = [u[0] for u in users if u[2] == "sales"]
     service_ids = [u[0] for u in users if u[2] == "service"]
     marketing_ids = [u[0] for u in users if u[2] == "marketing"]
@@ -127,17 +247,39 @@ def seed(conn: sqlite3.Connection, size: str = "small", seed: int = 42) -> Manif
         for k in range(spec.contacts_per_account):
             cid = (aid - 1) * spec.contacts_per_account + k + 1
             first, last = rng.choice(_FIRST), rng.choice(_LAST)
-            contacts.append((cid, aid, first, last, f"{first.lower()}.{last.lower()}{cid}@mail.example",
-                             f"+1666{cid:07d}", city, industry, int(rng.random() < 0.8), created))
+            contacts.append(
+                (
+                    cid,
+                    aid,
+                    first,
+                    last,
+                    f"{first.lower()}.{last.lower()}{cid}@mail.example",
+                    f"+1666{cid:07d}",
+                    city,
+                    industry,
+                    int(rng.random() < 0.8),
+                    created,
+                )
+            )
 
     opportunities = []
     for oid in range(1, spec.opportunities + 1):
         aid = rng.randint(1, spec.accounts)
         owner = accounts[aid - 1][6]
         created = now - rng.uniform(1, 365) * day
-        opportunities.append((oid, aid, f"Deal {oid}", rng.choice(PIPELINE_STAGES),
-                              round(rng.lognormvariate(9, 1.2), 2), owner,
-                              time.strftime("%Y-%m-%d", time.gmtime(created + 90 * day)), created, created))
+        opportunities.append(
+            (
+                oid,
+                aid,
+                f"Deal {oid}",
+                rng.choice(PIPELINE_STAGES),
+                round(rng.lognormvariate(9, 1.2), 2),
+                owner,
+                time.strftime("%Y-%m-%d", time.gmtime(created + 90 * day)),
+                created,
+                created,
+            )
+        )
 
     tickets = []
     for tid in range(1, spec.tickets + 1):
@@ -145,35 +287,92 @@ def seed(conn: sqlite3.Connection, size: str = "small", seed: int = 42) -> Manif
         created = now - rng.uniform(0, 180) * day
         status = rng.choices(("open", "pending", "resolved"), (2, 1, 7))[0]
         resolved = created + rng.uniform(0.05, 5) * day if status == "resolved" else None
-        tickets.append((tid, aid, f"{rng.choice(_KB_TOPICS).capitalize()} #{tid}", status,
-                        rng.choice(("low", "normal", "high")), rng.choice(service_ids), created,
-                        created + rng.uniform(0.01, 0.5) * day, resolved, created + 2 * day, created))
+        tickets.append(
+            (
+                tid,
+                aid,
+                f"{rng.choice(_KB_TOPICS).capitalize()} #{tid}",
+                status,
+                rng.choice(("low", "normal", "high")),
+                rng.choice(service_ids),
+                created,
+                created + rng.uniform(0.01, 0.5) * day,
+                resolved,
+                created + 2 * day,
+                created,
+            )
+        )
 
-    comments = [(i, rng.randint(1, spec.tickets), rng.choice(service_ids), "Customer called about it again.",
-                 now - rng.uniform(0, 180) * day) for i in range(1, spec.tickets * 2 + 1)]
-    activities = [(i, rng.randint(1, spec.accounts), rng.choice(ACTIVITY_KINDS), "Follow-up",
-                   rng.choice(sales_ids), now - rng.uniform(0, 365) * day)
-                  for i in range(1, spec.activities + 1)]
-    leads = [(i, f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", f"{rng.choice(_WORDS)} {rng.choice(_SUFFIX)}",
-              f"lead{i}@prospect.example", f"+1777{i:07d}", rng.choice(("web", "event", "referral", "import")),
-              "new", rng.choice(sales_ids), None, now - rng.uniform(0, 60) * day)
-             for i in range(1, spec.leads + 1)]
-    kb = [(i + 1, f"How to handle {t}", f"Steps for {t}: check the account, confirm, then act. " * 5, t)
-          for i, t in enumerate(_KB_TOPICS)]
-    segments = [(i + 1, f"{ind} opted-in", json.dumps({"industry": ind, "opted_in": True}),
-                 marketing_ids[i % len(marketing_ids)], now) for i, ind in enumerate(_INDUSTRIES)]
+    comments = [
+        (
+            i,
+            rng.randint(1, spec.tickets),
+            rng.choice(service_ids),
+            "Customer called about it again.",
+            now - rng.uniform(0, 180) * day,
+        )
+        for i in range(1, spec.tickets * 2 + 1)
+    ]
+    activities = [
+        (
+            i,
+            rng.randint(1, spec.accounts),
+            rng.choice(ACTIVITY_KINDS),
+            "Follow-up",
+            rng.choice(sales_ids),
+            now - rng.uniform(0, 365) * day,
+        )
+        for i in range(1, spec.activities + 1)
+    ]
+    leads = [
+        (
+            i,
+            f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+            f"{rng.choice(_WORDS)} {rng.choice(_SUFFIX)}",
+            f"lead{i}@prospect.example",
+            f"+1777{i:07d}",
+            rng.choice(("web", "event", "referral", "import")),
+            "new",
+            rng.choice(sales_ids),
+            None,
+            now - rng.uniform(0, 60) * day,
+        )
+        for i in range(1, spec.leads + 1)
+    ]
+    kb = [
+        (i + 1, f"How to handle {t}", f"Steps for {t}: check the account, confirm, then act. " * 5, t)
+        for i, t in enumerate(_KB_TOPICS)
+    ]
+    segments = [
+        (
+            i + 1,
+            f"{ind} opted-in",
+            json.dumps({"industry": ind, "opted_in": True}),
+            marketing_ids[i % len(marketing_ids)],
+            now,
+        )
+        for i, ind in enumerate(_INDUSTRIES)
+    ]
 
     with conn:
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO users VALUES (?,?,?,?,?)", users)
-        conn.executemany("INSERT INTO accounts(id,name,phone,email,industry,city,owner_id,created_at,updated_at)"
-                         " VALUES (?,?,?,?,?,?,?,?,?)", accounts)
+        conn.executemany(
+            "INSERT INTO accounts(id,name,phone,email,industry,city,owner_id,created_at,updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            accounts,
+        )
         conn.executemany("INSERT INTO contacts VALUES (?,?,?,?,?,?,?,?,?,?)", contacts)
-        conn.executemany("INSERT INTO opportunities(id,account_id,name,stage,amount,owner_id,close_date,"
-                         "created_at,updated_at) VALUES (?,?,?,?,?,?,?,?,?)", opportunities)
-        conn.executemany("INSERT INTO tickets(id,account_id,subject,status,priority,assignee_id,created_at,"
-                         "first_response_at,resolved_at,sla_due_at,updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                         tickets)
+        conn.executemany(
+            "INSERT INTO opportunities(id,account_id,name,stage,amount,owner_id,close_date,"
+            "created_at,updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            opportunities,
+        )
+        conn.executemany(
+            "INSERT INTO tickets(id,account_id,subject,status,priority,assignee_id,created_at,"
+            "first_response_at,resolved_at,sla_due_at,updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            tickets,
+        )
         conn.executemany("INSERT INTO ticket_comments VALUES (?,?,?,?,?)", comments)
         conn.executemany("INSERT INTO activities VALUES (?,?,?,?,?,?)", activities)
         conn.executemany("INSERT INTO leads VALUES (?,?,?,?,?,?,?,?,?,?)", leads)
@@ -188,7 +387,8 @@ def seed(conn: sqlite3.Connection, size: str = "small", seed: int = 42) -> Manif
             owned.append(aid)
             name = accounts[aid - 1][1]
             manifest.search_keys_by_owner.setdefault(owner_name, []).append(
-                [name.rsplit(" ", 1)[0], accounts[aid - 1][2], accounts[aid - 1][3]])
+                [name.rsplit(" ", 1)[0], accounts[aid - 1][2], accounts[aid - 1][3]]
+            )
     for o in opportunities:
         owned = manifest.opportunities_by_owner.setdefault(username_of[o[5]], [])
         if len(owned) < 50 and o[3] not in ("won", "lost"):
@@ -200,7 +400,13 @@ def seed(conn: sqlite3.Connection, size: str = "small", seed: int = 42) -> Manif
     manifest.account_ids = [a[0] for a in picks]
     manifest.open_ticket_ids = [t[0] for t in tickets if t[3] != "resolved"][:2000]
     manifest.kb_terms = list(_KB_TOPICS)
-    manifest.counts = {"accounts": len(accounts), "contacts": len(contacts), "opportunities": len(opportunities),
-                       "tickets": len(tickets), "activities": len(activities), "leads": len(leads),
-                       "users": len(users)}
+    manifest.counts = {
+        "accounts": len(accounts),
+        "contacts": len(contacts),
+        "opportunities": len(opportunities),
+        "tickets": len(tickets),
+        "activities": len(activities),
+        "leads": len(leads),
+        "users": len(users),
+    }
     return manifest

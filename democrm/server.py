@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
@@ -43,9 +44,18 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _config(app: object, host: str) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, log_level="warning", access_log=False, lifespan="off",  # type: ignore[arg-type]
-                          loop="auto", http="auto", backlog=4096, timeout_keep_alive=30)
+def _config(app: Any, host: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop="auto",
+        http="auto",
+        backlog=4096,
+        timeout_keep_alive=30,
+    )
 
 
 class EmbeddedCRM:
@@ -55,8 +65,15 @@ class EmbeddedCRM:
     ...     crm.base_url          # e.g. http://127.0.0.1:41234
     """
 
-    def __init__(self, size: str = "small", faults: Faults | None = None, host: str = "127.0.0.1",
-                 port: int = 0, data_dir: Path | None = None, seed_value: int = 42) -> None:
+    def __init__(
+        self,
+        size: str = "small",
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: Path | None = None,
+        seed_value: int = 42,
+    ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="democrm-") if data_dir is None else None
         self.data_dir = data_dir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.db_path, self.manifest = prepare_store(self.data_dir, size, seed_value)
@@ -66,8 +83,9 @@ class EmbeddedCRM:
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         self._server = uvicorn.Server(_config(app, host))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name="democrm", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="democrm", daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -103,13 +121,23 @@ class EmbeddedCRM:
         self.stop()
 
 
-def serve(host: str, port: int, size: str, data_dir: Path, faults: Faults | None = None,
-          durable: bool = False, on_ready: object = None) -> None:
+def serve(
+    host: str,
+    port: int,
+    size: str,
+    data_dir: Path,
+    faults: Faults | None = None,
+    durable: bool = False,
+    on_ready: object = None,
+) -> None:
     """Seed a fresh store in ``data_dir`` and serve it until interrupted (``crmload demo-crm``)."""
     db_path, manifest = prepare_store(data_dir, size)
     app, _crm = create_app(db_path, faults, durable=durable)
     sock = bind_socket(host, port)
     actual = sock.getsockname()[1]
-    print(f"reference CRM: http://{host}:{actual}  size={size} ({manifest.counts['accounts']} accounts)  "
-          f"test data: {data_dir / MANIFEST_NAME}", flush=True)
+    print(
+        f"reference CRM: http://{host}:{actual}  size={size} ({manifest.counts['accounts']} accounts)  "
+        f"test data: {data_dir / MANIFEST_NAME}",
+        flush=True,
+    )
     uvicorn.Server(_config(app, host)).run(sockets=[sock])

@@ -29,8 +29,9 @@ class CRM:
         self._round_robin = 0
 
     def login(self, username: str, password: str) -> tuple[str, User] | None:
-        row = self.conn.execute("SELECT id, username, role, password_sha256 FROM users WHERE username = ?",
-                                (username,)).fetchone()
+        row = self.conn.execute(
+            "SELECT id, username, role, password_sha256 FROM users WHERE username = ?", (username,)
+        ).fetchone()
         if row is None or not secrets.compare_digest(row["password_sha256"], hash_password(password)):
             return None
         token = secrets.token_urlsafe(24)
@@ -42,14 +43,16 @@ class CRM:
     def user_for_token(self, token: str) -> User | None:
         user = self._tokens.get(token)
         if user is None:
-            row = self.conn.execute("SELECT u.id, u.username, u.role FROM tokens t JOIN users u ON u.id = t.user_id"
-                                    " WHERE t.token = ?", (token,)).fetchone()
+            row = self.conn.execute(
+                "SELECT u.id, u.username, u.role FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token = ?",
+                (token,),
+            ).fetchone()
             if row is not None:
                 user = self._tokens[token] = User(row["id"], row["username"], row["role"])
         return user
 
     def next_user_of_role(self, role: str) -> int:
-        ids = [r[0] for r in self.conn.execute("SELECT id FROM users WHERE role = ? ORDER BY id", (role,))]
+        ids = [int(r[0]) for r in self.conn.execute("SELECT id FROM users WHERE role = ? ORDER BY id", (role,))]
         self._round_robin += 1
         return ids[self._round_robin % len(ids)]
 
@@ -66,8 +69,10 @@ class CRM:
         try:
             yield ids
             now = time.time()
-            conn.executemany("INSERT INTO audit_log(ts, user_id, action, entity, entity_id) VALUES (?,?,?,?,?)",
-                             [(now, user.id if user else None, action, entity, i) for i in ids[:100]])
+            conn.executemany(
+                "INSERT INTO audit_log(ts, user_id, action, entity, entity_id) VALUES (?,?,?,?,?)",
+                [(now, user.id if user else None, action, entity, i) for i in ids[:100]],
+            )
         except BaseException:
             conn.execute("ROLLBACK")
             raise

@@ -46,8 +46,16 @@ class CrmAdapter:
         self.context = context  # persona, journey, journey_obj: added to every sample
 
     # -- the one path every request takes --------------------------------------------------------
-    def call(self, operation: str, method: str, path: str, *, expect: tuple[int, ...] = (200, 201),
-             expect_denied: bool = False, **kwargs: Any) -> Any:
+    def call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        expect: tuple[int, ...] = (200, 201),
+        expect_denied: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """Send one request named ``operation``; return parsed JSON (or raw bytes), or None on failure.
 
         ``expect_denied``: the request is a probe of access control; 401/403 is the right answer
@@ -55,8 +63,7 @@ class CrmAdapter:
         ``{"denied": False}`` so the probe can report a breach.
         """
         ctx = dict(self.context)
-        with self.client.request(method, path, name=operation, context=ctx, catch_response=True,
-                                 **kwargs) as resp:
+        with self.client.request(method, path, name=operation, context=ctx, catch_response=True, **kwargs) as resp:
             status = resp.status_code
             if expect_denied:
                 if status in (401, 403):
@@ -109,6 +116,7 @@ class CrmAdapter:
         # any canonical operation the subclass did not implement
         def unsupported(*_a: Any, **_kw: Any) -> Any:
             raise NotSupported(attr.replace("_", ".", 1))
+
         if attr.startswith("_"):
             raise AttributeError(attr)
         return unsupported

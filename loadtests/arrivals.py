@@ -22,8 +22,14 @@ from loadtests.clock import StageClock
 
 
 class ArrivalScheduler:
-    def __init__(self, clock: StageClock, pool_total: int, max_lag_s: float, share: Callable[[], float],
-                 on_drop: Callable[[float, float], None]) -> None:
+    def __init__(
+        self,
+        clock: StageClock,
+        pool_total: int,
+        max_lag_s: float,
+        share: Callable[[], float],
+        on_drop: Callable[[float, float], None],
+    ) -> None:
         self.clock = clock
         self.pool_total = pool_total
         self.max_lag_s = max_lag_s

@@ -35,8 +35,22 @@ import psutil
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-SAMPLE_COLUMNS = ("ts", "kind", "operation", "persona", "journey", "response_time_ms", "schedule_lag_ms",
-                  "status", "outcome", "bytes", "stage", "users", "worker", "server_ms")
+SAMPLE_COLUMNS = (
+    "ts",
+    "kind",
+    "operation",
+    "persona",
+    "journey",
+    "response_time_ms",
+    "schedule_lag_ms",
+    "status",
+    "outcome",
+    "bytes",
+    "stage",
+    "users",
+    "worker",
+    "server_ms",
+)
 GENERATOR_COLUMNS = ("ts", "worker", "cpu_percent", "users")
 FLUSH_INTERVAL_S = 1.0
 RESEND_AFTER_S = 5.0
@@ -74,8 +88,11 @@ def outcome_of(status: int, exception: BaseException | None) -> str:
         return "check_failed"
     if status == 0:
         text = f"{type(exception).__name__} {exception}".lower()
-        if isinstance(exception, TimeoutError | socket.timeout | gevent.Timeout) or "timeout" in text \
-                or "timed out" in text:
+        if (
+            isinstance(exception, TimeoutError | socket.timeout | gevent.Timeout)
+            or "timeout" in text
+            or "timed out" in text
+        ):
             return "timeout"
         return "connection"
     if status >= 500:
@@ -188,10 +205,18 @@ class Capture:
             return self.total_users or runner.user_count
         return int(runner.user_count) if runner is not None else 0
 
-    def _on_request(self, request_type: str, name: str, response_time: float, response_length: int,
-                    response: Any = None, context: dict[str, Any] | None = None,
-                    exception: BaseException | None = None, start_time: float | None = None,
-                    **_kw: Any) -> None:
+    def _on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any = None,
+        context: dict[str, Any] | None = None,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_kw: Any,
+    ) -> None:
         ctx = context or {}
         status = int(getattr(response, "status_code", 0) or 0)
         outcome = outcome_of(status, exception)
@@ -199,21 +224,73 @@ class Capture:
         if step is not None and outcome != "ok" and step.outcome == "ok":
             step.outcome = outcome
         headers = getattr(response, "headers", None)
-        self._rows.append((
-            round(start_time if start_time is not None else time.time() - response_time / 1000.0, 6),
-            "request", name, ctx.get("persona", ""), ctx.get("journey", ""), round(response_time, 3),
-            ctx.get("schedule_lag_ms", ""), status, outcome, int(response_length or 0), self._stage_of(),
-            self.users_now(), self.worker, server_ms(headers) if headers is not None else None))
+        self._rows.append(
+            (
+                round(start_time if start_time is not None else time.time() - response_time / 1000.0, 6),
+                "request",
+                name,
+                ctx.get("persona", ""),
+                ctx.get("journey", ""),
+                round(response_time, 3),
+                ctx.get("schedule_lag_ms", ""),
+                status,
+                outcome,
+                int(response_length or 0),
+                self._stage_of(),
+                self.users_now(),
+                self.worker,
+                server_ms(headers) if headers is not None else None,
+            )
+        )
 
-    def journey(self, start_ts: float, name: str, persona: str, duration_ms: float, outcome: str,
-                schedule_lag_ms: float | str = "") -> None:
-        self._rows.append((round(start_ts, 6), "journey", name, persona, name, round(duration_ms, 3),
-                           schedule_lag_ms, 0, outcome, 0, self._stage_of(), self.users_now(), self.worker, None))
+    def journey(
+        self,
+        start_ts: float,
+        name: str,
+        persona: str,
+        duration_ms: float,
+        outcome: str,
+        schedule_lag_ms: float | str = "",
+    ) -> None:
+        self._rows.append(
+            (
+                round(start_ts, 6),
+                "journey",
+                name,
+                persona,
+                name,
+                round(duration_ms, 3),
+                schedule_lag_ms,
+                0,
+                outcome,
+                0,
+                self._stage_of(),
+                self.users_now(),
+                self.worker,
+                None,
+            )
+        )
 
-    def dropped_iteration(self, intended_ts: float, persona: str, lag_ms: float) -> None:
+    def dropped_iteration(self, intended_ts: float, lag_ms: float, persona: str = "integration") -> None:
         """An open-model iteration that could not start in time: counted as a ``dropped`` row."""
-        self._rows.append((round(intended_ts, 6), "dropped", persona, persona, "", 0.0, round(lag_ms, 3), 0,
-                           "dropped", 0, self._stage_of(), self.users_now(), self.worker, None))
+        self._rows.append(
+            (
+                round(intended_ts, 6),
+                "dropped",
+                persona,
+                persona,
+                "",
+                0.0,
+                round(lag_ms, 3),
+                0,
+                "dropped",
+                0,
+                self._stage_of(),
+                self.users_now(),
+                self.worker,
+                None,
+            )
+        )
         self.dropped[self._stage_of()] += 1
 
     def skip(self, operation: str) -> None:
@@ -234,6 +311,7 @@ class Capture:
                 self.flush()
             except Exception as exc:  # a flush problem must not kill the run; it is logged
                 import logging
+
                 logging.getLogger("crmload").error("sample flush failed: %s", exc)
 
     def flush(self, final: bool = False) -> None:
@@ -241,37 +319,43 @@ class Capture:
         if isinstance(runner, WorkerRunner):
             rows, gen = self._take()
             self._send_batch(rows, gen, final)
-        elif self._is_writer():
-            if isinstance(runner, MasterRunner):
-                runner.send_message("crmload_users", {"users": runner.user_count})
-                self._gen_rows.append((round(time.time(), 3), "master", self._proc.cpu_percent(None),
-                                       runner.user_count))
-                gen, self._gen_rows = self._gen_rows, []
-                rows: list[tuple[Any, ...]] = []
-                rows, self._rows = self._rows, []
-            else:
-                rows, gen = self._take()
-                self._worker_counts["local"] += len(rows)
-                self._skipped_all = self.skipped.copy()
-                self._dropped_all = self.dropped.copy()
-            self._open_files()
-            assert self._samples is not None and self._generators is not None
-            self._samples.write(rows)
-            self._generators.write(gen)
+            return
+        if not self._is_writer():
+            return
+        if isinstance(runner, MasterRunner):
+            # the master runs no users: it records its own CPU and tells the workers the total user count
+            runner.send_message("crmload_users", {"users": runner.user_count})
+        rows, gen = self._take()
+        if isinstance(runner, LocalRunner):
+            self._worker_counts["local"] += len(rows)
+            self._skipped_all = self.skipped.copy()
+            self._dropped_all = self.dropped.copy()
+        self._open_files()
+        assert self._samples is not None and self._generators is not None
+        self._samples.write(rows)
+        self._generators.write(gen)
 
     def _send_batch(self, rows: list[tuple[Any, ...]], gen: list[tuple[Any, ...]], final: bool) -> None:
         out = self._outbox
+        runner = self._runner
         now = time.monotonic()
         if rows or gen or final:
             out.seq += 1
-            payload = {"seq": out.seq, "worker": self.worker, "rows": rows, "gen": gen, "final": final,
-                       "skipped": dict(self.skipped), "dropped": {str(k): v for k, v in self.dropped.items()}}
+            payload = {
+                "seq": out.seq,
+                "worker": self.worker,
+                "rows": rows,
+                "gen": gen,
+                "final": final,
+                "skipped": dict(self.skipped),
+                "dropped": {str(k): v for k, v in self.dropped.items()},
+            }
             out.unacked[out.seq] = (now, payload)
-            self._runner.send_message("crmload_samples", payload)
+            runner.send_message("crmload_samples", payload)
         for seq, (sent, payload) in list(out.unacked.items()):
             if seq != out.seq and now - sent > RESEND_AFTER_S:
                 out.unacked[seq] = (now, payload)
-                self._runner.send_message("crmload_samples", payload)
+                runner.send_message("crmload_samples", payload)
 
     def _on_ack(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         for seq in msg.data["seqs"]:
@@ -295,12 +379,15 @@ class Capture:
             self._skipped_by_worker(worker, data)
             if data["final"]:
                 self._finals.add(worker)
-        self.env.runner.send_message("crmload_ack", {"seqs": [seq]}, msg.node_id)
+        runner = self._runner
+        runner.send_message("crmload_ack", {"seqs": [seq]}, msg.node_id)
 
     def _skipped_by_worker(self, worker: str, data: dict[str, Any]) -> None:
         # counters are cumulative per worker: keep the latest of each worker, then sum
-        self._per_worker_counters[worker] = (Counter(data["skipped"]),
-                                             Counter({int(k): v for k, v in data["dropped"].items()}))
+        self._per_worker_counters[worker] = (
+            Counter(data["skipped"]),
+            Counter({int(k): v for k, v in data["dropped"].items()}),
+        )
         self._skipped_all = sum((s for s, _ in self._per_worker_counters.values()), Counter())
         self._dropped_all = sum((d for _, d in self._per_worker_counters.values()), Counter())
 

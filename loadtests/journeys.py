@@ -27,8 +27,12 @@ from loadtests import runtime
 from loadtests.adapter import CrmAdapter, NotSupported
 
 SUBJECTS = ("Intro call", "Pricing follow-up", "Renewal check", "Demo recap", "Contract questions")
-STAGE_FLOW = {"prospecting": "qualification", "qualification": "proposal", "proposal": "negotiation",
-              "negotiation": "proposal"}
+STAGE_FLOW = {
+    "prospecting": "qualification",
+    "qualification": "proposal",
+    "proposal": "negotiation",
+    "negotiation": "proposal",
+}
 
 
 class JourneyRun:
@@ -97,8 +101,9 @@ class CrmUser(FastHttpUser):
         finally:
             self.context_.pop("journey_obj", None)
             self.context_.pop("schedule_lag_ms", None)
-            runtime.get().capture.journey(run.start_ts, name, self.persona, run.elapsed_ms(), run.outcome,
-                                          schedule_lag_ms)
+            runtime.get().capture.journey(
+                run.start_ts, name, self.persona, run.elapsed_ms(), run.outcome, schedule_lag_ms
+            )
 
     def pick_journey(self) -> str:
         names = list(self.journeys)
@@ -157,15 +162,19 @@ class SalesUser(CrmUser):
             return
         self.step("customer.view", a.customer_view, account_id)
         self.think()
-        self.step("activity.log", a.activity_log, account_id, self.rng.choice(("call", "email", "meeting")),
-                  self.rng.choice(SUBJECTS))
+        self.step(
+            "activity.log",
+            a.activity_log,
+            account_id,
+            self.rng.choice(("call", "email", "meeting")),
+            self.rng.choice(SUBJECTS),
+        )
         if self.my_opps:
             self.think()
             opp = self.rng.choice(self.my_opps)
             current = self.step("opportunity.view", a.opportunity_view, opp)
             stage = current.get("stage", "prospecting") if isinstance(current, dict) else "prospecting"
-            self.step("opportunity.update_stage", a.opportunity_update_stage, opp,
-                      STAGE_FLOW.get(stage, "proposal"))
+            self.step("opportunity.update_stage", a.opportunity_update_stage, opp, STAGE_FLOW.get(stage, "proposal"))
         if self.rng.random() < float(self.options.get("report_share", 0.1)):
             self.think()
             self.step("report.pipeline", a.report_pipeline)
@@ -174,9 +183,17 @@ class SalesUser(CrmUser):
         a = self.adapter
         self.created += 1
         tag = f"{self.identity.username}-{self.identity.slot}-{self.created}-{self.rng.randrange(10**6)}"
-        lead = self.step("lead.create", a.lead_create, {"name": "Pat Lee", "company": f"Prospect {tag}",
-                                                         "email": f"pat.{tag}@prospect.example",
-                                                         "phone": "+1888000000", "source": "call"})
+        lead = self.step(
+            "lead.create",
+            a.lead_create,
+            {
+                "name": "Pat Lee",
+                "company": f"Prospect {tag}",
+                "email": f"pat.{tag}@prospect.example",
+                "phone": "+1888000000",
+                "source": "call",
+            },
+        )
         self.think()
         if isinstance(lead, dict) and "id" in lead:
             converted = self.step("lead.convert", a.lead_convert, lead["id"])
@@ -184,18 +201,34 @@ class SalesUser(CrmUser):
             if isinstance(converted, dict):
                 account_id = converted["account_id"]
                 self.step("customer.update", a.customer_update, account_id, {"city": "Lisbon"})
-                self.step("contact.create", a.contact_create, {
-                    "account_id": account_id, "first_name": "Sam", "last_name": "Ortiz",
-                    "email": f"sam.{tag}@prospect.example"})
+                self.step(
+                    "contact.create",
+                    a.contact_create,
+                    {
+                        "account_id": account_id,
+                        "first_name": "Sam",
+                        "last_name": "Ortiz",
+                        "email": f"sam.{tag}@prospect.example",
+                    },
+                )
                 self.think()
-                opp = self.step("opportunity.create", a.opportunity_create, {
-                    "account_id": account_id, "name": f"Expansion {tag}",
-                    "amount": round(self.rng.uniform(1e3, 1e5), 2)})
+                opp = self.step(
+                    "opportunity.create",
+                    a.opportunity_create,
+                    {
+                        "account_id": account_id,
+                        "name": f"Expansion {tag}",
+                        "amount": round(self.rng.uniform(1e3, 1e5), 2),
+                    },
+                )
                 if isinstance(opp, dict):
                     self.step("opportunity.update_stage", a.opportunity_update_stage, opp["id"], "qualification")
         if self.rng.random() < 0.2:
-            self.step("customer.create", a.customer_create, {
-                "name": f"Walk-in {tag}", "phone": "+1999000000", "email": f"walkin.{tag}@mail.example"})
+            self.step(
+                "customer.create",
+                a.customer_create,
+                {"name": f"Walk-in {tag}", "phone": "+1999000000", "email": f"walkin.{tag}@mail.example"},
+            )
 
 
 class ServiceUser(CrmUser):
@@ -207,14 +240,14 @@ class ServiceUser(CrmUser):
     journeys: ClassVar[dict[str, float]] = {"service.work_ticket": 3, "service.new_ticket": 1}
 
     def setup(self) -> None:
-        tickets = self.data.list("open_ticket_ids")
+        tickets = self.data.items("open_ticket_ids")
         stride = 97  # partition the open tickets so that agents do not work the same ticket
-        mine = tickets[self.identity.slot % stride::stride]
+        mine = tickets[self.identity.slot % stride :: stride]
         self.my_tickets = mine or tickets
         self.agents = [u.get("id") for u in self.data.users("service") if u.get("id") is not None]
-        self.phones = self.data.list("search_phones")
-        self.terms = self.data.list("kb_terms") or ["password"]
-        self.accounts = self.data.list("account_ids")
+        self.phones = self.data.items("search_phones")
+        self.terms = self.data.items("kb_terms") or ["password"]
+        self.accounts = self.data.items("account_ids")
 
     def work_ticket(self) -> None:
         a = self.adapter
@@ -245,15 +278,21 @@ class ServiceUser(CrmUser):
         a = self.adapter
         found: list[int] = []
         if self.phones:
-            found = _ids(self.step("customer.search", a.customer_search, self.rng.choice(self.phones), "phone"),
-                         "results")
+            found = _ids(
+                self.step("customer.search", a.customer_search, self.rng.choice(self.phones), "phone"), "results"
+            )
         account_id = found[0] if found else (self.rng.choice(self.accounts) if self.accounts else None)
         if account_id is None:
             return
         self.step("customer.view", a.customer_view, account_id)
         self.think()
-        created = self.step("ticket.create", a.ticket_create, account_id, "Cannot log in to the portal",
-                            self.rng.choice(("low", "normal", "high")))
+        created = self.step(
+            "ticket.create",
+            a.ticket_create,
+            account_id,
+            "Cannot log in to the portal",
+            self.rng.choice(("low", "normal", "high")),
+        )
         if isinstance(created, dict):
             self.step("ticket.comment", a.ticket_comment, created["id"], "Asked for a screenshot.")
             self.my_tickets.append(created["id"])
@@ -266,8 +305,9 @@ class MarketingUser(CrmUser):
     role = "marketing"
     weight = 1
     journeys: ClassVar[dict[str, float]] = {"marketing.campaign": 4, "marketing.bulk": 1}
-    FILTERS: ClassVar[list[dict[str, Any]]] = [{"industry": i, "opted_in": True} for i in (
-        "retail", "health", "finance", "media")] + [{"city": c, "opted_in": True} for c in ("Lisbon", "Oslo", "Graz")]
+    FILTERS: ClassVar[list[dict[str, Any]]] = [
+        {"industry": i, "opted_in": True} for i in ("retail", "health", "finance", "media")
+    ] + [{"city": c, "opted_in": True} for c in ("Lisbon", "Oslo", "Graz")]
 
     def setup(self) -> None:
         self.runs = 0
@@ -278,8 +318,12 @@ class MarketingUser(CrmUser):
         self.step("segment.preview", a.segment_preview, f)
         self.think()
         self.runs += 1
-        created = self.step("campaign.create", a.campaign_create,
-                            f"Promo {self.identity.slot}-{self.runs}-{self.rng.randrange(10**6)}", f)
+        created = self.step(
+            "campaign.create",
+            a.campaign_create,
+            f"Promo {self.identity.slot}-{self.runs}-{self.rng.randrange(10**6)}",
+            f,
+        )
         self.think()
         if isinstance(created, dict):
             self.step("campaign.launch", a.campaign_launch, created["id"])
@@ -292,7 +336,8 @@ class MarketingUser(CrmUser):
         rows = int(self.options.get("import_rows", 2000))
         tag = f"{self.identity.slot}-{self.rng.randrange(10**9)}"
         lines = ["name,company,email,phone"] + [
-            f"Lead {i},Co {tag},l{i}.{tag}@bulk.example,+1444{i:07d}" for i in range(rows)]
+            f"Lead {i},Co {tag},l{i}.{tag}@bulk.example,+1444{i:07d}" for i in range(rows)
+        ]
         self.step("import.bulk", a.import_bulk, "\n".join(lines))
         self.think()
         self.step("export.bulk", a.export_bulk, "contacts", int(self.options.get("export_rows", 10_000)))
@@ -307,7 +352,7 @@ class ManagerUser(CrmUser):
     journeys: ClassVar[dict[str, float]] = {"manager.dashboard": 1}
 
     def setup(self) -> None:
-        self.accounts = self.data.list("account_ids")
+        self.accounts = self.data.items("account_ids")
 
     def dashboard(self) -> None:
         a = self.adapter
@@ -352,17 +397,27 @@ class IntegrationUser(CrmUser):
         batch = int(self.options.get("batch_size", 20))
         self.sent += 1
         base = f"{runtime.get().capture.worker}-{self.identity.slot}-{self.sent}"
-        orders = [{"external_id": f"ord-{base}-{i}", "amount": round(self.rng.uniform(5, 500), 2),
-                   "currency": "EUR", "status": self.rng.choice(("placed", "paid", "shipped"))}
-                  for i in range(batch)]
+        orders = [
+            {
+                "external_id": f"ord-{base}-{i}",
+                "amount": round(self.rng.uniform(5, 500), 2),
+                "currency": "EUR",
+                "status": self.rng.choice(("placed", "paid", "shipped")),
+            }
+            for i in range(batch)
+        ]
         self.step("order.sync", self.adapter.order_sync, orders)
 
     def webform(self) -> None:
         self.sent += 1
         tag = f"{runtime.get().capture.worker}-{self.identity.slot}-{self.sent}"
-        self.step("webform.submit", self.adapter.webform_submit, {
-            "name": "Web Visitor", "company": f"Visitor Co {tag}", "email": f"v.{tag}@web.example"})
+        self.step(
+            "webform.submit",
+            self.adapter.webform_submit,
+            {"name": "Web Visitor", "company": f"Visitor Co {tag}", "email": f"v.{tag}@web.example"},
+        )
 
 
-PERSONA_CLASSES: dict[str, type[CrmUser]] = {c.persona: c for c in (
-    SalesUser, ServiceUser, MarketingUser, ManagerUser, IntegrationUser)}
+PERSONA_CLASSES: dict[str, type[CrmUser]] = {
+    c.persona: c for c in (SalesUser, ServiceUser, MarketingUser, ManagerUser, IntegrationUser)
+}

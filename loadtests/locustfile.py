@@ -17,8 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadtests import runtime  # noqa: E402
-from loadtests.journeys import (  # noqa: E402
+from loadtests import runtime
+from loadtests import shape as _shape
+from loadtests.journeys import (
     PERSONA_CLASSES,
     IntegrationUser,
     ManagerUser,
@@ -26,7 +27,6 @@ from loadtests.journeys import (  # noqa: E402
     SalesUser,
     ServiceUser,
 )
-from loadtests import shape as _shape  # noqa: E402
 
 
 class CrmScenarioShape(_shape.ScenarioShape):

@@ -90,8 +90,14 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
     has_arrivals = any(st.arrival_rate > 0 for st in scenario.stages)
     shape.scenario = scenario
     shape.pool_users = scenario.open_model.max_users if has_arrivals and "integration" in scenario.personas else 0
-    rt = Runtime(settings=s, scenario=scenario, clock=clock, capture=None,  # type: ignore[arg-type]
-                 adapter_class=load_adapter(s.adapter), scheduler=None)
+    rt = Runtime(
+        settings=s,
+        scenario=scenario,
+        clock=clock,
+        capture=None,  # type: ignore[arg-type]
+        adapter_class=load_adapter(s.adapter),
+        scheduler=None,
+    )
     _RUNTIME = rt
 
     def pool_share() -> float:
@@ -103,8 +109,13 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
     def on_init(environment: Environment, **_kw: Any) -> None:
         rt.capture = Capture(environment, s.run_dir, clock.stage_index)
         if has_arrivals:
-            rt.scheduler = ArrivalScheduler(clock, scenario.open_model.max_users, scenario.open_model.max_lag,
-                                            pool_share, rt.capture.dropped_iteration)
+            rt.scheduler = ArrivalScheduler(
+                clock,
+                scenario.open_model.max_users,
+                scenario.open_model.max_lag,
+                pool_share,
+                rt.capture.dropped_iteration,
+            )
 
     def on_test_start(environment: Environment, **_kw: Any) -> None:
         clock.start()
@@ -112,9 +123,17 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
         if isinstance(runner, LocalRunner | MasterRunner):
             s.run_dir.mkdir(parents=True, exist_ok=True)
             shape.stage_log = StageLog(scenario, s.run_dir)
-            (s.run_dir / "locust.json").write_text(json.dumps({
-                "runner": type(runner).__name__, "started": clock.wall_t0,
-                "scenario": str(s.scenario_path), "adapter": s.adapter}, indent=1))
+            (s.run_dir / "locust.json").write_text(
+                json.dumps(
+                    {
+                        "runner": type(runner).__name__,
+                        "started": clock.wall_t0,
+                        "scenario": str(s.scenario_path),
+                        "adapter": s.adapter,
+                    },
+                    indent=1,
+                )
+            )
         if isinstance(runner, WorkerRunner):
             rt.testdata.offset = max(0, runner.worker_index) * 7
 

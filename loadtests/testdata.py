@@ -57,7 +57,7 @@ class TestData:
             password = os.environ.get(password[4:], "")
         return Identity(u["username"], password, role, u.get("id"), slot + self.offset * 1000)
 
-    def list(self, key: str) -> list[Any]:
+    def items(self, key: str) -> list[Any]:
         value = self.raw.get(key) or []
         return list(value)
 

@@ -21,8 +21,11 @@ class ReferenceCRM(CrmAdapter):
         self.client.auth_header = None
 
     def check_failed(self, operation: str, response: Any) -> str | None:
-        if response.headers and "json" in response.headers.get("content-type", "") and b'"error"' in \
-                response.content[:20]:
+        if (
+            response.headers
+            and "json" in response.headers.get("content-type", "")
+            and b'"error"' in response.content[:20]
+        ):
             return "answer carries an error object"
         return None
 
@@ -53,8 +56,7 @@ class ReferenceCRM(CrmAdapter):
         return self.call("lead.convert", "POST", f"/api/leads/{lead_id}/convert")
 
     def opportunity_list(self, page: int = 1, page_size: int = 25) -> Any:
-        return self.call("opportunity.list", "GET", "/api/opportunities",
-                         params={"page": page, "page_size": page_size})
+        return self.call("opportunity.list", "GET", "/api/opportunities", params={"page": page, "page_size": page_size})
 
     def opportunity_view(self, opp_id: int) -> Any:
         return self.call("opportunity.view", "GET", f"/api/opportunities/{opp_id}")
@@ -63,20 +65,26 @@ class ReferenceCRM(CrmAdapter):
         return self.call("opportunity.create", "POST", "/api/opportunities", json=record)
 
     def opportunity_update_stage(self, opp_id: int, stage: str) -> Any:
-        return self.call("opportunity.update_stage", "PATCH", f"/api/opportunities/{opp_id}/stage",
-                         json={"stage": stage})
+        return self.call(
+            "opportunity.update_stage", "PATCH", f"/api/opportunities/{opp_id}/stage", json={"stage": stage}
+        )
 
     def activity_log(self, account_id: int, kind: str, subject: str) -> Any:
-        return self.call("activity.log", "POST", "/api/activities",
-                         json={"account_id": account_id, "kind": kind, "subject": subject})
+        return self.call(
+            "activity.log", "POST", "/api/activities", json={"account_id": account_id, "kind": kind, "subject": subject}
+        )
 
     # service
     def ticket_queue(self, status: str = "open", page: int = 1) -> Any:
         return self.call("ticket.queue", "GET", "/api/tickets", params={"status": status, "page": page})
 
     def ticket_create(self, account_id: int, subject: str, priority: str = "normal") -> Any:
-        return self.call("ticket.create", "POST", "/api/tickets",
-                         json={"account_id": account_id, "subject": subject, "priority": priority})
+        return self.call(
+            "ticket.create",
+            "POST",
+            "/api/tickets",
+            json={"account_id": account_id, "subject": subject, "priority": priority},
+        )
 
     def ticket_view(self, ticket_id: int) -> Any:
         return self.call("ticket.view", "GET", f"/api/tickets/{ticket_id}")
@@ -85,8 +93,7 @@ class ReferenceCRM(CrmAdapter):
         return self.call("ticket.comment", "POST", f"/api/tickets/{ticket_id}/comments", json={"body": body})
 
     def ticket_assign(self, ticket_id: int, assignee_id: int) -> Any:
-        return self.call("ticket.assign", "POST", f"/api/tickets/{ticket_id}/assign",
-                         json={"assignee_id": assignee_id})
+        return self.call("ticket.assign", "POST", f"/api/tickets/{ticket_id}/assign", json={"assignee_id": assignee_id})
 
     def ticket_resolve(self, ticket_id: int) -> Any:
         return self.call("ticket.resolve", "POST", f"/api/tickets/{ticket_id}/resolve")
@@ -95,16 +102,18 @@ class ReferenceCRM(CrmAdapter):
         return self.call("kb.search", "GET", "/api/kb/search", params={"q": q})
 
     def survey_submit(self, ticket_id: int, score: int, comment: str = "") -> Any:
-        return self.call("survey.submit", "POST", "/api/surveys",
-                         json={"ticket_id": ticket_id, "score": score, "comment": comment})
+        return self.call(
+            "survey.submit", "POST", "/api/surveys", json={"ticket_id": ticket_id, "score": score, "comment": comment}
+        )
 
     # marketing
     def segment_preview(self, filter_: dict[str, Any]) -> Any:
         return self.call("segment.preview", "POST", "/api/segments/preview", json={"filter": filter_})
 
     def campaign_create(self, name: str, filter_: dict[str, Any], channel: str = "email") -> Any:
-        return self.call("campaign.create", "POST", "/api/campaigns",
-                         json={"name": name, "filter": filter_, "channel": channel})
+        return self.call(
+            "campaign.create", "POST", "/api/campaigns", json={"name": name, "filter": filter_, "channel": channel}
+        )
 
     def campaign_launch(self, campaign_id: int) -> Any:
         return self.call("campaign.launch", "POST", f"/api/campaigns/{campaign_id}/launch")
@@ -113,8 +122,9 @@ class ReferenceCRM(CrmAdapter):
         return self.call("campaign.report", "GET", f"/api/reports/campaigns/{campaign_id}")
 
     def import_bulk(self, csv_text: str) -> Any:
-        return self.call("import.bulk", "POST", "/api/import/leads", data=csv_text.encode(),
-                         headers={"Content-Type": "text/csv"})
+        return self.call(
+            "import.bulk", "POST", "/api/import/leads", data=csv_text.encode(), headers={"Content-Type": "text/csv"}
+        )
 
     def export_bulk(self, entity: str = "contacts", limit: int = 10_000) -> Any:
         return self.call("export.bulk", "GET", f"/api/export/{entity}.csv", params={"limit": limit})

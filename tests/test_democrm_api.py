@@ -1,0 +1,270 @@
+"""The reference CRM over real HTTP: every operation, every role boundary, validation, bulk, concurrency."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+import httpx
+import pytest
+
+from democrm.operations import OPERATIONS
+from democrm.server import EmbeddedCRM
+
+
+def _owned_account(crm: EmbeddedCRM, username: str) -> int:
+    return int(crm.manifest.accounts_by_owner[username][0])
+
+
+def _other_account(crm: EmbeddedCRM, username: str) -> int:
+    other = next(u for u in crm.manifest.accounts_by_owner if u != username)
+    return int(crm.manifest.accounts_by_owner[other][0])
+
+
+def test_every_response_has_server_timing(api: Any, crm: EmbeddedCRM) -> None:
+    r = api("sales001").get(f"/api/customers/{_owned_account(crm, 'sales001')}")
+    assert r.status_code == 200
+    assert r.headers["server-timing"].startswith("app;dur=")
+    assert float(r.headers["server-timing"].split("=")[1]) >= 0
+
+
+def test_openapi_lists_every_operation(api: Any) -> None:
+    doc = api(None).get("/openapi.json").json()
+    ids = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
+    assert ids == set(OPERATIONS)
+
+
+def test_login_wrong_password_is_401(api: Any) -> None:
+    r = api(None).post("/api/auth/login", json={"username": "sales001", "password": "nope"})
+    assert r.status_code == 401
+    assert r.json()["error"] == "unauthorized"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer not-a-token", "Basic abc"])
+def test_missing_or_bad_token_is_401(api: Any, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    r = httpx.get(str(api(None).base_url) + "/api/customers/search", params={"q": "A"}, headers=headers)
+    assert r.status_code == 401
+
+
+def test_sales_journey_operations(api: Any, crm: EmbeddedCRM) -> None:
+    s = api("sales001")
+    name, phone, email = crm.manifest.search_keys_by_owner["sales001"][0]
+    found = s.get("/api/customers/search", params={"q": name}).json()["results"]
+    assert found and all(r["owner_id"] == s.user_id for r in found)
+    assert s.get("/api/customers/search", params={"q": phone, "by": "phone"}).json()["count"] >= 1
+    assert s.get("/api/customers/search", params={"q": email, "by": "email"}).json()["count"] == 1
+    aid = found[0]["id"]
+    view = s.get(f"/api/customers/{aid}").json()
+    assert view["account"]["id"] == aid and "contacts" in view and "open_opportunities" in view
+    assert s.post("/api/activities", json={"account_id": aid, "kind": "call", "subject": "hi"}).status_code == 201
+    opps = s.get("/api/opportunities", params={"page_size": 5}).json()["items"]
+    assert opps and all(o["owner_id"] == s.user_id for o in opps)
+    oid = opps[0]["id"]
+    assert s.get(f"/api/opportunities/{oid}").json()["id"] == oid
+    r = s.patch(f"/api/opportunities/{oid}/stage", json={"stage": "negotiation"})
+    assert r.status_code == 200 and r.json()["stage"] == "negotiation"
+    lead = s.post("/api/leads", json={"name": "Pat Lee", "company": "Acme", "email": "pat@acme.example"}).json()
+    conv = s.post(f"/api/leads/{lead['id']}/convert").json()
+    assert {"account_id", "contact_id", "opportunity_id"} <= conv.keys()
+    assert s.post(f"/api/leads/{lead['id']}/convert").status_code == 409
+    assert s.patch(f"/api/customers/{conv['account_id']}", json={"city": "Oslo"}).json()["city"] == "Oslo"
+    c = s.post(
+        "/api/contacts",
+        json={"account_id": conv["account_id"], "first_name": "A", "last_name": "B", "email": "a.b@acme.example"},
+    )
+    assert c.status_code == 201
+    o = s.post("/api/opportunities", json={"account_id": conv["account_id"], "name": "Deal", "amount": 10})
+    assert o.status_code == 201
+    cust = s.post("/api/customers", json={"name": "New Co", "phone": "+1000", "email": "x@new.example"})
+    assert cust.status_code == 201 and cust.json()["owner_id"] == s.user_id
+    stages = s.get("/api/reports/pipeline").json()["stages"]
+    assert sum(st["count"] for st in stages) >= 1
+
+
+def test_service_journey_operations(api: Any, crm: EmbeddedCRM) -> None:
+    sv = api("service001")
+    queue = sv.get("/api/tickets", params={"status": "open"}).json()["items"]
+    assert queue
+    tid = queue[0]["id"]
+    t = sv.get(f"/api/tickets/{tid}").json()
+    assert t["id"] == tid and "comments" in t
+    assert sv.get(f"/api/customers/{t['account_id']}/history").json()["account_id"] == t["account_id"]
+    assert sv.post(f"/api/tickets/{tid}/comments", json={"body": "on it"}).status_code == 201
+    agent = next(u["id"] for u in crm.manifest.users if u["role"] == "service")
+    assert sv.post(f"/api/tickets/{tid}/assign", json={"assignee_id": agent}).json()["assignee_id"] == agent
+    assert sv.post(f"/api/tickets/{tid}/resolve").json()["status"] == "resolved"
+    assert sv.post("/api/surveys", json={"ticket_id": tid, "score": 5}).status_code == 201
+    assert sv.get("/api/kb/search", params={"q": "refund"}).json()["results"]
+    new = sv.post("/api/tickets", json={"account_id": t["account_id"], "subject": "Broken", "priority": "high"})
+    assert new.status_code == 201
+    rep = sv.get("/api/reports/service").json()
+    assert rep["surveys_n"] >= 1 and "sla_breached" in rep
+
+
+def test_service_never_sees_opportunity_amounts(api: Any, crm: EmbeddedCRM) -> None:
+    view = api("service001").get(f"/api/customers/{crm.manifest.account_ids[0]}").json()
+    for opp in view["open_opportunities"]:
+        assert "amount" not in opp
+
+
+def test_marketing_journey_operations(api: Any) -> None:
+    m = api("marketing001")
+    prev = m.post("/api/segments/preview", json={"filter": {"industry": "retail", "opted_in": True}}).json()
+    assert prev["count"] >= len(prev["sample"])
+    camp = m.post("/api/campaigns", json={"name": "Spring", "filter": {"industry": "retail"}}).json()
+    launched = m.post(f"/api/campaigns/{camp['id']}/launch").json()
+    retail_all = m.post("/api/segments/preview", json={"filter": {"industry": "retail"}}).json()["count"]
+    assert launched["sends"] == retail_all
+    assert m.post(f"/api/campaigns/{camp['id']}/launch").status_code == 409
+    assert m.get(f"/api/reports/campaigns/{camp['id']}").json()["sends"] == retail_all
+    assert any(c["id"] == camp["id"] for c in m.get("/api/reports/campaigns").json()["campaigns"])
+    export = m.get("/api/export/contacts.csv", params={"limit": 100})
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    lines = export.text.strip().split("\n")
+    assert lines[0].startswith("id,") and len(lines) == 101
+
+
+def test_integration_operations(api: Any) -> None:
+    i = api("integration001")
+    batch = [{"external_id": f"ext-{n}", "amount": 10 + n} for n in range(5)]
+    first = i.post("/api/orders/sync", json={"orders": batch}).json()
+    again = i.post("/api/orders/sync", json={"orders": [{**batch[0], "amount": 99}]}).json()
+    assert first["upserted"] == 5 and again["ids"] == [first["ids"][0]]
+    lead = i.post("/api/webforms/lead", json={"name": "Web", "company": "W", "email": "w@w.example"})
+    assert lead.status_code == 201
+
+
+# every forbidden (role, operation) pairing answers 403 -------------------------------------------------
+def _sample_request(op: str, crm: EmbeddedCRM) -> tuple[str, str, dict[str, Any]]:
+    o = OPERATIONS[op]
+    path = o.path.replace("{id}", "1").replace("{entity}", "leads")
+    body: dict[str, Any] = {}
+    if op == "customer.search" or op == "kb.search":
+        return o.method, path, {"params": {"q": "a"}}
+    if o.method != "GET":
+        body = {"json": {}}
+    return o.method, path, body
+
+
+FORBIDDEN = [
+    (role, op)
+    for op, o in OPERATIONS.items()
+    if op != "auth.login"
+    for role in ("sales", "service", "marketing", "manager", "integration")
+    if role not in o.roles
+]
+
+
+@pytest.mark.parametrize(("role", "op"), FORBIDDEN)
+def test_role_boundary_is_403(api: Any, crm: EmbeddedCRM, role: str, op: str) -> None:
+    method, path, kw = _sample_request(op, crm)
+    r = api(f"{role}001").request(method, path, **kw)
+    assert r.status_code == 403, f"{role} {op}: {r.status_code} {r.text}"
+    assert r.json()["error"] == "forbidden"
+
+
+def test_sales_cannot_touch_another_reps_records(api: Any, crm: EmbeddedCRM) -> None:
+    s = api("sales001")
+    other = _other_account(crm, "sales001")
+    assert s.get(f"/api/customers/{other}").status_code == 403
+    assert s.patch(f"/api/customers/{other}", json={"city": "X"}).status_code == 403
+    other_user = next(u for u in crm.manifest.opportunities_by_owner if u != "sales001")
+    opp = crm.manifest.opportunities_by_owner[other_user][0]
+    assert s.get(f"/api/opportunities/{opp}").status_code == 403
+    assert s.patch(f"/api/opportunities/{opp}/stage", json={"stage": "won"}).status_code == 403
+
+
+def test_managers_read_everything(api: Any, crm: EmbeddedCRM) -> None:
+    m = api("manager001")
+    assert m.get(f"/api/customers/{_other_account(crm, 'sales001')}").status_code == 200
+    assert m.get("/api/tickets").status_code == 200
+    assert m.get("/api/reports/service").status_code == 200
+
+
+# validation ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/customers", {"name": "", "phone": "123", "email": "a@b.c"}, "name"),
+        ("/api/customers", {"name": "A", "phone": "123", "email": "not-an-email"}, "email"),
+        ("/api/leads", {"name": "A", "company": "B"}, "email"),
+    ],
+)
+def test_validation_is_422_with_field(api: Any, path: str, body: dict[str, Any], field: str) -> None:
+    r = api("sales001").post(path, json=body)
+    assert r.status_code == 422
+    assert r.json()["field"] == field and field in r.json()["detail"]
+
+
+def test_page_size_is_bounded(api: Any) -> None:
+    r = api("sales001").get("/api/opportunities", params={"page_size": 5000})
+    assert r.status_code == 422 and r.json()["field"] == "page_size"
+
+
+def test_search_input_is_parameterised(api: Any) -> None:
+    r = api("manager001").get("/api/customers/search", params={"q": "' OR 1=1 --"})
+    assert r.status_code == 200 and r.json()["count"] == 0
+
+
+def test_bulk_import_of_10000_records(api: Any) -> None:
+    m = api("marketing001")
+    rows = ["name,company,email,phone"] + [f"L{i},Bulk Co,l{i}@bulk.example,+1{i:06d}" for i in range(10_000)]
+    r = m.post("/api/import/leads", content="\n".join(rows).encode(), headers={"Content-Type": "text/csv"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["imported"] == 10_000 and body["last_id"] - body["first_id"] == 9_999
+    admin = api("admin001")
+    for rid in (body["first_id"], body["last_id"]):
+        assert admin.get(f"/api/admin/records/leads/{rid}").json()["company"] == "Bulk Co"
+
+
+def test_bulk_import_over_limit_and_bad_row(api: Any) -> None:
+    m = api("marketing001")
+    too_many = [{"name": "a", "company": "b", "email": f"x{i}@y.example"} for i in range(10_001)]
+    assert m.post("/api/import/leads", json=too_many).status_code == 422
+    bad = [{"name": "a", "company": "b", "email": "x@y.example"}, {"name": "a", "company": "b", "email": "nope"}]
+    r = m.post("/api/import/leads", json=bad)
+    assert r.status_code == 422 and r.json()["field"] == "records[1].email"
+
+
+def test_fifty_concurrent_writers_lose_nothing(api: Any, crm: EmbeddedCRM) -> None:
+    base = crm.base_url
+    tokens = []
+    for i in range(50):
+        user = f"sales{(i % 6) + 1:03d}"
+        r = httpx.post(base + "/api/auth/login", json={"username": user, "password": f"{user}-pw"})
+        tokens.append(r.json()["token"])
+
+    def writer(i: int) -> list[tuple[int, str]]:
+        acked = []
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tokens[i]}"}, timeout=30) as c:
+            for k in range(20):
+                company = f"W{i}-{k}"
+                r = c.post("/api/leads", json={"name": "N", "company": company, "email": f"w{i}k{k}@c.example"})
+                if r.status_code == 201:
+                    acked.append((r.json()["id"], company))
+        return acked
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        acked = [rec for part in pool.map(writer, range(50)) for rec in part]
+    assert len(acked) == 1000  # every write was acknowledged: no "database is locked"
+    admin = api("admin001")
+    lost = [
+        rid for rid, company in acked if admin.get(f"/api/admin/records/leads/{rid}").json().get("company") != company
+    ]
+    assert lost == []
+
+
+def test_faults_are_admin_only_and_take_effect(api: Any) -> None:
+    assert api("sales001").put("/api/admin/faults", json={}).status_code == 403
+    admin = api("admin001")
+    r = admin.put("/api/admin/faults", json={"errors": {"kb.search": {"rate": 1.0, "status": 503}}})
+    assert r.status_code == 200
+    try:
+        assert api("service001").get("/api/kb/search", params={"q": "refund"}).status_code == 503
+    finally:
+        admin.put("/api/admin/faults", json={})
+    assert api("service001").get("/api/kb/search", params={"q": "refund"}).status_code == 200
+    bad = admin.put("/api/admin/faults", json={"errors": {"no.such": {"rate": 1}}})
+    assert bad.status_code == 422

@@ -1,0 +1,94 @@
+"""Known answers for the statistics: values worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analysis.expr import ExprError, parse_limit
+from analysis.stats import apdex, min_samples_for, percentile, percentile_interval, percentile_ranks, wilson
+
+ONE_TO_THOUSAND = np.arange(1, 1001, dtype=float)
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"), [(50, 500), (75, 750), (90, 900), (95, 950), (99, 990), (99.9, 999), (100, 1000), (0.01, 1)]
+)
+def test_nearest_rank_percentiles(p: float, expected: float) -> None:
+    # rank ceil(p/100 * 1000) of 1..1000 is the value itself
+    assert percentile(ONE_TO_THOUSAND, p) == expected
+
+
+def test_percentile_of_small_sets() -> None:
+    v = np.array([10.0, 20.0, 30.0, 40.0])
+    assert percentile(v, 50) == 20.0  # ceil(0.5*4)=2nd
+    assert percentile(v, 51) == 30.0  # ceil(2.04)=3rd
+    assert percentile(v, 99) == 40.0
+    assert math.isnan(percentile(np.array([]), 50))
+
+
+def test_median_interval_matches_the_textbook() -> None:
+    # n = 100, 95 %: the distribution-free interval of the median is x(40) .. x(61)
+    assert percentile_ranks(100, 50, 0.95) == (40, 61)
+    ci = percentile_interval(np.arange(1, 101, dtype=float), 50)
+    assert (ci.low, ci.high) == (40.0, 61.0)
+
+
+def test_p99_of_40_samples_has_no_upper_bound() -> None:
+    ci = percentile_interval(np.arange(1, 41, dtype=float), 99)
+    assert ci.high is None and not ci.bounded
+
+
+def test_minimum_samples_per_percentile() -> None:
+    # five samples above the percentile: p95 needs 100, p99 needs 500, p99.9 needs 5000
+    assert (min_samples_for(95), min_samples_for(99), min_samples_for(99.9)) == (100, 500, 5000)
+
+
+def test_wilson_zero_failures_upper_bound() -> None:
+    ci = wilson(0, 100)
+    z = 1.959963984540054
+    assert ci.low == pytest.approx(0.0, abs=1e-12)
+    assert ci.high == pytest.approx(z * z / (100 + z * z))  # 0.036994
+
+
+def test_wilson_five_percent() -> None:
+    ci = wilson(5, 100)
+    assert ci.low == pytest.approx(0.02154, abs=1e-4) and ci.high == pytest.approx(0.11175, abs=1e-4)
+
+
+def test_apdex_by_hand() -> None:
+    rt = np.array([100.0, 400.0, 600.0, 1500.0, 2500.0])
+    a = apdex(rt, np.zeros(5, dtype=bool), 500.0)
+    assert (a.satisfied, a.tolerating, a.score) == (2, 2, pytest.approx(0.6))
+    # a failed fast request is frustrated: satisfied 1 (400), tolerating 2 -> (1 + 2/2) / 5 = 0.4
+    failed = np.array([True, False, False, False, False])
+    assert apdex(rt, failed, 500.0).score == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize(
+    ("text", "metric", "op", "value"),
+    [
+        ("p(95) < 3s", "p95", "<", 3000.0),
+        ("p(99.9)<=250ms", "p99.9", "<=", 250.0),
+        ("p95 < 1.5s", "p95", "<", 1500.0),
+        ("rate < 1%", "rate", "<", 0.01),
+        ("rate<=0.001", "rate", "<=", 0.001),
+        ("count == 0", "count", "==", 0.0),
+        ("apdex >= 0.85", "apdex", ">=", 0.85),
+        ("avg < 2m", "avg", "<", 120_000.0),
+        ("max < 60s", "max", "<", 60_000.0),
+    ],
+)
+def test_k6_expressions(text: str, metric: str, op: str, value: float) -> None:
+    lim = parse_limit(text)
+    assert (lim.metric, lim.op, lim.value) == (metric, op, pytest.approx(value))
+
+
+@pytest.mark.parametrize(
+    "text", ["p(100) < 3s", "p(95) < 3%", "rate < 3s", "rate < 150%", "p95 3s", "latency < 3s", "apdex >= 0.8s", ""]
+)
+def test_bad_expressions_say_how_to_fix(text: str) -> None:
+    with pytest.raises(ExprError, match=r"fix|out of range|outside|not a"):
+        parse_limit(text)
