@@ -15,7 +15,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from analysis.expr import ExprError, Limit, parse_limit
 from crmload.units import DurationS, Fraction
@@ -196,13 +196,16 @@ class Thresholds(_Frozen):
     classes: list[OperationClass] = Field(default_factory=list)
     clauses: list[Clause] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _unique(self) -> Thresholds:
-        ids = [c.id for c in self.clauses] + [f"CLS-{k.id}" for k in self.classes]
-        dup = {i for i in ids if ids.count(i) > 1}
+    @field_validator("clauses")
+    @classmethod
+    def _unique(cls, clauses: list[Clause], info: ValidationInfo) -> list[Clause]:
+        ids = [c.id for c in clauses] + [f"CLS-{k.id}" for k in info.data.get("classes") or []]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
-            raise ValueError(f"clause ids must be unique; repeated: {', '.join(sorted(dup))}")
-        return self
+            raise ValueError(
+                f"clause ids must be unique; repeated: {', '.join(dup)} | fix: give each clause its own id"
+            )
+        return clauses
 
     def all_ids(self) -> list[str]:
         return [c.id for c in self.clauses] + [f"CLS-{k.id}" for k in self.classes]

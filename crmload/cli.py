@@ -221,7 +221,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for f in files:
         try:
             data, _node = compose(f)
-            is_thresholds = isinstance(data, dict) and ("clauses" in data or "classes" in data)
+            is_thresholds = "threshold" in f.name or (
+                isinstance(data, dict) and bool({"clauses", "classes", "defaults"} & set(data))
+            )
             if is_thresholds:
                 t: Thresholds = load_thresholds(f)
                 print(f"ok  {f}  (standard: {len(t.all_ids())} clauses)")

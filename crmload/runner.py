@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,7 +34,7 @@ from crmload.units import format_duration
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ADAPTER = "loadtests.adapters.reference:ReferenceCRM"
-STARTUP_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -320,7 +321,22 @@ def _run_locust(
         "5",
     ]
     if opts.processes > 1:
-        cmd += ["--processes", str(opts.processes)]
+        # a port of its own, so that stray workers of another run can never join this one
+        port = str(_free_port())
+        cmd += [
+            "--processes",
+            str(opts.processes),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            port,
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            port,
+        ]
+    # the preflight's own requests are not part of the run
+    served_before = dict(embedded.state.served) if embedded is not None else {}
     log = (run_dir / "locust.log").open("w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     progress = _Progress(run_dir, scenario, out)
@@ -333,7 +349,9 @@ def _run_locust(
             os.killpg(proc.pid, signal.SIGTERM)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    deadline = time.monotonic() + scenario.total_duration_s + STARTUP_TIMEOUT_S + 60
+    startup_deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    started = False
+    deadline = startup_deadline + scenario.total_duration_s + 60
     try:
         while proc.poll() is None:
             time.sleep(0.5 if progress.requests == 0 else 2.0)
@@ -343,6 +361,11 @@ def _run_locust(
                 progress.poll()
             if progress.logins_failed >= 5 and progress.logins_ok == 0:
                 status, reason = "aborted", "every login failed: wrong credentials or a broken adapter"
+                os.killpg(proc.pid, signal.SIGTERM)
+            if not started and (run_dir / "locust.json").exists():
+                started = True
+            if not started and time.monotonic() > startup_deadline:
+                status, reason = "aborted", f"Locust did not start its test within {STARTUP_TIMEOUT_S:g} s"
                 os.killpg(proc.pid, signal.SIGTERM)
             if time.monotonic() > deadline:
                 status, reason = "aborted", "Locust did not finish within the scenario's duration plus a minute"
@@ -356,6 +379,7 @@ def _run_locust(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        _reap_group(proc.pid)
         log.close()
     if interrupted:
         status, reason = "interrupted", f"signal {signal.Signals(interrupted[0]).name} received"
@@ -369,12 +393,31 @@ def _run_locust(
         capture = json.loads((run_dir / "capture.json").read_text())
     if capture.get("workers_missing_final"):
         reason += f"; workers that never sent their last batch: {', '.join(capture['workers_missing_final'])}"
-    served = dict(embedded.state.served) if embedded is not None else None
+    served = None
+    if embedded is not None:
+        served = {op: n - served_before.get(op, 0) for op, n in embedded.state.served.items()}
+        served = {op: n for op, n in served.items() if n}
     if served is not None:
         (run_dir / "target_served.json").write_text(json.dumps(served, indent=1))
     meta.update(status=status, status_reason=reason, ended_utc=_utc())
     write_meta(run_dir, meta)
     return RunOutcome(run_dir, status, reason, served)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _reap_group(pgid: int) -> None:
+    """No load generator outlives its run: end whatever is left of Locust's process group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(1.0)
 
 
 def _utc() -> str:

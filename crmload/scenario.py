@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from crmload.units import DurationS
 from crmload.yamlio import load_model
@@ -92,24 +92,28 @@ class Scenario(_Frozen):
     judge: list[str] | None = Field(None, description="clause ids this scenario is judged on (default: all)")
     required_users: int | None = Field(None, ge=1, description="concurrency PERF-CONC-01 asks for")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Scenario:
-        total = sum(s.duration for s in self.stages)
+    @field_validator("stages")
+    @classmethod
+    def _consistent(cls, stages: list[Stage], info: ValidationInfo) -> list[Stage]:
+        total = sum(s.duration for s in stages)
         if total > MAX_TOTAL_DURATION_S:
             raise ValueError(f"stages add up to {total / 3600:.1f} h, over the 48 h bound | fix: shorten the stages")
-        if any(s.arrival_rate > 0 for s in self.stages) and "integration" not in self.personas:
+        personas = info.data.get("personas")
+        if personas is None:
+            return stages  # personas itself is wrong; that is reported on its own
+        if any(s.arrival_rate > 0 for s in stages) and "integration" not in personas:
             raise ValueError(
                 "a stage has arrival_rate but personas has no 'integration' entry"
                 " | fix: add 'integration: {}' under personas"
             )
-        if any(s.users > 0 for s in self.stages) and not any(
-            p in self.personas and self.personas[p].weight > 0 for p in CLOSED_PERSONAS
+        if any(s.users > 0 for s in stages) and not any(
+            p in personas and personas[p].weight > 0 for p in CLOSED_PERSONAS
         ):
             raise ValueError(
                 "stages ask for users but no closed persona (sales, service, marketing, manager)"
                 " has weight > 0 | fix: add one under personas"
             )
-        return self
+        return stages
 
     @property
     def total_duration_s(self) -> float:

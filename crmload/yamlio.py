@@ -9,6 +9,7 @@ error into a :class:`~crmload.errors.ConfigError` naming file, line, field and f
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -99,6 +100,8 @@ def key_mark(node: yaml.Node | None, loc: tuple[int | str, ...]) -> tuple[int | 
 def field_name(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -173,7 +176,9 @@ def _describe(model: type[BaseModel], err: Any, node: yaml.Node | None, path: Pa
     if fix is None:
         fix = _FIXES.get(etype)
         if etype == "literal_error":
-            fix = f"use one of {err.get('ctx', {}).get('expected', 'the allowed values')}"
+            expected = str(err.get("ctx", {}).get("expected", "the allowed values"))
+            close = difflib.get_close_matches(str(got), re.findall(r"'([^']+)'", expected), n=1, cutoff=0.6)
+            fix = f"did you mean '{close[0]}'?" if close else f"use one of {expected}"
     if etype != "missing" and got is not None and not isinstance(got, dict | list):
         msg += f" (got {got!r})"
     return ConfigError(path, line, col, field_name(loc) or None, msg, fix)

@@ -5,7 +5,7 @@
 | ``latency[op] = {"fixed_ms": 50}`` | every call of ``op`` waits 50 ms more |
 | ``latency[op] = {"exp_mean_ms": 20}`` | waits an exponentially distributed extra time (mean 20 ms) |
 | ``latency[op] = {"growth_ms_per_s": 0.5}`` | waits 0.5 ms more for each second since the fault was set |
-| ``errors[op] = {"rate": 0.05, "status": 503}`` | 5 % of calls of ``op`` answer 503 |
+| ``errors[op] = {"rate": 0.05, "status": 503}`` | exactly 1 in 20 calls of ``op`` answers 503 (evenly spread) |
 | ``concurrency_limit=4, service_time_ms=100`` | at most 4 requests in service at once, each held 100 ms |
 |  | (a capacity of 40 requests/s) |
 | ``stall_s=5`` | every request arriving in the next 5 s waits until the stall ends |
@@ -75,17 +75,28 @@ class FaultState:
         self._semaphore: asyncio.Semaphore | None = None
         self._set_at = time.monotonic()
         self._stall_until = 0.0
+        self._calls: dict[str, int] = {}
         self.set(faults or Faults())
 
     def set(self, faults: Faults) -> None:
         self.faults = faults
+        self._calls = {}
         self._set_at = time.monotonic()
         self._stall_until = self._set_at + faults.stall_s
         self._semaphore = asyncio.Semaphore(faults.concurrency_limit) if faults.concurrency_limit else None
 
     def error_status(self, op: str) -> int | None:
-        fault = self.faults.errors.get(op) or self.faults.errors.get("*")
-        if fault is not None and self._rng.random() < fault.rate:
+        """The injected status for this call of ``op``, if any.
+
+        Deterministic: the k-th call fails when ``floor(k * rate)`` steps up, so exactly ``rate`` of the
+        calls fail, evenly spread — a known answer for the analysis, whatever the request order.
+        """
+        key = op if op in self.faults.errors else "*"
+        fault = self.faults.errors.get(key)
+        if fault is None or fault.rate <= 0:
+            return None
+        k = self._calls[key] = self._calls.get(key, 0) + 1
+        if int(k * fault.rate) > int((k - 1) * fault.rate):
             return fault.status
         return None
 

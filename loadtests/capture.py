@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
 import re
 import socket
@@ -135,6 +136,7 @@ class Capture:
     def __init__(self, environment: Environment, run_dir: Path, stage_of: Any) -> None:
         self.env = environment
         self.run_dir = run_dir
+        self.run_id = str(run_dir)  # batches of any other run (a stray worker) are refused
         self._stage_of = stage_of  # () -> int: current stage index (-1 before start)
         self._rows: list[tuple[Any, ...]] = []
         self._gen_rows: list[tuple[Any, ...]] = []
@@ -161,6 +163,7 @@ class Capture:
         env.test_start.add_listener(self._on_test_start)
         env.test_stop.add_listener(self._on_test_stop)
         env.quitting.add_listener(self._on_quitting)
+        self._register_messages()
 
     # -- roles -------------------------------------------------------------------------------------
     @property
@@ -170,8 +173,6 @@ class Capture:
     def _is_writer(self) -> bool:
         return isinstance(self._runner, LocalRunner | MasterRunner)
 
-        self._register_messages()
-
     def _register_messages(self) -> None:
         runner = self.env.runner
         if isinstance(runner, MasterRunner):
@@ -179,6 +180,7 @@ class Capture:
         elif isinstance(runner, WorkerRunner):
             runner.register_message("crmload_ack", self._on_ack)
             runner.register_message("crmload_users", self._on_users)
+            runner.register_message("crmload_stop", self._on_stop_request, concurrent=True)
 
     def _open_files(self) -> None:
         if self._samples is None:
@@ -310,8 +312,6 @@ class Capture:
             try:
                 self.flush()
             except Exception as exc:  # a flush problem must not kill the run; it is logged
-                import logging
-
                 logging.getLogger("crmload").error("sample flush failed: %s", exc)
 
     def flush(self, final: bool = False) -> None:
@@ -342,6 +342,7 @@ class Capture:
         if rows or gen or final:
             out.seq += 1
             payload = {
+                "run": self.run_id,
                 "seq": out.seq,
                 "worker": self.worker,
                 "rows": rows,
@@ -361,11 +362,23 @@ class Capture:
         for seq in msg.data["seqs"]:
             self._outbox.unacked.pop(seq, None)
 
+    def _on_stop_request(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+        environment.runner.stop()  # fires test_stop here, which sends the final batch
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + FINAL_WAIT_S
+        while self._outbox.unacked and time.monotonic() < deadline:
+            gevent.sleep(0.5)
+            self._send_batch([], [], False)
+
     def _on_users(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         self.total_users = int(msg.data["users"])
 
     def _on_batch(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         data = msg.data
+        if data.get("run") != self.run_id:
+            logging.getLogger("crmload").warning("ignored samples of another run from %s", msg.node_id)
+            return
         worker, seq = data["worker"], int(data["seq"])
         seen = self._seen.setdefault(worker, set())
         self._workers_seen.add(worker)
@@ -395,11 +408,11 @@ class Capture:
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
             self.flush(final=True)
-            deadline = time.monotonic() + FINAL_WAIT_S
-            while self._outbox.unacked and time.monotonic() < deadline:
-                gevent.sleep(0.2)
-                self._send_batch([], [], False)
+            gevent.spawn(self._drain)  # resend until acknowledged, without holding up the worker
         elif isinstance(runner, MasterRunner):
+            # headless Locust quits its workers only after this event: first let each stop its users
+            # and send its last batch, so that nothing recorded is lost in the quit
+            runner.send_message("crmload_stop")
             expected = {f"w{i}" for i in range(runner.worker_count)} | self._workers_seen
             deadline = time.monotonic() + FINAL_WAIT_S
             while not expected <= self._finals and time.monotonic() < deadline:
@@ -413,6 +426,9 @@ class Capture:
         self._stopped = True
 
     def _on_quitting(self, environment: Environment, **_kw: Any) -> None:
+        if self._flusher is not None:
+            self._flusher.kill(block=True)
+            self._flusher = None
         if not self._stopped and self._is_writer():
             self.flush()
             self.write_summary()

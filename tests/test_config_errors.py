@@ -1,0 +1,161 @@
+"""Bad scenario and thresholds files: one message each, naming file, line, field and fix; never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.thresholds import load_thresholds
+from crmload.errors import ConfigError
+from crmload.scenario import load_scenario
+
+CORPUS = Path(__file__).parent / "corpus"
+REPO = Path(__file__).parent.parent
+
+# file -> (line, field, words the message must contain)
+SCENARIOS = {
+    "unknown_key.yaml": (7, "stages[0].userz", "did you mean 'users'?"),
+    "negative_duration.yaml": (5, "stages[0].duration", "greater than 0"),
+    "wrong_type.yaml": (6, "stages[0].users", "write a whole number"),
+    "empty_stages.yaml": (4, "stages", "at least 1 item"),
+    "unknown_persona.yaml": (3, "personas.salez", "did you mean 'sales'?"),
+    "yaml_syntax.yaml": (6, None, "YAML syntax error"),
+    "bad_duration.yaml": (5, "stages[0].duration", "'5m'"),
+    "no_load.yaml": (5, "stages[0]", "set users or arrival_rate"),
+    "arrivals_without_integration.yaml": (5, "stages", "add 'integration: {}' under personas"),
+    "missing_name.yaml": (1, "name", "Field required"),
+    "think_time_reversed.yaml": (3, "personas.sales.think_time", "[1s, 3s]"),
+    "not_a_mapping.yaml": (1, None, "top level must be a mapping"),
+    "empty_file.yaml": (1, None, "file is empty"),
+    "too_long.yaml": (5, "stages", "48 h bound"),
+}
+THRESHOLDS = {
+    "bad_expression.yaml": (3, "clauses[0].limits", "cannot read 'p(95) < 3 parsecs'"),
+    "percentile_range.yaml": (3, "clauses[0].limits", "0 < N < 100"),
+    "unknown_operation.yaml": (5, "clauses[0].select.operations", "did you mean 'customer.search'?"),
+    "unknown_key.yaml": (3, "defaults.confidnce", "did you mean 'confidence'?"),
+    "duplicate_ids.yaml": (3, "clauses", "repeated: PERF-RT-01"),
+    "rate_range.yaml": (6, "classes[0].error_rate", "less than or equal to 1"),
+    "no_limit.yaml": (3, "clauses[0]", "has no limit"),
+}
+
+
+def test_corpus_is_complete() -> None:
+    assert {p.name for p in (CORPUS / "scenarios").glob("*.yaml")} == set(SCENARIOS)
+    assert {p.name for p in (CORPUS / "thresholds").glob("*.yaml")} == set(THRESHOLDS)
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(SCENARIOS.items()))
+def test_bad_scenario(name: str, expected: tuple[int, str | None, str]) -> None:
+    line, field, words = expected
+    path = CORPUS / "scenarios" / name
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    err = info.value
+    assert (err.file, err.line, err.field) == (str(path), line, field)
+    assert words in str(err)
+    assert str(err).startswith(f"{path}:{line}:")
+    assert err.fix, "every message says how to fix it"
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(THRESHOLDS.items()))
+def test_bad_thresholds(name: str, expected: tuple[int, str, str]) -> None:
+    line, field, words = expected
+    path = CORPUS / "thresholds" / name
+    with pytest.raises(ConfigError) as info:
+        load_thresholds(path)
+    assert (info.value.line, info.value.field) == (line, field)
+    assert words in str(info.value) and info.value.fix
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_scenario(CORPUS / "no-such.yaml")
+
+
+def test_validate_command_exit_codes() -> None:
+    ok = subprocess.run([sys.executable, "-m", "crmload.cli", "validate"], capture_output=True, text=True, cwd=REPO)
+    assert ok.returncode == 0, ok.stderr
+    assert "ok  " in ok.stdout and "thresholds.yaml" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "validate", str(CORPUS / "scenarios" / "unknown_key.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0, "one message, one line"
+    assert "Traceback" not in bad.stderr and "did you mean 'users'?" in bad.stderr
+
+
+# fuzzing: whatever the input, the loaders answer with a ConfigError or a model -------------------------
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["30s", "5m", "1h", "p(95) < 3s", "rate < 1%", "-1", "sales", "integration", "customer.view"]),
+)
+_keys = st.sampled_from(
+    [
+        "name",
+        "personas",
+        "stages",
+        "users",
+        "duration",
+        "arrival_rate",
+        "sales",
+        "weight",
+        "think_time",
+        "open_model",
+        "clauses",
+        "classes",
+        "id",
+        "title",
+        "limit",
+        "select",
+        "operations",
+        "defaults",
+        "p95",
+        "error_rate",
+        "spawn_rate",
+        "judge",
+        "x",
+    ]
+)
+_docs = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_keys, inner, max_size=5)),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=_docs)
+def test_fuzzed_structures_never_raise_anything_else(tmp_path: Path, doc: object) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    for loader in (load_scenario, load_thresholds):
+        try:
+            loader(path)
+        except ConfigError as exc:
+            assert str(exc).startswith(str(path))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.sampled_from(list("ab:-[]{}'\"\n #&*!|>%@`,0123456789")), max_size=80))
+def test_fuzzed_text_never_raises_anything_else(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+    for loader in (load_scenario, load_thresholds):
+        try:
+            loader(path)
+        except ConfigError as exc:
+            assert str(exc).startswith(str(path))

@@ -1,0 +1,105 @@
+"""``crmload run`` for real: the reference CRM, real Locust processes, recorded samples, a verdict.
+
+Each test runs a bounded scenario (20–40 s) against the embedded CRM on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from e2e import REPO, crmload
+
+from crmload.scenario import load_scenario
+from democrm.operations import OPERATIONS
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return crmload("run", results=tmp_path_factory.mktemp("smoke"))
+
+
+def test_smoke_passes_and_covers_every_operation(smoke) -> None:  # type: ignore[no-untyped-def]
+    assert smoke.code == 0, smoke.stdout + smoke.stderr
+    assert "VERDICT: PASS" in smoke.stdout
+    df = smoke.samples()
+    requests = df[df["kind"] == "request"]
+    assert set(requests["operation"]) == set(OPERATIONS)
+    assert min(Counter(requests["operation"]).values()) >= 3
+    for persona in ("sales", "service", "marketing", "manager", "integration"):
+        ops = Counter(requests[requests["persona"] == persona]["operation"])
+        del ops["auth.login"]  # each user logs in once
+        assert ops and min(ops.values()) >= 3, (persona, ops)
+    journeys = df[df["kind"] == "journey"]
+    assert {
+        "sales.customer_call",
+        "service.work_ticket",
+        "marketing.bulk",
+        "manager.dashboard",
+        "integration.order_sync",
+    } <= set(journeys["operation"])
+    assert (requests["outcome"] == "ok").all()
+    assert requests["server_ms"].notna().all() and (requests["server_ms"] <= requests["response_time_ms"]).all()
+
+
+def test_sample_count_equals_requests_served(smoke) -> None:  # type: ignore[no-untyped-def]
+    served = smoke.json("target_served.json")
+    df = smoke.samples()
+    recorded = Counter(df[df["kind"] == "request"]["operation"])
+    assert dict(recorded) == served
+
+
+def test_run_directory_describes_itself(smoke) -> None:  # type: ignore[no-untyped-def]
+    meta = smoke.json("meta.json")
+    assert meta["status"] == "completed" and meta["schema_version"] == 1
+    assert len(meta["scenario_sha256"]) == 64 and meta["locust_version"]
+    stages = smoke.json("stages.json")
+    assert [s["name"] for s in stages] == ["warm", "steady"]
+    assert all(s["end"] > s["start"] for s in stages)
+    verdict = smoke.json("verdict.json")
+    assert verdict["status"] == "PASS" and {c["id"] for c in verdict["clauses"]} == {"PERF-RT-01", "PERF-ERR-01"}
+    assert (smoke.run_dir / "junit.xml").exists() and (smoke.run_dir / "summary.md").exists()
+    gens = smoke.run_dir / "generators.csv"
+    assert len(gens.read_text().splitlines()) > 10
+
+
+def test_injected_errors_fail_perf_err_01_naming_the_operation(tmp_path: Path) -> None:
+    # exactly 1 in 20 customer.search calls answers 503 (the fault is deterministic)
+    run = crmload(
+        "run",
+        str(REPO / "tests" / "scenarios" / "errors.yaml"),
+        "--crm-error-rate",
+        "customer.search=0.05",
+        results=tmp_path,
+    )
+    assert run.code == 1, run.stdout + run.stderr
+    clause = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "PERF-ERR-01")
+    assert clause["status"] == "FAIL"
+    assert "customer.search" in clause["reason"]
+    named = [p["scope"] for p in clause["parts"] if p["status"] == "FAIL"]
+    assert named == ["operation=customer.search"]
+    searches = run.samples().query("kind == 'request' and operation == 'customer.search'")
+    failed = (searches["outcome"] == "http_5xx").sum()
+    assert abs(failed - len(searches) / 20) <= 1
+
+
+def test_two_workers_lose_and_duplicate_nothing_and_hold_the_arrival_rate(tmp_path: Path) -> None:
+    scenario_path = REPO / "tests" / "scenarios" / "distributed.yaml"
+    run = crmload("run", str(scenario_path), "--processes", "2", results=tmp_path)
+    assert run.code in (0, 3), run.stdout + run.stderr
+    df = run.samples()
+    recorded = Counter(df[df["kind"] == "request"]["operation"])
+    assert dict(recorded) == run.json("target_served.json")
+    assert set(df["worker"]) == {"w0", "w1"}
+    capture = run.json("capture.json")
+    assert capture["workers_missing_final"] == []
+    # the open-model stage: 20 iterations/s over the steady window, within 3 %
+    stage = run.json("stages.json")[0]
+    scenario = load_scenario(scenario_path)
+    start = stage["start"] + scenario.stages[0].warmup
+    arrivals = df[(df["kind"] == "journey") & (df["persona"] == "integration")]
+    dropped = df[df["kind"] == "dropped"]
+    in_window = arrivals[(arrivals["ts"] >= start) & (arrivals["ts"] < stage["end"] - 1)]
+    rate = (len(in_window) + len(dropped)) / (stage["end"] - 1 - start)
+    assert rate == pytest.approx(20.0, rel=0.03)
