@@ -363,7 +363,7 @@ class Capture:
             self._outbox.unacked.pop(seq, None)
 
     def _on_stop_request(self, environment: Environment, msg: Any, **_kw: Any) -> None:
-        environment.runner.stop()  # fires test_stop here, which sends the final batch
+        self._runner.stop()  # fires test_stop here, which sends the final batch
 
     def _drain(self) -> None:
         deadline = time.monotonic() + FINAL_WAIT_S
