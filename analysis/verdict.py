@@ -344,7 +344,7 @@ class Judge:
         if status in ("aborted", "interrupted"):
             reason = self.run.meta.get("status_reason", "")
             trust.incomplete = f"run {status}" + (f": {reason}" if reason else "")
-        elif status == "unknown":
+        elif status in ("unknown", "running"):
             trust.incomplete = "run has no end record (meta.json missing or incomplete): it may have been killed"
         for w in (trust.generator_saturated, trust.lower_bound, trust.incomplete):
             if w:

@@ -9,6 +9,7 @@ this side writes ``meta.json`` and, after the analysis, the verdict files.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
@@ -338,7 +339,7 @@ def _run_locust(
     # the preflight's own requests are not part of the run
     served_before = dict(embedded.state.served) if embedded is not None else {}
     log = (run_dir / "locust.log").open("w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_child_setup)
     progress = _Progress(run_dir, scenario, out)
     status, reason = "completed", "all stages ran"
     interrupted: list[int] = []
@@ -402,6 +403,23 @@ def _run_locust(
     meta.update(status=status, status_reason=reason, ended_utc=_utc())
     write_meta(run_dir, meta)
     return RunOutcome(run_dir, status, reason, served)
+
+
+def _load_libc() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()  # loaded in the parent: the child after fork must not import or take locks
+
+
+def _child_setup() -> None:
+    """In the Locust child: its own process group, and SIGTERM when crmload itself dies (Linux)."""
+    os.setsid()
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
