@@ -27,17 +27,16 @@ def analyze(run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None =
     judge = Judge(run, thresholds, ids, scenario.get("required_users"))
     verdict = judge.verdict()
     fo: list[str] = [str(o) for o in thresholds.defaults.failure_outcomes]
-    req = judge.df[judge.df["kind"] == "request"]
-    jour = judge.df[judge.df["kind"] == "journey"]
+    steady = judge.s
+    req = judge.requests
+    jour = judge.kind.eq("journey") & judge.window
+    all_requests = run.samples.t("kind").eq("request")
     tables = {
-        "operation": scope_table(req, "operation", judge.window_s, fo),
-        "persona": scope_table(req, "persona", judge.window_s, fo),
-        "journey": scope_table(jour, "operation", judge.window_s, [*fo, "http_4xx"]),
+        "operation": scope_table(steady, req, "operation", judge.window_s, fo),
+        "persona": scope_table(steady, req, "persona", judge.window_s, fo),
+        "journey": scope_table(steady, jour, "operation", judge.window_s, [*fo, "http_4xx"]),
         "stage": scope_table(
-            run.samples[run.samples["kind"] == "request"],
-            "stage",
-            {str(st.index): st.end - st.start for st in run.stages},
-            fo,
+            run.samples, all_requests, "stage", {str(st.index): st.end - st.start for st in run.stages}, fo
         ),
     }
     if write:

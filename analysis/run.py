@@ -13,26 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from numpy.typing import NDArray
 
+from analysis.frame import Samples
 from crmload.errors import RunError
-
-SAMPLE_DTYPES: dict[str, Any] = {
-    "ts": "float64",
-    "kind": "category",
-    "operation": "category",
-    "persona": "category",
-    "journey": "category",
-    "response_time_ms": "float64",
-    "schedule_lag_ms": "float64",
-    "status": "int32",
-    "outcome": "category",
-    "bytes": "int64",
-    "stage": "int32",
-    "users": "int32",
-    "worker": "category",
-    "server_ms": "float64",
-}
 
 
 @dataclass
@@ -55,10 +41,10 @@ class Stage:
 @dataclass
 class RunData:
     path: Path
-    samples: pd.DataFrame
+    samples: Samples
     stages: list[Stage]
     meta: dict[str, Any]
-    generators: pd.DataFrame
+    generators: dict[str, NDArray[Any]]  # ts, worker (str), cpu_percent, users
     capture: dict[str, Any]
     extras: dict[str, Any] = field(default_factory=dict)  # security.json, audit.json ...
 
@@ -76,27 +62,57 @@ def _read_json(path: Path, default: Any) -> Any:
         raise RunError(f"{path}: unreadable JSON ({exc}); the run directory may be damaged") from None
 
 
-def _read_csv_tolerant(path: Path, dtypes: dict[str, Any]) -> pd.DataFrame:
-    """Read a CSV written while the run went; a torn last line (a killed writer) is dropped."""
+def _complete_lines(path: Path) -> bytes:
+    """The file up to its last newline: a torn last line (a killed writer) is dropped."""
     raw = path.read_bytes()
     if raw and not raw.endswith(b"\n"):
         raw = raw[: raw.rfind(b"\n") + 1]
-    if not raw.strip():
-        return pd.DataFrame({k: pd.Series(dtype=v) for k, v in dtypes.items()})
+    return raw
+
+
+def _read_samples(path: Path) -> Samples:
+    """Read ``samples.csv``; a torn last line (a writer killed mid-line) is skipped and counted."""
+    if path.stat().st_size == 0:
+        raise RunError(f"{path}: empty (not even a header): the run recorded nothing")
     try:
-        df = pd.read_csv(io.BytesIO(raw), engine="pyarrow")
-    except Exception as exc:  # pyarrow raises its own error types
+        with pa.OSFile(str(path)) as fh:
+            return Samples.read_csv(fh)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise RunError(f"{path}: cannot read samples ({exc})") from None
-    for col, dt in dtypes.items():
-        if col not in df.columns:
-            df[col] = pd.Series(np.nan if dt.startswith("float") else 0, index=df.index)
-        if dt.startswith("int"):
-            df[col] = pd.to_numeric(df[col], errors="coerce").fillna(0).astype(dt)
-        elif dt == "category":
-            df[col] = df[col].astype("string").fillna("").astype("category")
-        else:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype(dt)
-    return df
+
+
+def _read_generators(path: Path) -> dict[str, NDArray[Any]]:
+    empty: dict[str, NDArray[Any]] = {
+        "ts": np.zeros(0),
+        "worker": np.zeros(0, dtype=object),
+        "cpu_percent": np.zeros(0),
+        "users": np.zeros(0),
+    }
+    if not path.exists():
+        return empty
+    raw = _complete_lines(path)
+    if raw.count(b"\n") < 2:
+        return empty
+    try:
+        t = pacsv.read_csv(
+            io.BytesIO(raw),
+            convert_options=pacsv.ConvertOptions(
+                column_types={
+                    "ts": pa.float64(),
+                    "worker": pa.string(),
+                    "cpu_percent": pa.float64(),
+                    "users": pa.float64(),
+                }
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return empty
+    return {
+        "ts": t["ts"].to_numpy(),
+        "worker": np.asarray(t["worker"].to_pylist(), dtype=object),
+        "cpu_percent": t["cpu_percent"].to_numpy(),
+        "users": t["users"].to_numpy(),
+    }
 
 
 def load_run(path: Path) -> RunData:
@@ -106,16 +122,16 @@ def load_run(path: Path) -> RunData:
     samples_path = path / "samples.csv"
     parquet = path / "samples.parquet"
     if parquet.exists():
-        samples = pd.read_parquet(parquet)
+        samples = Samples.read_parquet(str(parquet))
     elif samples_path.exists():
-        samples = _read_csv_tolerant(samples_path, SAMPLE_DTYPES)
+        samples = _read_samples(samples_path)
     else:
         raise RunError(f"{path}: no samples.csv; was the run started? (crmload run writes it from the first second)")
     meta = _read_json(path / "meta.json", {})
     raw_stages = _read_json(path / "stages.json", [])
     judged = {s.get("name"): s.get("judged", True) for s in (meta.get("scenario_plan") or [])}
     stages = []
-    ts_max = float(samples["ts"].max()) if len(samples) else 0.0
+    ts_max = float(np.nanmax(samples["ts"])) if len(samples) else 0.0
     for s in raw_stages:
         stages.append(
             Stage(
@@ -130,14 +146,7 @@ def load_run(path: Path) -> RunData:
                 judged=bool(s.get("judged", judged.get(s["name"], True))),
             )
         )
-    gen_path = path / "generators.csv"
-    generators = (
-        _read_csv_tolerant(
-            gen_path, {"ts": "float64", "worker": "category", "cpu_percent": "float64", "users": "int32"}
-        )
-        if gen_path.exists()
-        else pd.DataFrame()
-    )
+    generators = _read_generators(path / "generators.csv")
     extras = {name: _read_json(path / f"{name}.json", None) for name in ("security", "audit")}
     return RunData(
         path,
@@ -150,10 +159,9 @@ def load_run(path: Path) -> RunData:
     )
 
 
-def steady_mask(run: RunData, ts: pd.Series | None = None) -> np.ndarray:
-    """Samples inside a judged stage's steady-state window (its start plus warm-up, to its end)."""
-    ts = run.samples["ts"] if ts is None else ts
-    values = ts.to_numpy()
+def steady_mask(run: RunData, ts: NDArray[np.float64] | None = None) -> NDArray[np.bool_]:
+    """Rows inside a judged stage's steady-state window (its start plus warm-up, to its end)."""
+    values = run.samples["ts"] if ts is None else ts
     if not run.stages:
         return np.ones(len(values), dtype=bool)
     mask = np.zeros(len(values), dtype=bool)

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import binom, norm
+from scipy.special import bdtr, bdtrik
 
 FloatArray = NDArray[np.float64]
 
@@ -45,12 +46,30 @@ class Interval:
         return self.high is not None
 
 
+def binom_ppf(prob: float, n: int, q: float) -> int:
+    """Smallest k with P(Binomial(n, q) <= k) >= prob (scipy.stats.binom.ppf, without its import cost)."""
+    if q >= 1.0:
+        return n
+    guess = float(bdtrik(prob, n, q))
+    k = max(0, min(n, math.floor(guess) if math.isfinite(guess) else round(n * q)))
+    while k < n and bdtr(k, n, q) < prob:
+        k += 1
+    while k > 0 and bdtr(k - 1, n, q) >= prob:
+        k -= 1
+    return k
+
+
+def z_value(confidence: float) -> float:
+    """Two-sided standard-normal quantile for ``confidence`` (1.96 for 0.95)."""
+    return NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+
+
 def percentile_ranks(n: int, p: float, confidence: float = 0.95) -> tuple[int, int]:
     """1-based ranks (l, u) of the distribution-free interval; l < 1 or u > n mean "no such bound"."""
     alpha = 1.0 - confidence
     q = p / 100.0
-    lo = int(binom.ppf(alpha / 2.0, n, q))
-    hi = int(binom.ppf(1.0 - alpha / 2.0, n, q)) + 1
+    lo = binom_ppf(alpha / 2.0, n, q)
+    hi = binom_ppf(1.0 - alpha / 2.0, n, q) + 1
     return lo, hi
 
 
@@ -77,7 +96,7 @@ def wilson(failures: int, n: int, confidence: float = 0.95) -> Interval:
     """Wilson score interval of a proportion ``failures / n``."""
     if n == 0:
         return Interval(None, None, confidence)
-    z = float(norm.ppf(1.0 - (1.0 - confidence) / 2.0))
+    z = z_value(confidence)
     phat = failures / n
     denom = 1.0 + z * z / n
     centre = (phat + z * z / (2 * n)) / denom
@@ -107,7 +126,7 @@ def apdex(response_ms: FloatArray, failed: NDArray[np.bool_], t_ms: float, confi
     # per-sample scores are 1, 0.5, 0: normal interval of their mean
     mean_sq = (satisfied + tolerating / 4.0) / n
     var = max(0.0, mean_sq - score * score)
-    z = float(norm.ppf(1.0 - (1.0 - confidence) / 2.0))
+    z = z_value(confidence)
     half = z * math.sqrt(var / n) if n > 1 else math.inf
     return Apdex(
         score, n, satisfied, tolerating, t_ms, Interval(max(0.0, score - half), min(1.0, score + half), confidence)

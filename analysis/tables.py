@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+from numpy.typing import NDArray
 
+from analysis.frame import Samples
 from analysis.stats import PERCENTILES, latency_summary, pct_key, wilson
 
 
@@ -28,42 +30,60 @@ class Row:
 
 
 def scope_table(
-    df: pd.DataFrame, by: str, window_s: float | dict[str, float], failure_outcomes: list[str], confidence: float = 0.95
+    s: Samples,
+    mask: NDArray[np.bool_],
+    by: str,
+    window_s: float | dict[str, float],
+    failure_outcomes: list[str],
+    confidence: float = 0.95,
 ) -> list[Row]:
-    """One row per value of ``by``; latency percentiles of successful samples, rates of all.
+    """One row per value of ``by`` among the ``mask`` rows; latency percentiles of successful samples, rates of all.
 
     ``window_s``: the seconds the rows' samples span (one figure, or one per key) for throughput.
     """
     rows: list[Row] = []
-    if len(df) == 0:
+    if not mask.any():
         return rows
-    for key, g in df.groupby(by, observed=True, sort=True):
-        ok = g["outcome"].to_numpy() == "ok"
-        rt = g["response_time_ms"].to_numpy(dtype=float)
-        lag = g["schedule_lag_ms"].to_numpy(dtype=float)
+    outcome = s.t("outcome")
+    ok_all = outcome.eq("ok")
+    failed_all = outcome.mask(failure_outcomes)
+    groups: Iterable[tuple[str, NDArray[np.bool_]]]
+    if by == "stage":
+        groups = ((str(int(k)), mask & (s["stage"] == k)) for k in np.unique(s["stage"][mask]))
+    else:
+        groups = s.t(by).groups(within=mask)
+    rt_all = s["response_time_ms"]
+    lag_all = s["schedule_lag_ms"]
+    for key, g in groups:
+        ok = ok_all[g]
+        rt = rt_all[g]
+        lag = lag_all[g]
         summ = latency_summary(np.sort(rt[ok]))
-        has_lag = bool(np.isfinite(lag).any())
         co = None
-        if has_lag:
+        if np.isfinite(lag).any():
             corrected = np.sort((rt + np.nan_to_num(lag, nan=0.0))[ok])
             co = latency_summary(corrected).percentiles_ms["p99"]
-        outcomes = {str(k): int(v) for k, v in g["outcome"].value_counts().items() if v}
-        failures = int(g["outcome"].isin(failure_outcomes).sum())
-        ci = wilson(failures, len(g), confidence)
-        srv = g["server_ms"].to_numpy(dtype=float)
+        codes, counts = np.unique(outcome.codes[g], return_counts=True)
+        outcomes = {
+            outcome.labels[c] if c < len(outcome.labels) else "": int(n) for c, n in zip(codes, counts, strict=True)
+        }
+        n = int(g.sum())
+        failures = int(failed_all[g].sum())
+        ci = wilson(failures, n, confidence)
+        srv = s["server_ms"][g]
         srv = srv[ok & np.isfinite(srv)]
-        span = window_s.get(str(key), 0.0) if isinstance(window_s, dict) else window_s
+        span = window_s.get(key, 0.0) if isinstance(window_s, dict) else window_s
         rows.append(
             Row(
                 by,
-                str(key),
-                len(g),
-                len(g) / span if span > 0 else math.nan,
+                key,
+                n,
+                n / span if span > 0 else math.nan,
                 summ.percentiles_ms,
                 summ.max_ms,
                 co,
                 failures,
-                failures / len(g),
+                failures / n,
                 ci.high,
                 outcomes,
                 float(np.median(srv)) if len(srv) else None,

@@ -22,11 +22,11 @@ significantly above the limit on its own.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from analysis.expr import Limit, format_value
 from analysis.run import RunData, steady_mask, window_seconds
@@ -35,6 +35,7 @@ from analysis.thresholds import Clause, OperationClass, Select, Thresholds
 from crmload.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_PASS
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
+_NO_LATENCIES = np.zeros(0)  # rate, count and Apdex limits need no sorted latencies
 _RANK = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
 METHOD = (
     "percentiles: nearest rank on raw samples (Hyndman-Fan type 1); intervals: distribution-free order "
@@ -288,7 +289,11 @@ def _decide(
 
 
 class Judge:
-    """Judges one run against one standard. Build once; :meth:`verdict` does the work."""
+    """Judges one run against one standard. Build once; :meth:`verdict` does the work.
+
+    Works on columns (numpy arrays) of the steady-state samples; sorted latencies of a group are
+    computed once and shared by every clause that judges the same group.
+    """
 
     def __init__(
         self,
@@ -302,43 +307,47 @@ class Judge:
         self.judge_ids = judge_ids
         self.required_users = required_users
         d = thresholds.defaults
-        s = run.samples
-        in_window = steady_mask(run)
         self.window_s = window_seconds(run)
-        self.df = s[in_window]
-        req = self.df[self.df["kind"] == "request"]
-        self.requests = req
-        self.failed = req["outcome"].isin(d.failure_outcomes).to_numpy()
-        self.trust = self._trust(req)
+        self.s = s = run.samples
+        self.window = steady_mask(run)  # every selection is ANDed with it: no copy of ten million rows
+        self.kind = s.t("kind")
+        outcome = s.t("outcome")
+        self.failed = outcome.mask([str(o) for o in d.failure_outcomes])
+        self.ok = outcome.eq("ok")
+        lag = s["schedule_lag_ms"]
+        self.has_lag = np.isfinite(lag)
+        self.latency = s["response_time_ms"] + np.where(self.has_lag, lag, 0.0)
+        self.requests = self.kind.eq("request") & self.window
+        self._sorted: dict[tuple[str, str], np.ndarray] = {}
+        self.trust = self._trust()
 
     # -- trust ------------------------------------------------------------------------------------
-    def _trust(self, req: pd.DataFrame) -> _Trust:
+    def _trust(self) -> _Trust:
         trust = _Trust()
         d = self.t.defaults
         gens = self.run.generators
-        if len(gens) and "cpu_percent" in gens:
-            g = gens[(gens["worker"].astype(str) != "master")]
+        if len(gens["ts"]):
+            keep = gens["worker"] != "master"
             if self.run.stages:
-                m = steady_mask(self.run, g["ts"])
-                g = g[m]
-            if len(g):
-                share = float((g["cpu_percent"] > d.generator_cpu_limit).mean())
+                keep &= steady_mask(self.run, gens["ts"])
+            cpu = gens["cpu_percent"][keep]
+            if len(cpu):
+                share = float((cpu > d.generator_cpu_limit).mean())
                 if share > d.generator_saturated_share:
                     trust.generator_saturated = (
-                        f"load generator CPU above {d.generator_cpu_limit:g} % for "
-                        f"{share * 100:.0f} % of the window: latencies include "
-                        "generator queueing"
+                        f"load generator CPU above {d.generator_cpu_limit:g} % for {share * 100:.0f} % of the "
+                        "window: latencies include generator queueing"
                     )
-        closed = req[req["schedule_lag_ms"].isna()]
-        if len(closed) and self.window_s > 0:
-            users = float(closed["users"].median()) if "users" in closed else 0.0
-            busy = float(closed["response_time_ms"].sum()) / 1000.0
+        closed = self.requests & ~self.has_lag
+        if closed.any() and self.window_s > 0:
+            users = float(np.median(self.s["users"][closed]))
+            busy = float(self.s["response_time_ms"][closed].sum()) / 1000.0
             if users > 0:
                 share = busy / (users * self.window_s)
                 if share > d.busy_share_limit:
                     trust.lower_bound = (
-                        f"closed-model users spent {share * 100:.0f} % of their time waiting on "
-                        "the CRM: arrivals were throttled, percentiles are lower bounds"
+                        f"closed-model users spent {share * 100:.0f} % of their time waiting on the CRM: arrivals "
+                        "were throttled, percentiles are lower bounds"
                     )
         status = self.run.status
         if status in ("aborted", "interrupted"):
@@ -349,49 +358,61 @@ class Judge:
         for w in (trust.generator_saturated, trust.lower_bound, trust.incomplete):
             if w:
                 trust.warnings.append(w)
+        torn = self.run.samples.skipped_rows
+        if torn:
+            trust.warnings.append(f"{len(torn)} unreadable row(s) of samples.csv skipped (a writer killed mid-line?)")
         if self.run.capture.get("skipped_operations"):
             skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(self.run.capture["skipped_operations"].items()))
             trust.warnings.append(f"operations the adapter does not support were skipped: {skipped}")
         return trust
 
     # -- selection --------------------------------------------------------------------------------
-    def _select(self, sel: Select) -> pd.DataFrame:
-        df = self.df[self.df["kind"] == sel.kind]
+    def select(self, sel: Select) -> np.ndarray:
+        """Mask of the steady-state samples a clause's ``select`` picks."""
+        s = self.s
+        mask = self.kind.eq(sel.kind) & self.window
         if sel.operations:
-            df = df[df["operation"].isin(sel.operations)]
+            mask &= s.t("operation").mask(sel.operations)
         if sel.persona:
-            df = df[df["persona"].isin(sel.persona)]
+            mask &= s.t("persona").mask(sel.persona)
         if sel.journey:
-            df = df[df["journey"].isin(sel.journey)]
+            mask &= s.t("journey").mask(sel.journey)
         if sel.stage:
             idx = [st.index for st in self.run.stages if st.name in sel.stage]
-            df = df[df["stage"].isin(idx)]
-        return df
+            mask &= np.isin(s["stage"], idx)
+        return mask
 
-    def _latency(self, df: pd.DataFrame) -> np.ndarray:
-        rt = df["response_time_ms"].to_numpy(dtype=float)
-        lag = df["schedule_lag_ms"].to_numpy(dtype=float)
-        corrected: np.ndarray = rt + np.nan_to_num(lag, nan=0.0)
-        return corrected
+    def groups(self, mask: np.ndarray, per: str) -> Iterator[tuple[str, np.ndarray]]:
+        """(label, mask) per group, made one at a time (ten million rows × 33 masks would not fit)."""
+        if per == "stage":
+            stages = self.s["stage"]
+            for k in np.unique(stages[mask]):
+                yield str(int(k)), mask & (stages == k)
+        else:
+            yield from self.s.t(per).groups(within=mask)
+
+    def _ok_sorted(self, key: tuple[str, str], mask: np.ndarray) -> np.ndarray:
+        found = self._sorted.get(key)
+        if found is None:
+            found = self._sorted[key] = np.sort(self.latency[mask & self.ok])
+        return found
 
     def _group(
-        self, df: pd.DataFrame, limit: Limit, clause_id: str, title: str, scope: str, apdex_t_ms: float
+        self, mask: np.ndarray, limit: Limit, clause_id: str, title: str, scope: str, apdex_t_ms: float, cache_key: str
     ) -> Result:
         d = self.t.defaults
-        failed = df["outcome"].isin(d.failure_outcomes).to_numpy()
-        lat = self._latency(df)
-        ok_sorted = np.sort(lat[df["outcome"].to_numpy() == "ok"])
+        failed = self.failed[mask]
         res = judge_limit(
             limit,
             clause_id=clause_id,
             title=title,
             scope=scope,
-            latencies_sorted=ok_sorted,
-            n_all=len(df),
+            latencies_sorted=self._ok_sorted((cache_key, scope), mask) if limit.is_time else _NO_LATENCIES,
+            n_all=int(mask.sum()),
             failures=int(failed.sum()),
             apdex_t_ms=apdex_t_ms,
-            failed_mask=failed,
-            all_latencies=lat,
+            failed_mask=failed if limit.metric == "apdex" else None,
+            all_latencies=self.latency[mask] if limit.metric == "apdex" else None,
             confidence=d.confidence,
             min_tail=d.min_tail_samples,
         )
@@ -414,17 +435,22 @@ class Judge:
             return self._concurrency(c, [])
         if c.metric in ("forbidden_granted", "lost_writes"):
             return self._zero_tolerance(c)
-        df = self._select(c.select)
+        mask = self.select(c.select)
+        key = c.select.model_dump_json()
         apdex_t_ms = c.apdex_t * 1000.0
+        limits = c.parsed
+        # every limit on every group, one group mask alive at a time
+        by_limit: list[list[Result]] = [[] for _ in limits]
+        if c.per != "none":
+            for label, m in self.groups(mask, c.per):
+                for i, limit in enumerate(limits):
+                    by_limit[i].append(self._group(m, limit, c.id, c.title, f"{c.per}={label}", apdex_t_ms, key))
         results = []
-        for limit in c.parsed:
-            pooled = self._group(df, limit, c.id, c.title, "all", apdex_t_ms)
+        for limit, parts in zip(limits, by_limit, strict=True):
+            pooled = self._group(mask, limit, c.id, c.title, "all", apdex_t_ms, key)
             if c.per == "none":
                 results.append(pooled)
                 continue
-            parts = []
-            for key, g in df.groupby(c.per, observed=True):
-                parts.append(self._group(g, limit, c.id, c.title, f"{c.per}={key}", apdex_t_ms))
             if c.metric == "failure_rate" or limit.metric == "rate":
                 # pooled rate decides; a group fails the clause only when significantly above on its own
                 bad = [p for p in parts if p.status == FAIL]
@@ -432,10 +458,8 @@ class Judge:
                 reason = (
                     pooled.reason
                     if not bad
-                    else (
-                        "significantly above the limit: "
-                        + ", ".join(f"{p.scope.split('=', 1)[1]} {p.measured_text()}" for p in bad)
-                    )
+                    else "significantly above the limit: "
+                    + ", ".join(f"{p.scope.split('=', 1)[1]} {p.measured_text()}" for p in bad)
                 )
                 results.append(
                     Result(
@@ -453,10 +477,9 @@ class Judge:
                         tuple(parts),
                     )
                 )
+            elif not parts:
+                results.append(pooled)
             else:
-                if not parts:
-                    results.append(pooled)
-                    continue
                 status = worst([p.status for p in parts])
                 decisive = [p for p in parts if p.status == status]
                 head = min(decisive, key=lambda p: p.margin if p.margin is not None else math.inf)
@@ -486,6 +509,7 @@ class Judge:
             per="operation",
             limits=[lim.text for lim in k.limits()],
             apdex_t=k.apdex_t,
+            required_users=None,
         )
         return self.judge_clause(clause)
 
@@ -527,7 +551,7 @@ class Judge:
                 "no required concurrency given (clause required_users or scenario required_users)",
             )
         held = self.users_held()
-        n = len(self.requests)
+        n = int(self.requests.sum())
         if held < required:
             return Result(
                 c.id,
@@ -540,18 +564,17 @@ class Judge:
                 float(held - required),
                 None,
                 n,
-                f"the run held at most {held} users in a judged window, below the required "
-                f"{required}: the claim was not tested",
+                f"the run held at most {held} users in a judged window, below the required {required}: "
+                "the claim was not tested",
             )
         status = worst([r.status for r in others]) if others else INCONCLUSIVE
         broke = [r.clause_id for r in others if r.status != PASS]
-        reason = (
-            f"{held} users held; every other judged clause passed"
-            if status == PASS
-            else f"{held} users held, but not all clauses passed at that load: {', '.join(broke)}"
-            if others
-            else "no other clause judged at this load"
-        )
+        if not others:
+            reason = "no other clause judged at this load"
+        elif status == PASS:
+            reason = f"{held} users held; every other judged clause passed"
+        else:
+            reason = f"{held} users held, but not all clauses passed at that load: {', '.join(broke)}"
         res = Result(c.id, c.title, status, "all", "users", float(held), lim, float(held - required), None, n, reason)
         if self.trust.incomplete and res.status == PASS:
             return _restate(res, INCONCLUSIVE, self.trust.incomplete)
@@ -561,18 +584,18 @@ class Judge:
         """Users held through a judged steady window: the lowest user count seen in it, best stage."""
         best = 0
         gens = self.run.generators
+        writer = np.isin(gens["worker"], ["master", "local"]) if len(gens["ts"]) else np.zeros(0, dtype=bool)
         for st in self.run.stages:
             if not st.judged:
                 continue
-            if len(gens):
-                g = gens[(gens["ts"] >= st.steady_start) & (gens["ts"] < st.end)]
-                g = g[g["worker"].astype(str).isin(["master", "local"])]
-                if len(g):
-                    best = max(best, int(g["users"].min()))
+            if len(gens["ts"]):
+                m = writer & (gens["ts"] >= st.steady_start) & (gens["ts"] < st.end)
+                if m.any():
+                    best = max(best, int(gens["users"][m].min()))
                     continue
-            r = self.df[(self.df["stage"] == st.index) & (self.df["kind"] == "request")]
-            if len(r):
-                best = max(best, int(r["users"].quantile(0.05)))
+            m = (self.s["stage"] == st.index) & self.requests
+            if m.any():
+                best = max(best, int(np.quantile(self.s["users"][m], 0.05)))
         return best
 
     def verdict(self) -> Verdict:

@@ -92,3 +92,14 @@ def test_k6_expressions(text: str, metric: str, op: str, value: float) -> None:
 def test_bad_expressions_say_how_to_fix(text: str) -> None:
     with pytest.raises(ExprError, match=r"fix|out of range|outside|not a"):
         parse_limit(text)
+
+
+@pytest.mark.parametrize("n", [1, 7, 40, 100, 999, 10_000, 1_000_003])
+@pytest.mark.parametrize("q", [0.5, 0.9, 0.95, 0.99, 0.999])
+@pytest.mark.parametrize("prob", [0.025, 0.975])
+def test_binomial_quantile_matches_scipy_stats(n: int, q: float, prob: float) -> None:
+    from scipy.stats import binom
+
+    from analysis.stats import binom_ppf
+
+    assert binom_ppf(prob, n, q) == int(binom.ppf(prob, n, q))

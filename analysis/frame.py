@@ -1,0 +1,150 @@
+"""Samples as columns of numpy arrays: the analysis' in-memory form of ``samples.csv``.
+
+Text columns (kind, operation, persona, journey, outcome, worker) are dictionary-encoded: an
+integer code per row and the list of labels, so that selecting by operation or grouping by
+persona over ten million rows is integer work. Read with pyarrow, never through pandas objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+TEXT_COLUMNS = ("kind", "operation", "persona", "journey", "outcome", "worker")
+# ``bytes`` is in the file but not in the analysis: it is not read, to keep ten million rows small
+NUMERIC_COLUMNS: dict[str, pa.DataType] = {
+    "ts": pa.float64(),
+    "response_time_ms": pa.float64(),
+    "schedule_lag_ms": pa.float64(),
+    "status": pa.int32(),
+    "stage": pa.int32(),
+    "users": pa.int32(),
+    "server_ms": pa.float64(),
+}
+
+
+@dataclass
+class Text:
+    codes: NDArray[np.int32]
+    labels: list[str]
+
+    def mask(self, values: Iterable[str]) -> NDArray[np.bool_]:
+        chosen = set(values)
+        wanted = [i for i, label in enumerate(self.labels) if label in chosen]
+        lookup = np.zeros(len(self.labels) + 1, dtype=bool)
+        lookup[wanted] = True
+        selected: NDArray[np.bool_] = lookup[self.codes]
+        return selected
+
+    def eq(self, value: str) -> NDArray[np.bool_]:
+        return self.mask([value])
+
+    def take(self, index: NDArray[np.bool_] | NDArray[np.intp]) -> Text:
+        return Text(self.codes[index], self.labels)
+
+    def groups(self, within: NDArray[np.bool_] | None = None) -> Iterator[tuple[str, NDArray[np.bool_]]]:
+        """(label, mask) for each label present (inside ``within``), in label order; masks made one at a time."""
+        present = np.unique(self.codes if within is None else self.codes[within])
+        for code in sorted((int(c) for c in present if c < len(self.labels)), key=lambda c: self.labels[c]):
+            mask = self.codes == code
+            if within is not None:
+                mask &= within
+            yield self.labels[code], mask
+
+
+class Samples:
+    """Columns of one run's samples; ``len()`` is the row count."""
+
+    def __init__(self, numeric: dict[str, NDArray[np.float64] | NDArray[np.int32]], text: dict[str, Text]) -> None:
+        self.num = numeric
+        self.text = text
+        self.skipped_rows: list[str] = []  # rows of the file that did not parse
+
+    def __len__(self) -> int:
+        return len(self.num["ts"])
+
+    def __getitem__(self, name: str) -> NDArray[np.float64]:
+        return self.num[name]  # type: ignore[return-value]
+
+    def t(self, name: str) -> Text:
+        return self.text[name]
+
+    def take(self, index: NDArray[np.bool_] | NDArray[np.intp]) -> Samples:
+        return Samples({k: v[index] for k, v in self.num.items()}, {k: v.take(index) for k, v in self.text.items()})
+
+    @classmethod
+    def from_table(cls, box: list[pa.Table]) -> Samples:
+        """Columns from the Arrow table in ``box`` (taken out of it), converted one at a time and
+        dropped from the table as they go, so that the table and the arrays are never both whole
+        in memory. (The box lets this function hold the only reference to the table.)"""
+        # the CSV reader encodes each block with its own dictionary: one dictionary per column first
+        table = box.pop().unify_dictionaries()
+        n = table.num_rows
+        numeric: dict[str, NDArray[np.float64] | NDArray[np.int32]] = {}
+        for name, dtype in NUMERIC_COLUMNS.items():
+            floating = pa.types.is_floating(dtype)
+            if name not in table.column_names:
+                numeric[name] = np.full(n, np.nan) if floating else np.zeros(n, dtype=np.int32)
+                continue
+            col = table.column(name)
+            if not col.type.equals(dtype):
+                col = col.cast(dtype, safe=False)
+            if floating:
+                numeric[name] = col.to_numpy().astype(np.float64, copy=False)
+            else:
+                numeric[name] = col.fill_null(0).to_numpy().astype(np.int32, copy=False)
+            del col
+            table = table.drop_columns([name])
+        text: dict[str, Text] = {}
+        for name in TEXT_COLUMNS:
+            if name not in table.column_names:
+                text[name] = Text(np.zeros(n, dtype=np.int32), [""])
+                continue
+            col = table.column(name)
+            if not pa.types.is_dictionary(col.type):
+                col = pa.compute.dictionary_encode(col.cast(pa.string()).fill_null(""))
+            col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            labels = [str(v) for v in col.dictionary.to_pylist()]
+            codes = col.indices.fill_null(len(labels)).to_numpy(zero_copy_only=False).astype(np.int32)
+            text[name] = Text(codes, labels or [""])
+            del col
+            table = table.drop_columns([name])
+        samples = cls(numeric, text)
+        return samples
+
+    @classmethod
+    def read_csv(cls, source: pa.NativeFile | bytes) -> Samples:
+        """Read CSV samples with typed, dictionary-encoded columns (Arrow's multi-threaded reader).
+
+        Rows that do not parse — a torn last line left by a killed writer — are skipped and counted
+        in :attr:`skipped_rows`.
+        """
+        skipped: list[str] = []
+
+        def skip(row: Any) -> str:
+            skipped.append(str(row.text)[:200])
+            return "skip"
+
+        text_type = pa.dictionary(pa.int32(), pa.string())
+        opts = pacsv.ConvertOptions(
+            column_types={**NUMERIC_COLUMNS, **{c: text_type for c in TEXT_COLUMNS}},
+            include_columns=[*NUMERIC_COLUMNS, *TEXT_COLUMNS],
+            include_missing_columns=True,
+            strings_can_be_null=False,
+        )
+        stream = pa.BufferReader(source) if isinstance(source, bytes) else source
+        box = [pacsv.read_csv(stream, convert_options=opts, parse_options=pacsv.ParseOptions(invalid_row_handler=skip))]
+        samples = cls.from_table(box)
+        samples.skipped_rows = skipped
+        return samples
+
+    @classmethod
+    def read_parquet(cls, path: str) -> Samples:
+        return cls.from_table([pq.read_table(path)])
