@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,8 +27,19 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
-BODY = json.dumps({"token": "t", "user_id": 1, "role": "sales", "id": 1, "account_id": 1, "results": [{"id": 1}],
-                   "items": [{"id": 1}], "stage": "prospecting", "count": 1})
+BODY = json.dumps(
+    {
+        "token": "t",
+        "user_id": 1,
+        "role": "sales",
+        "id": 1,
+        "account_id": 1,
+        "results": [{"id": 1}],
+        "items": [{"id": 1}],
+        "stage": "prospecting",
+        "count": 1,
+    }
+)
 SCENARIO = """
 name: bench-generator
 size: tiny
@@ -64,8 +76,24 @@ http {{
 
 def run_locust(args: list[str], env: dict[str, str], seconds: int) -> tuple[float, float]:
     """Run Locust pinned to core 1; return (wall seconds of the test, CPU seconds it used)."""
-    proc = psutil.Popen(["taskset", "-c", "1", sys.executable, "-m", "locust", *args, "--headless", "--only-summary",
-                         "--loglevel", "ERROR"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = psutil.Popen(
+        [
+            "taskset",
+            "-c",
+            "1",
+            sys.executable,
+            "-m",
+            "locust",
+            *args,
+            "--headless",
+            "--only-summary",
+            "--loglevel",
+            "ERROR",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     t0 = time.monotonic()
     cpu = 0.0
     while proc.poll() is None:
@@ -78,54 +106,108 @@ def run_locust(args: list[str], env: dict[str, str], seconds: int) -> tuple[floa
     return time.monotonic() - t0, cpu
 
 
+def _testdata(path: Path) -> None:
+    path.write_text(
+        json.dumps(
+            {
+                "users": [
+                    {"username": f"{r}{i}", "password": "x", "role": r}
+                    for r in ("sales", "service", "marketing", "manager")
+                    for i in range(5)
+                ],
+                "accounts_by_owner": {f"sales{i}": [1, 2, 3] for i in range(5)},
+                "search_keys_by_owner": {f"sales{i}": [["Apex", "+1", "a@b.c"]] for i in range(5)},
+                "opportunities_by_owner": {f"sales{i}": [1, 2] for i in range(5)},
+                "search_phones": ["+1"],
+                "account_ids": [1, 2, 3],
+                "open_ticket_ids": list(range(1, 200)),
+                "kb_terms": ["refund"],
+            }
+        )
+    )
+
+
+def bare_round(tmp: Path, host: str, users: int, seconds: int, k: int) -> tuple[int, float]:
+    prefix = tmp / f"bare{k}"
+    _wall, cpu = run_locust(
+        [
+            "-f",
+            str(REPO / "benchmarks" / "locust_bare.py"),
+            "--host",
+            host,
+            "-u",
+            str(users),
+            "-r",
+            "100",
+            "-t",
+            f"{seconds}s",
+            "--csv",
+            str(prefix),
+        ],
+        dict(os.environ),
+        seconds,
+    )
+    stats = Path(f"{prefix}_stats.csv").read_text().splitlines()
+    return int(next(line for line in stats if ",Aggregated," in line).split(",")[2]), cpu
+
+
+def harness_round(tmp: Path, host: str, users: int, seconds: int, k: int) -> tuple[int, float]:
+    scen = tmp / "scenario.yaml"
+    scen.write_text(SCENARIO.replace("USERS", str(users)).replace("SECONDS", str(seconds)))
+    data = tmp / "testdata.json"
+    _testdata(data)
+    run_dir = tmp / f"run{k}"
+    env = dict(
+        os.environ,
+        CRMLOAD_SCENARIO=str(scen),
+        CRMLOAD_RUN_DIR=str(run_dir),
+        CRMLOAD_TESTDATA=str(data),
+        PYTHONPATH=str(REPO),
+    )
+    _wall, cpu = run_locust(["-f", str(REPO / "loadtests" / "locustfile.py"), "--host", host], env, seconds)
+    rows = (run_dir / "samples.csv").read_text().splitlines()
+    return sum(1 for r in rows if ",request," in r), cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
     args = ap.parse_args()
     if not shutil.which("nginx"):
         raise SystemExit("needs nginx: apt-get install nginx")
     port = free_port()
+    bare: list[float] = []
+    harness: list[float] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         server = nginx(tmp, port)
         time.sleep(1)
         host = f"http://127.0.0.1:{port}"
         try:
-            stats = tmp / "bare"
-            _wall, cpu = run_locust(["-f", str(REPO / "benchmarks" / "locust_bare.py"), "--host", host, "-u",
-                                     str(args.users), "-r", "100", "-t", f"{args.seconds}s", "--csv", str(stats)],
-                                    dict(os.environ), args.seconds)
-            bare_n = int(next(line for line in (tmp / "bare_stats.csv").read_text().splitlines()
-                              if ",Aggregated," in line).split(",")[2])
-            bare = bare_n / cpu
-            scen = tmp / "scenario.yaml"
-            scen.write_text(SCENARIO.replace("USERS", str(args.users)).replace("SECONDS", str(args.seconds)))
-            data = tmp / "testdata.json"
-            data.write_text(json.dumps({
-                "users": [{"username": f"{r}{i}", "password": "x", "role": r} for r in
-                          ("sales", "service", "marketing", "manager") for i in range(5)],
-                "accounts_by_owner": {f"sales{i}": [1, 2, 3] for i in range(5)},
-                "search_keys_by_owner": {f"sales{i}": [["Apex", "+1", "a@b.c"]] for i in range(5)},
-                "opportunities_by_owner": {f"sales{i}": [1, 2] for i in range(5)},
-                "search_phones": ["+1"], "account_ids": [1, 2, 3], "open_ticket_ids": list(range(1, 200)),
-                "kb_terms": ["refund"]}))
-            run_dir = tmp / "run"
-            env = dict(os.environ, CRMLOAD_SCENARIO=str(scen), CRMLOAD_RUN_DIR=str(run_dir),
-                       CRMLOAD_TESTDATA=str(data), PYTHONPATH=str(REPO))
-            _wall, cpu_h = run_locust(["-f", str(REPO / "loadtests" / "locustfile.py"), "--host", host], env,
-                                      args.seconds)
-            rows = (run_dir / "samples.csv").read_text().splitlines()
-            harness_n = sum(1 for r in rows if ",request," in r)
-            harness = harness_n / cpu_h
+            for k in range(args.rounds):  # alternate, so that drifts of the machine hit both alike
+                n, cpu = bare_round(tmp, host, args.users, args.seconds, k)
+                bare.append(n / cpu)
+                n, cpu = harness_round(tmp, host, args.users, args.seconds, k)
+                harness.append(n / cpu)
+                print(f"round {k + 1}: bare {bare[-1]:,.0f}/core-s, harness {harness[-1]:,.0f}/core-s", flush=True)
         finally:
             server.terminate()
             server.wait(timeout=10)
-    print(f"| generator | requests | CPU s | requests/s per core |  ({args.users} users, {args.seconds} s)")
-    print("|---|---:|---:|---:|")
-    print(f"| bare Locust FastHttpUser, one GET | {bare_n:,} | {cpu:.1f} | {bare:,.0f} |")
-    print(f"| crmload journeys + capture | {harness_n:,} | {cpu_h:.1f} | {harness:,.0f} |")
-    print(f"harness / bare: {harness / bare * 100:.0f} %")
+    b, h = statistics.median(bare), statistics.median(harness)
+    ratios = sorted(x / y for x, y in zip(harness, bare, strict=True))
+    print(
+        f"| generator | requests/s per core, median of {args.rounds} | range |  ({args.users} users, "
+        f"{args.seconds} s a round)"
+    )
+    print("|---|---:|---|")
+    print(f"| bare Locust FastHttpUser, one GET | {b:,.0f} | {min(bare):,.0f}–{max(bare):,.0f} |")
+    print(f"| crmload journeys + capture | {h:,.0f} | {min(harness):,.0f}–{max(harness):,.0f} |")
+    print(
+        f"harness / bare: {h / b * 100:.0f} % of medians (per-round ratios {ratios[0] * 100:.0f}–"
+        f"{ratios[-1] * 100:.0f} %)"
+    )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def server_ms(headers: Any) -> float | None:
     """The first ``dur=`` of a ``Server-Timing`` header, in ms; None when absent."""
     if not headers:
         return None
-    value = headers.get("server-timing") or headers.get("Server-Timing")
+    value = headers.get("server-timing")  # header lookups are case-insensitive
     if not value:
         return None
     m = _SERVER_TIMING.search(value)
@@ -158,6 +158,10 @@ class Capture:
         self._proc.cpu_percent(None)
         self._stopped = False
         self._per_worker_counters: dict[str, tuple[Counter[str], Counter[int]]] = {}
+        self._ctx_t = 0.0
+        self._ctx = (-1, 0)
+        self._ctx_t = 0.0
+        self._ctx = (-1, 0)
         env = environment.events
         env.request.add_listener(self._on_request)
         env.test_start.add_listener(self._on_test_start)
@@ -207,6 +211,14 @@ class Capture:
             return self.total_users or runner.user_count
         return int(runner.user_count) if runner is not None else 0
 
+    def _context_now(self) -> tuple[int, int]:
+        """(stage index, active users), refreshed at most every 100 ms: the hot path stays cheap."""
+        now = time.monotonic()
+        if now - self._ctx_t > 0.1:
+            self._ctx_t = now
+            self._ctx = (self._stage_of(), self.users_now())
+        return self._ctx
+
     def _on_request(
         self,
         request_type: str,
@@ -220,12 +232,14 @@ class Capture:
         **_kw: Any,
     ) -> None:
         ctx = context or {}
-        status = int(getattr(response, "status_code", 0) or 0)
-        outcome = outcome_of(status, exception)
-        step = ctx.get("journey_obj")
-        if step is not None and outcome != "ok" and step.outcome == "ok":
-            step.outcome = outcome
+        status = (response.status_code or 0) if response is not None else 0
+        outcome = "ok" if exception is None else outcome_of(status, exception)
+        if outcome != "ok":
+            step = ctx.get("journey_obj")
+            if step is not None and step.outcome == "ok":
+                step.outcome = outcome
         headers = getattr(response, "headers", None)
+        stage, users = self._context_now()
         self._rows.append(
             (
                 round(start_time if start_time is not None else time.time() - response_time / 1000.0, 6),
@@ -237,11 +251,11 @@ class Capture:
                 ctx.get("schedule_lag_ms", ""),
                 status,
                 outcome,
-                int(response_length or 0),
-                self._stage_of(),
-                self.users_now(),
+                response_length or 0,
+                stage,
+                users,
                 self.worker,
-                server_ms(headers) if headers is not None else None,
+                server_ms(headers) if headers else None,
             )
         )
 

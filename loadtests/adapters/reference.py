@@ -21,11 +21,7 @@ class ReferenceCRM(CrmAdapter):
         self.client.auth_header = None
 
     def check_failed(self, operation: str, response: Any) -> str | None:
-        if (
-            response.headers
-            and "json" in response.headers.get("content-type", "")
-            and b'"error"' in response.content[:20]
-        ):
+        if response.content[:9] == b'{"error":':
             return "answer carries an error object"
         return None
 
