@@ -301,6 +301,7 @@ def _run_locust(
         CRMLOAD_RUN_DIR=str(run_dir.resolve()),
         CRMLOAD_TESTDATA=str(testdata),
         CRMLOAD_ADAPTER=opts.adapter,
+        CRMLOAD_MANAGED="1",
         PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
     )
     cmd = [

@@ -136,7 +136,9 @@ class Capture:
     def __init__(self, environment: Environment, run_dir: Path, stage_of: Any) -> None:
         self.env = environment
         self.run_dir = run_dir
-        self.run_id = str(run_dir)  # batches of any other run (a stray worker) are refused
+        # batches of any other run (a stray worker of an earlier run) are refused; workers take the
+        # master's run id from its first message of the run
+        self.run_id = str(run_dir)
         self._stage_of = stage_of  # () -> int: current stage index (-1 before start)
         self._rows: list[tuple[Any, ...]] = []
         self._gen_rows: list[tuple[Any, ...]] = []
@@ -160,6 +162,7 @@ class Capture:
         self._per_worker_counters: dict[str, tuple[Counter[str], Counter[int]]] = {}
         self._ctx_t = 0.0
         self._ctx = (-1, 0)
+        self._run_assigned = False
         self._ctx_t = 0.0
         self._ctx = (-1, 0)
         env = environment.events
@@ -194,6 +197,7 @@ class Capture:
 
     def _on_test_start(self, environment: Environment, **_kw: Any) -> None:
         self._stopped = False
+        self._run_assigned = False
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
             self.worker = f"w{runner.worker_index}"
@@ -331,6 +335,8 @@ class Capture:
     def flush(self, final: bool = False) -> None:
         runner = self._runner
         if isinstance(runner, WorkerRunner):
+            if not self._run_assigned and not final:
+                return  # rows wait until the master has said which run this is
             rows, gen = self._take()
             self._send_batch(rows, gen, final)
             return
@@ -338,7 +344,7 @@ class Capture:
             return
         if isinstance(runner, MasterRunner):
             # the master runs no users: it records its own CPU and tells the workers the total user count
-            runner.send_message("crmload_users", {"users": runner.user_count})
+            runner.send_message("crmload_users", {"users": runner.user_count, "run": self.run_id})
         rows, gen = self._take()
         if isinstance(runner, LocalRunner):
             self._worker_counts["local"] += len(rows)
@@ -387,6 +393,10 @@ class Capture:
 
     def _on_users(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         self.total_users = int(msg.data["users"])
+        if not self._run_assigned:
+            # a worker on another machine may have another CRMLOAD_RUN_DIR: the master's run id decides
+            self.run_id = str(msg.data.get("run", self.run_id))
+            self._run_assigned = True
 
     def _on_batch(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         data = msg.data

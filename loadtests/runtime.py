@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from locust import constant, events
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
+from crmload import SCHEMA_VERSION, __version__
 from crmload.scenario import CLOSED_PERSONAS, Scenario
 from loadtests.adapter import CrmAdapter
 from loadtests.arrivals import ArrivalScheduler
@@ -137,8 +140,42 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
         if isinstance(runner, WorkerRunner):
             rt.testdata.offset = max(0, runner.worker_index) * 7
 
+    def on_quitting(environment: Environment, **_kw: Any) -> None:
+        """Plain ``locust -f`` (no ``crmload run``): leave a meta.json so that ``crmload analyze`` can judge."""
+        if not isinstance(environment.runner, LocalRunner | MasterRunner) or os.environ.get("CRMLOAD_MANAGED"):
+            return
+        meta_path = s.run_dir / "meta.json"
+        if meta_path.exists() or clock.wall_t0 is None:
+            return
+        status = "completed" if shape.finished else "interrupted"
+        s.run_dir.mkdir(parents=True, exist_ok=True)
+        meta_path.write_text(
+            json.dumps(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "crmload_version": __version__,
+                    "source": "locust",
+                    "scenario_name": scenario.name,
+                    "scenario_file": str(s.scenario_path),
+                    "scenario": scenario.model_dump(mode="json"),
+                    "scenario_plan": scenario.stages_plan(),
+                    "target": environment.host,
+                    "adapter": s.adapter,
+                    "runner": type(environment.runner).__name__,
+                    "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.wall_t0)),
+                    "ended_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "status": status,
+                    "status_reason": "all stages ran"
+                    if status == "completed"
+                    else "stopped before the last stage ended",
+                },
+                indent=1,
+            )
+        )
+
     events.init.add_listener(on_init)
     events.test_start.add_listener(on_test_start)
+    events.quitting.add_listener(on_quitting)
     return rt
 
 

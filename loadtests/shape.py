@@ -49,10 +49,12 @@ class ScenarioShape(LoadTestShape):
     scenario: Scenario
     stage_log: StageLog | None = None
     pool_users: int = 0
+    finished: bool = False  # every stage ran to its end
 
     def tick(self) -> tuple[int, float] | None:
         found = self.scenario.stage_at(self.get_run_time())
         if found is None:
+            type(self).finished = True
             if self.stage_log is not None:
                 self.stage_log.close()
             return None

@@ -103,3 +103,51 @@ def test_two_workers_lose_and_duplicate_nothing_and_hold_the_arrival_rate(tmp_pa
     in_window = arrivals[(arrivals["ts"] >= start) & (arrivals["ts"] < stage["end"] - 1)]
     rate = (len(in_window) + len(dropped)) / (stage["end"] - 1 - start)
     assert rate == pytest.approx(20.0, rel=0.03)
+
+
+def test_plain_locust_with_the_locustfile_records_and_can_be_judged(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from democrm.server import EmbeddedCRM
+
+    run_dir = tmp_path / "run"
+    with EmbeddedCRM(size="tiny") as crm:
+        env = dict(
+            os.environ,
+            CRMLOAD_SCENARIO=str(REPO / "tests" / "scenarios" / "plain.yaml"),
+            CRMLOAD_RUN_DIR=str(run_dir),
+            CRMLOAD_TESTDATA=str(crm.manifest_path),
+        )
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(REPO / "loadtests" / "locustfile.py"),
+                "--headless",
+                "--host",
+                crm.base_url,
+                "--only-summary",
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        served = sum(crm.state.served.values())
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = (run_dir / "samples.csv").read_text().splitlines()
+    assert sum(",request," in line for line in lines) == served
+    analysed = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "analyze", str(run_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert analysed.returncode in (0, 3), analysed.stdout + analysed.stderr
+    assert "PERF-ERR-01" in analysed.stdout and "no end record" not in analysed.stdout
