@@ -30,13 +30,14 @@ class Finished:
         return json.loads((self.run_dir / name).read_text())
 
 
-def crmload(*args: str, results: Path, timeout_s: float = 240) -> Finished:
+def crmload(*args: str, results: Path, timeout_s: float = 240, env: dict[str, str] | None = None) -> Finished:
     proc = subprocess.run(
         [sys.executable, "-m", "crmload.cli", *args, "--results", str(results), "--quiet"],
         capture_output=True,
         text=True,
         cwd=REPO,
         timeout=timeout_s,
+        env=env,
     )
     dirs = sorted(p for p in results.glob("*") if p.is_dir()) if results.exists() else []
     return Finished(proc.returncode, proc.stdout, proc.stderr, dirs[-1] if dirs else None)

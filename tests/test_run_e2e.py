@@ -151,3 +151,23 @@ def test_plain_locust_with_the_locustfile_records_and_can_be_judged(tmp_path: Pa
     )
     assert analysed.returncode in (0, 3), analysed.stdout + analysed.stderr
     assert "PERF-ERR-01" in analysed.stdout and "no end record" not in analysed.stdout
+
+
+def test_operations_an_adapter_lacks_are_skipped_and_reported(tmp_path: Path) -> None:
+    import os
+
+    env = dict(os.environ, PYTHONPATH=str(REPO / "tests"))
+    run = crmload(
+        "run",
+        str(REPO / "tests" / "scenarios" / "plain.yaml"),
+        "--adapter",
+        "partial_adapter:LookupsOnly",
+        results=tmp_path,
+        env=env,
+    )
+    assert run.code in (0, 1, 3), run.stdout + run.stderr
+    skipped = run.json("capture.json")["skipped_operations"]
+    assert {"opportunity.list", "activity.log", "ticket.queue"} <= set(skipped)
+    requests = run.samples().query("kind == 'request'")
+    assert set(requests["operation"]) <= {"auth.login", "customer.search", "customer.view"}
+    assert any("skipped" in w and "opportunity.list" in w for w in run.json("verdict.json")["warnings"])
