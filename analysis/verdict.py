@@ -36,6 +36,7 @@ from crmload.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 _NO_LATENCIES = np.zeros(0)  # rate, count and Apdex limits need no sorted latencies
+MIN_ZERO_TOLERANCE_CHECKS = 10  # fewer probes or audited writes cannot support "zero breaches"
 _RANK = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
 METHOD = (
     "percentiles: nearest rank on raw samples (Hyndman-Fan type 1); intervals: distribution-free order "
@@ -309,7 +310,11 @@ class Judge:
         d = thresholds.defaults
         self.window_s = window_seconds(run)
         self.s = s = run.samples
-        self.window = steady_mask(run)  # every selection is ANDed with it: no copy of ten million rows
+        # access-control probes are judged by SEC-AC-01 alone; their (expected) denials stay out of
+        # every latency and failure figure
+        journeys = s.t("journey")
+        self.probes = journeys.mask([label for label in journeys.labels if label.startswith("probe.")])
+        self.window = steady_mask(run) & ~self.probes  # ANDed into every selection: no copy of the rows
         self.kind = s.t("kind")
         outcome = s.t("outcome")
         self.failed = outcome.mask([str(o) for o in d.failure_outcomes])
@@ -513,17 +518,60 @@ class Judge:
         )
         return self.judge_clause(clause)
 
+    def security_probes(self) -> dict[str, Any]:
+        """SEC-AC-01 evidence from the probe journeys' requests: a 2xx answer to a forbidden action is a breach."""
+        s = self.s
+        rows = self.probes & self.kind.eq("request")
+        status = s["status"][rows]
+        granted = (status >= 200) & (status < 300)
+        denied = (status == 401) | (status == 403)
+        examples = []
+        if granted.any():
+            ops = s.t("operation").codes[rows][granted]
+            personas = s.t("persona").codes[rows][granted]
+            op_labels, persona_labels = s.t("operation").labels, s.t("persona").labels
+            for o, p, st in list(zip(ops, personas, status[granted], strict=True))[:5]:
+                examples.append(f"{persona_labels[p]} was granted {op_labels[o]} (HTTP {st})")
+        return {
+            "checked": int(rows.sum()),
+            "breaches": int(granted.sum()),
+            "denied": int(denied.sum()),
+            "unclear": int((~granted & ~denied).sum()),
+            "examples": examples,
+        }
+
     def _zero_tolerance(self, c: Clause) -> Result:
         key = "security" if c.metric == "forbidden_granted" else "audit"
         data = self.run.extras.get(key)
+        if data is None and key == "security":
+            data = self.security_probes()
         limit = c.parsed[0]
-        if not data or int(data.get("checked", 0)) == 0:
-            what = "no access-control probes ran" if key == "security" else "no acknowledged writes were audited"
-            return Result(
-                c.id, c.title, INCONCLUSIVE, "all", "count", None, limit.text, None, None, 0, f"not exercised: {what}"
-            )
+        checked = int((data or {}).get("checked", 0))
+        if checked < MIN_ZERO_TOLERANCE_CHECKS:
+            if data and data.get("reason"):
+                why = str(data["reason"])
+            elif checked == 0:
+                why = "no access-control probes ran" if key == "security" else "no acknowledged writes were audited"
+            else:
+                why = f"only {checked} checks (at least {MIN_ZERO_TOLERANCE_CHECKS} needed)"
+            if data and int(data.get("breaches", 0)) > 0:
+                pass  # a breach is a breach, however few the checks: judged below
+            else:
+                return Result(
+                    c.id,
+                    c.title,
+                    INCONCLUSIVE,
+                    "all",
+                    "count",
+                    None,
+                    limit.text,
+                    None,
+                    None,
+                    checked,
+                    f"not exercised: {why}",
+                )
+        assert data is not None
         count = int(data.get("breaches", 0))
-        checked = int(data["checked"])
         examples = data.get("examples", [])[:5]
         detail = "; ".join(str(e) for e in examples)
         status = PASS if limit.holds(count) else FAIL

@@ -58,6 +58,8 @@ def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
         faults["stall_s"] = args.stall_s
     if args.drop_write_rate:
         faults["drop_write_rate"] = args.drop_write_rate
+    if args.grant_forbidden:
+        faults["grant_forbidden"] = True
     return faults
 
 
@@ -100,6 +102,12 @@ def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         type=float,
         default=0.0,
         help="silently roll back this fraction of acknowledged writes",
+    )
+    g.add_argument(
+        f"--{prefix}grant-forbidden",
+        dest="grant_forbidden",
+        action="store_true",
+        help="turn role checks off (every role may call every operation)",
     )
 
 

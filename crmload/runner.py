@@ -28,6 +28,7 @@ from typing import Any, TextIO
 import httpx
 
 import crmload
+from crmload.audit import audit_reference
 from crmload.errors import EXIT_INTERRUPTED, RunError, TargetError
 from crmload.safety import check_target_allowed, host_of, redact, tcp_reachable
 from crmload.scenario import Scenario
@@ -401,6 +402,12 @@ def _run_locust(
         served = {op: n for op, n in served.items() if n}
     if served is not None:
         (run_dir / "target_served.json").write_text(json.dumps(served, indent=1))
+    # after the count of served requests: the audit's own reads are not part of the run
+    if opts.adapter == DEFAULT_ADAPTER and status != "aborted":
+        try:
+            audit_reference(base_url, testdata, run_dir)
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            (run_dir / "audit.json").write_text(json.dumps({"checked": 0, "reason": f"audit failed: {exc}"}))
     meta.update(status=status, status_reason=reason, ended_utc=_utc())
     write_meta(run_dir, meta)
     return RunOutcome(run_dir, status, reason, served)

@@ -65,7 +65,7 @@ def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
         start = time.perf_counter()
         try:
             user = _authenticate(crm, request)
-            if user.role not in op.roles:
+            if user.role not in op.roles and not faults.faults.grant_forbidden:
                 raise ApiError(403, f"role {user.role!r} may not call {op.name}")
             await faults.before(op.name)
             status = faults.error_status(op.name)

@@ -9,6 +9,7 @@
 | ``concurrency_limit=4, service_time_ms=100`` | at most 4 requests in service at once, each held 100 ms |
 |  | (a capacity of 40 requests/s) |
 | ``stall_s=5`` | every request arriving in the next 5 s waits until the stall ends |
+| ``grant_forbidden=true`` | role checks are off: every role may call every operation (an access-control breach) |
 | ``drop_write_rate=0.01`` | 1 % of writes answer 2xx but are rolled back (a lost write, for the DATA-01 audit) |
 
 ``"*"`` as the operation applies to every operation. Set from the command line
@@ -56,6 +57,7 @@ class Faults(BaseModel):
     service_time_ms: float = Field(0.0, ge=0)
     stall_s: float = Field(0.0, ge=0)
     drop_write_rate: float = Field(0.0, ge=0, le=1)
+    grant_forbidden: bool = False
 
     @field_validator("latency", "errors")
     @classmethod

@@ -45,6 +45,7 @@ class CrmAdapter:
     def __init__(self, client: Any, context: dict[str, Any]) -> None:
         self.client = client
         self.context = context  # persona, journey, journey_obj: added to every sample
+        self._probing = False
 
     # -- the one path every request takes --------------------------------------------------------
     def call(
@@ -68,7 +69,7 @@ class CrmAdapter:
             method, path, name=operation, context=self.context, catch_response=True, **kwargs
         ) as resp:
             status = resp.status_code
-            if expect_denied:
+            if expect_denied or self._probing:
                 if status in (401, 403):
                     resp.success()
                     return {"denied": True, "status": status}
@@ -94,6 +95,23 @@ class CrmAdapter:
                 except orjson.JSONDecodeError:
                     pass
             return body
+
+    def probe(self, operation: str, *args: Any, anonymous: bool = False) -> Any:
+        """Attempt an operation this user must not be allowed; returns ``{"denied": bool, "status": int}``.
+
+        401 and 403 are the right answers (recorded as ``ok``); a 2xx is a breach of access control,
+        which the analysis reports under SEC-AC-01. ``anonymous`` sends the request without credentials.
+        """
+        method = getattr(self, operation.replace(".", "_", 1))
+        saved = self.client.auth_header
+        self._probing = True
+        if anonymous:
+            self.client.auth_header = None
+        try:
+            return method(*args)
+        finally:
+            self._probing = False
+            self.client.auth_header = saved
 
     def check_failed(self, operation: str, response: Any) -> str | None:
         """Say why a 2xx answer is a failure (e.g. an error page served with 200); None when it is fine."""

@@ -53,6 +53,13 @@ SAMPLE_COLUMNS = (
     "server_ms",
 )
 GENERATOR_COLUMNS = ("ts", "worker", "cpu_percent", "users")
+# acknowledged writes, for the DATA-01 audit: what the CRM said it stored
+WRITE_COLUMNS = ("ts", "worker", "entity", "id", "field", "value", "version")
+STREAMS = {
+    "rows": ("samples.csv", SAMPLE_COLUMNS),
+    "gen": ("generators.csv", GENERATOR_COLUMNS),
+    "writes": ("writes.csv", WRITE_COLUMNS),
+}
 FLUSH_INTERVAL_S = 1.0
 RESEND_AFTER_S = 5.0
 FINAL_WAIT_S = 30.0
@@ -142,6 +149,7 @@ class Capture:
         self._stage_of = stage_of  # () -> int: current stage index (-1 before start)
         self._rows: list[tuple[Any, ...]] = []
         self._gen_rows: list[tuple[Any, ...]] = []
+        self._writes: list[tuple[Any, ...]] = []
         self.skipped: Counter[str] = Counter()
         self.dropped: Counter[int] = Counter()
         self.total_users = 0
@@ -153,8 +161,7 @@ class Capture:
         self._worker_counts: Counter[str] = Counter()
         self._skipped_all: Counter[str] = Counter()
         self._dropped_all: Counter[int] = Counter()
-        self._samples: _CsvAppender | None = None
-        self._generators: _CsvAppender | None = None
+        self._files: dict[str, _CsvAppender] = {}
         self._flusher: gevent.Greenlet | None = None
         self._proc = psutil.Process()
         self._proc.cpu_percent(None)
@@ -189,11 +196,16 @@ class Capture:
             runner.register_message("crmload_users", self._on_users)
             runner.register_message("crmload_stop", self._on_stop_request, concurrent=True)
 
-    def _open_files(self) -> None:
-        if self._samples is None:
+    def _open_files(self) -> dict[str, _CsvAppender]:
+        if not self._files:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._samples = _CsvAppender(self.run_dir / "samples.csv", SAMPLE_COLUMNS)
-            self._generators = _CsvAppender(self.run_dir / "generators.csv", GENERATOR_COLUMNS)
+            self._files = {key: _CsvAppender(self.run_dir / name, cols) for key, (name, cols) in STREAMS.items()}
+        return self._files
+
+    def _write(self, streams: dict[str, list[Any]]) -> None:
+        files = self._open_files()
+        for key, rows in streams.items():
+            files[key].write([tuple(r) for r in rows])
 
     def _on_test_start(self, environment: Environment, **_kw: Any) -> None:
         self._stopped = False
@@ -316,13 +328,20 @@ class Capture:
     def skip(self, operation: str) -> None:
         self.skipped[operation] += 1
 
+    def acknowledged(self, entity: str, record_id: Any, field: str, value: Any, version: Any = None) -> None:
+        """The CRM acknowledged this write: ``entity`` ``record_id`` now has ``field`` = ``value``."""
+        self._writes.append(
+            (round(time.time(), 6), self.worker, entity, record_id, field, value, "" if version is None else version)
+        )
+
     # -- delivery ---------------------------------------------------------------------------------
-    def _take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    def _take(self) -> dict[str, list[Any]]:
         rows, self._rows = self._rows, []
+        writes, self._writes = self._writes, []
         cpu = self._proc.cpu_percent(None)
         self._gen_rows.append((round(time.time(), 3), self.worker, cpu, self.users_now()))
         gen, self._gen_rows = self._gen_rows, []
-        return rows, gen
+        return {"rows": rows, "gen": gen, "writes": writes}
 
     def _flush_loop(self) -> None:
         while True:
@@ -337,36 +356,31 @@ class Capture:
         if isinstance(runner, WorkerRunner):
             if not self._run_assigned and not final:
                 return  # rows wait until the master has said which run this is
-            rows, gen = self._take()
-            self._send_batch(rows, gen, final)
+            self._send_batch(self._take(), final)
             return
         if not self._is_writer():
             return
         if isinstance(runner, MasterRunner):
             # the master runs no users: it records its own CPU and tells the workers the total user count
             runner.send_message("crmload_users", {"users": runner.user_count, "run": self.run_id})
-        rows, gen = self._take()
+        streams = self._take()
         if isinstance(runner, LocalRunner):
-            self._worker_counts["local"] += len(rows)
+            self._worker_counts["local"] += len(streams["rows"])
             self._skipped_all = self.skipped.copy()
             self._dropped_all = self.dropped.copy()
-        self._open_files()
-        assert self._samples is not None and self._generators is not None
-        self._samples.write(rows)
-        self._generators.write(gen)
+        self._write(streams)
 
-    def _send_batch(self, rows: list[tuple[Any, ...]], gen: list[tuple[Any, ...]], final: bool) -> None:
+    def _send_batch(self, streams: dict[str, list[Any]] | None, final: bool) -> None:
         out = self._outbox
         runner = self._runner
         now = time.monotonic()
-        if rows or gen or final:
+        if streams is not None and (any(streams.values()) or final):
             out.seq += 1
             payload = {
                 "run": self.run_id,
                 "seq": out.seq,
                 "worker": self.worker,
-                "rows": rows,
-                "gen": gen,
+                "streams": streams,
                 "final": final,
                 "skipped": dict(self.skipped),
                 "dropped": {str(k): v for k, v in self.dropped.items()},
@@ -389,7 +403,7 @@ class Capture:
         deadline = time.monotonic() + FINAL_WAIT_S
         while self._outbox.unacked and time.monotonic() < deadline:
             gevent.sleep(0.5)
-            self._send_batch([], [], False)
+            self._send_batch(None, False)
 
     def _on_users(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         self.total_users = int(msg.data["users"])
@@ -408,11 +422,8 @@ class Capture:
         self._workers_seen.add(worker)
         if seq not in seen:
             seen.add(seq)
-            self._open_files()
-            assert self._samples is not None and self._generators is not None
-            self._samples.write([tuple(r) for r in data["rows"]])
-            self._generators.write([tuple(r) for r in data["gen"]])
-            self._worker_counts[worker] += len(data["rows"])
+            self._write(data["streams"])
+            self._worker_counts[worker] += len(data["streams"]["rows"])
             self._skipped_by_worker(worker, data)
             if data["final"]:
                 self._finals.add(worker)
@@ -456,10 +467,8 @@ class Capture:
         if not self._stopped and self._is_writer():
             self.flush()
             self.write_summary()
-        if self._samples is not None:
-            self._samples.close()
-        if self._generators is not None:
-            self._generators.close()
+        for appender in self._files.values():
+            appender.close()
 
     def write_summary(self) -> None:
         """``capture.json``: rows per worker, skipped operations, dropped arrivals, workers that never said final."""

@@ -89,6 +89,11 @@ class CrmUser(FastHttpUser):
             runtime.get().capture.skip(operation)
             return None
 
+    def ack(self, entity: str, result: Any, field: str, value: Any, id_key: str = "id") -> None:
+        """Remember an acknowledged write for the DATA-01 audit (it is read back after the load)."""
+        if isinstance(result, dict) and result.get(id_key) is not None:
+            runtime.get().capture.acknowledged(entity, result[id_key], field, value, result.get("version"))
+
     @contextmanager
     def journey(self, name: str, schedule_lag_ms: float | str = "") -> Iterator[JourneyRun]:
         run = JourneyRun(name)
@@ -121,9 +126,34 @@ class CrmUser(FastHttpUser):
             if not self.logged_in:
                 gevent.sleep(1.0)
                 return
+        if self.rng.random() < float(self.options.get("probe_share", 0.05)):
+            self.probe_access()
+            return
         name = self.pick_journey()
         with self.journey(name):
             getattr(self, name.split(".", 1)[1])()
+
+    # -- access-control probes (SEC-AC-01) ---------------------------------------------------------
+    def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """Operations this persona must be refused, with arguments (overridden per persona)."""
+        return []
+
+    def probe_access(self) -> None:
+        """Attempt one forbidden action (or one without credentials): the CRM must refuse it."""
+        choices = self.forbidden()
+        with self.journey(f"probe.{self.persona}"):
+            if not choices or self.rng.random() < 0.25:
+                self.step("customer.search", lambda: self.adapter.probe("customer.search", "A", "name", anonymous=True))
+                return
+            operation, args = self.rng.choice(choices)
+            self.step(operation, self.adapter.probe, operation, *args)
+
+    def _other_reps_opportunity(self) -> int | None:
+        owners = [u for u in self.data.raw.get("opportunities_by_owner", {}) if u != self.identity.username]
+        if not owners:
+            return None
+        opps = self.data.owned("opportunities_by_owner", self.rng.choice(owners))
+        return int(self.rng.choice(opps)) if opps else None
 
 
 def _ids(result: Any, key: str) -> list[int]:
@@ -147,6 +177,16 @@ class SalesUser(CrmUser):
         self.my_opps = self.data.owned("opportunities_by_owner", u)
         self.created = 0
 
+    def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
+        opp = self._other_reps_opportunity()
+        tickets = self.data.items("open_ticket_ids")
+        out: list[tuple[str, tuple[Any, ...]]] = []
+        if opp is not None:
+            out.append(("opportunity.view", (opp,)))  # another rep's opportunity
+        if tickets:
+            out.append(("ticket.view", (self.rng.choice(tickets),)))
+        return out
+
     def customer_call(self) -> None:
         a = self.adapter
         self.step("opportunity.list", a.opportunity_list, 1, 25)
@@ -162,19 +202,19 @@ class SalesUser(CrmUser):
             return
         self.step("customer.view", a.customer_view, account_id)
         self.think()
-        self.step(
-            "activity.log",
-            a.activity_log,
-            account_id,
-            self.rng.choice(("call", "email", "meeting")),
-            self.rng.choice(SUBJECTS),
+        subject = f"{self.rng.choice(SUBJECTS)} {self.rng.randrange(10**9)}"
+        logged = self.step(
+            "activity.log", a.activity_log, account_id, self.rng.choice(("call", "email", "meeting")), subject
         )
+        self.ack("activities", logged, "subject", subject)
         if self.my_opps:
             self.think()
             opp = self.rng.choice(self.my_opps)
             current = self.step("opportunity.view", a.opportunity_view, opp)
             stage = current.get("stage", "prospecting") if isinstance(current, dict) else "prospecting"
-            self.step("opportunity.update_stage", a.opportunity_update_stage, opp, STAGE_FLOW.get(stage, "proposal"))
+            new_stage = STAGE_FLOW.get(stage, "proposal")
+            moved = self.step("opportunity.update_stage", a.opportunity_update_stage, opp, new_stage)
+            self.ack("opportunities", moved, "stage", new_stage)
         if self.rng.random() < float(self.options.get("report_share", 0.1)):
             self.think()
             self.step("report.pipeline", a.report_pipeline)
@@ -183,52 +223,55 @@ class SalesUser(CrmUser):
         a = self.adapter
         self.created += 1
         tag = f"{self.identity.username}-{self.identity.slot}-{self.created}-{self.rng.randrange(10**6)}"
+        company = f"Prospect {tag}"
         lead = self.step(
             "lead.create",
             a.lead_create,
             {
                 "name": "Pat Lee",
-                "company": f"Prospect {tag}",
+                "company": company,
                 "email": f"pat.{tag}@prospect.example",
                 "phone": "+1888000000",
                 "source": "call",
             },
         )
+        self.ack("leads", lead, "company", company)
         self.think()
         if isinstance(lead, dict) and "id" in lead:
             converted = self.step("lead.convert", a.lead_convert, lead["id"])
             self.think()
             if isinstance(converted, dict):
                 account_id = converted["account_id"]
-                self.step("customer.update", a.customer_update, account_id, {"city": "Lisbon"})
-                self.step(
+                updated = self.step("customer.update", a.customer_update, account_id, {"city": "Lisbon"})
+                self.ack("accounts", updated, "city", "Lisbon")
+                email = f"sam.{tag}@prospect.example"
+                contact = self.step(
                     "contact.create",
                     a.contact_create,
-                    {
-                        "account_id": account_id,
-                        "first_name": "Sam",
-                        "last_name": "Ortiz",
-                        "email": f"sam.{tag}@prospect.example",
-                    },
+                    {"account_id": account_id, "first_name": "Sam", "last_name": "Ortiz", "email": email},
                 )
+                self.ack("contacts", contact, "email", email)
                 self.think()
+                opp_name = f"Expansion {tag}"
                 opp = self.step(
                     "opportunity.create",
                     a.opportunity_create,
-                    {
-                        "account_id": account_id,
-                        "name": f"Expansion {tag}",
-                        "amount": round(self.rng.uniform(1e3, 1e5), 2),
-                    },
+                    {"account_id": account_id, "name": opp_name, "amount": round(self.rng.uniform(1e3, 1e5), 2)},
                 )
+                self.ack("opportunities", opp, "name", opp_name)
                 if isinstance(opp, dict):
-                    self.step("opportunity.update_stage", a.opportunity_update_stage, opp["id"], "qualification")
+                    moved = self.step(
+                        "opportunity.update_stage", a.opportunity_update_stage, opp["id"], "qualification"
+                    )
+                    self.ack("opportunities", moved, "stage", "qualification")
         if self.rng.random() < 0.2:
-            self.step(
+            name = f"Walk-in {tag}"
+            created = self.step(
                 "customer.create",
                 a.customer_create,
-                {"name": f"Walk-in {tag}", "phone": "+1999000000", "email": f"walkin.{tag}@mail.example"},
+                {"name": name, "phone": "+1999000000", "email": f"walkin.{tag}@mail.example"},
             )
+            self.ack("accounts", created, "name", name)
 
 
 class ServiceUser(CrmUser):
@@ -249,6 +292,10 @@ class ServiceUser(CrmUser):
         self.terms = self.data.items("kb_terms") or ["password"]
         self.accounts = self.data.items("account_ids")
 
+    def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
+        opp = self._other_reps_opportunity()
+        return [("opportunity.view", (opp,))] if opp is not None else []  # opportunity amounts
+
     def work_ticket(self) -> None:
         a = self.adapter
         self.step("ticket.queue", a.ticket_queue, "open", self.rng.randint(1, 5))
@@ -264,14 +311,16 @@ class ServiceUser(CrmUser):
         if account_id:
             self.step("service.history", a.service_history, account_id)
         self.think()
-        self.step("ticket.comment", a.ticket_comment, tid, "Called the customer; sent the steps.")
+        body = f"Called the customer; sent the steps. ({self.rng.randrange(10**9)})"
+        self.ack("ticket_comments", self.step("ticket.comment", a.ticket_comment, tid, body), "body", body)
         self.think()
         if self.rng.random() < 0.5 and self.agents:
             self.step("ticket.assign", a.ticket_assign, tid, self.rng.choice(self.agents))
         else:
-            self.step("ticket.resolve", a.ticket_resolve, tid)
+            self.ack("tickets", self.step("ticket.resolve", a.ticket_resolve, tid), "status", "resolved")
             if self.rng.random() < 0.3:
-                self.step("survey.submit", a.survey_submit, tid, self.rng.randint(1, 5), "thanks")
+                score = self.rng.randint(1, 5)
+                self.ack("surveys", self.step("survey.submit", a.survey_submit, tid, score, "thanks"), "score", score)
         self.step("kb.search", a.kb_search, self.rng.choice(self.terms).split()[0])
 
     def new_ticket(self) -> None:
@@ -286,15 +335,16 @@ class ServiceUser(CrmUser):
             return
         self.step("customer.view", a.customer_view, account_id)
         self.think()
+        subject = f"Cannot log in to the portal ({self.rng.randrange(10**9)})"
         created = self.step(
-            "ticket.create",
-            a.ticket_create,
-            account_id,
-            "Cannot log in to the portal",
-            self.rng.choice(("low", "normal", "high")),
+            "ticket.create", a.ticket_create, account_id, subject, self.rng.choice(("low", "normal", "high"))
         )
+        self.ack("tickets", created, "subject", subject)
         if isinstance(created, dict):
-            self.step("ticket.comment", a.ticket_comment, created["id"], "Asked for a screenshot.")
+            body = f"Asked for a screenshot. ({self.rng.randrange(10**9)})"
+            self.ack(
+                "ticket_comments", self.step("ticket.comment", a.ticket_comment, created["id"], body), "body", body
+            )
             self.my_tickets.append(created["id"])
 
 
@@ -312,18 +362,22 @@ class MarketingUser(CrmUser):
     def setup(self) -> None:
         self.runs = 0
 
+    def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
+        tickets = self.data.items("open_ticket_ids")
+        if not tickets:
+            return []
+        tid = self.rng.choice(tickets)
+        return [("ticket.view", (tid,)), ("ticket.comment", (tid, "marketing was here"))]  # tickets are off limits
+
     def campaign(self) -> None:
         a = self.adapter
         f = self.rng.choice(self.FILTERS)
         self.step("segment.preview", a.segment_preview, f)
         self.think()
         self.runs += 1
-        created = self.step(
-            "campaign.create",
-            a.campaign_create,
-            f"Promo {self.identity.slot}-{self.runs}-{self.rng.randrange(10**6)}",
-            f,
-        )
+        name = f"Promo {self.identity.slot}-{self.runs}-{self.rng.randrange(10**6)}"
+        created = self.step("campaign.create", a.campaign_create, name, f)
+        self.ack("campaigns", created, "name", name)
         self.think()
         if isinstance(created, dict):
             self.step("campaign.launch", a.campaign_launch, created["id"])
@@ -338,7 +392,9 @@ class MarketingUser(CrmUser):
         lines = ["name,company,email,phone"] + [
             f"Lead {i},Co {tag},l{i}.{tag}@bulk.example,+1444{i:07d}" for i in range(rows)
         ]
-        self.step("import.bulk", a.import_bulk, "\n".join(lines))
+        imported = self.step("import.bulk", a.import_bulk, "\n".join(lines))
+        self.ack("leads", imported, "company", f"Co {tag}", id_key="first_id")
+        self.ack("leads", imported, "company", f"Co {tag}", id_key="last_id")
         self.think()
         self.step("export.bulk", a.export_bulk, "contacts", int(self.options.get("export_rows", 10_000)))
 
@@ -353,6 +409,10 @@ class ManagerUser(CrmUser):
 
     def setup(self) -> None:
         self.accounts = self.data.items("account_ids")
+
+    def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
+        opp = self._other_reps_opportunity()
+        return [("opportunity.update_stage", (opp, "won"))] if opp is not None else []  # managers only read
 
     def dashboard(self) -> None:
         a = self.adapter
@@ -406,16 +466,21 @@ class IntegrationUser(CrmUser):
             }
             for i in range(batch)
         ]
-        self.step("order.sync", self.adapter.order_sync, orders)
+        synced = self.step("order.sync", self.adapter.order_sync, orders)
+        if isinstance(synced, dict):
+            for order, oid in zip(orders, synced.get("ids", []), strict=False):
+                self.ack("orders", {"id": oid}, "external_id", order["external_id"])
 
     def webform(self) -> None:
         self.sent += 1
         tag = f"{runtime.get().capture.worker}-{self.identity.slot}-{self.sent}"
-        self.step(
+        company = f"Visitor Co {tag}"
+        lead = self.step(
             "webform.submit",
             self.adapter.webform_submit,
-            {"name": "Web Visitor", "company": f"Visitor Co {tag}", "email": f"v.{tag}@web.example"},
+            {"name": "Web Visitor", "company": company, "email": f"v.{tag}@web.example"},
         )
+        self.ack("leads", lead, "company", company)
 
 
 PERSONA_CLASSES: dict[str, type[CrmUser]] = {

@@ -27,8 +27,9 @@ def test_smoke_passes_and_covers_every_operation(smoke) -> None:  # type: ignore
     requests = df[df["kind"] == "request"]
     assert set(requests["operation"]) == set(OPERATIONS)
     assert min(Counter(requests["operation"]).values()) >= 3
+    work = requests[~requests["journey"].str.startswith("probe.")]  # probes try forbidden things on purpose
     for persona in ("sales", "service", "marketing", "manager", "integration"):
-        ops = Counter(requests[requests["persona"] == persona]["operation"])
+        ops = Counter(work[work["persona"] == persona]["operation"])
         del ops["auth.login"]  # each user logs in once
         assert ops and min(ops.values()) >= 3, (persona, ops)
     journeys = df[df["kind"] == "journey"]
@@ -58,7 +59,12 @@ def test_run_directory_describes_itself(smoke) -> None:  # type: ignore[no-untyp
     assert [s["name"] for s in stages] == ["warm", "steady"]
     assert all(s["end"] > s["start"] for s in stages)
     verdict = smoke.json("verdict.json")
-    assert verdict["status"] == "PASS" and {c["id"] for c in verdict["clauses"]} == {"PERF-RT-01", "PERF-ERR-01"}
+    assert verdict["status"] == "PASS"
+    assert {c["id"] for c in verdict["clauses"]} == {"PERF-RT-01", "PERF-ERR-01", "SEC-AC-01", "DATA-01"}
+    audit = smoke.json("audit.json")
+    assert audit["checked"] >= 100 and audit["breaches"] == 0
+    probes = smoke.samples().query("kind == 'request' and journey.str.startswith('probe.')", engine="python")
+    assert len(probes) >= 10 and set(probes["status"]) <= {401, 403}
     assert (smoke.run_dir / "junit.xml").exists() and (smoke.run_dir / "summary.md").exists()
     gens = smoke.run_dir / "generators.csv"
     assert len(gens.read_text().splitlines()) > 10
@@ -171,3 +177,31 @@ def test_operations_an_adapter_lacks_are_skipped_and_reported(tmp_path: Path) ->
     requests = run.samples().query("kind == 'request'")
     assert set(requests["operation"]) <= {"auth.login", "customer.search", "customer.view"}
     assert any("skipped" in w and "opportunity.list" in w for w in run.json("verdict.json")["warnings"])
+
+
+def test_silently_dropped_writes_fail_data_01_with_their_ids(tmp_path: Path) -> None:
+    run = crmload(
+        "run", str(REPO / "tests" / "scenarios" / "integrity.yaml"), "--crm-drop-write-rate", "0.05", results=tmp_path
+    )
+    assert run.code == 1, run.stdout + run.stderr
+    clause = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "DATA-01")
+    audit = run.json("audit.json")
+    assert clause["status"] == "FAIL" and audit["breaches"] >= 1
+    assert audit["examples"] and audit["examples"][0].split()[0] in clause["reason"]
+    sec = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "SEC-AC-01")
+    assert sec["status"] == "PASS"
+
+
+def test_access_granted_to_forbidden_actions_fails_sec_ac_01_naming_role_and_operation(tmp_path: Path) -> None:
+    run = crmload(
+        "run", str(REPO / "tests" / "scenarios" / "integrity.yaml"), "--crm-grant-forbidden", results=tmp_path
+    )
+    assert run.code == 1, run.stdout + run.stderr
+    clause = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "SEC-AC-01")
+    assert clause["status"] == "FAIL"
+    assert "was granted" in clause["reason"]
+    assert any(f"{role} was granted" in clause["reason"] for role in ("sales", "service", "marketing", "manager"))
+    # (DATA-01 may fail here too, and rightly: a manager granted opportunity.update_stage overwrites a
+    # stage a sales rep was acknowledged)
+    data = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "DATA-01")
+    assert data["status"] == "PASS" or "opportunities" in data["reason"]

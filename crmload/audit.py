@@ -1,0 +1,117 @@
+"""The lost-write audit (DATA-01): read back what the CRM acknowledged and compare.
+
+During the load every acknowledged create or update is remembered in ``writes.csv`` (entity, id,
+field, value, and the record version the CRM reported). After the load, the audit keeps the
+latest acknowledged value of each (entity, id, field) — the highest version, or the latest
+acknowledgement where the CRM reports none — reads the records back and counts each one that is
+missing or holds another value. Huge runs are audited on a uniform random sample (``max_checks``,
+fixed seed); ``audit.json`` states the sample size and the total.
+
+The read-back path is the reference CRM's admin record endpoint; for other CRMs the audit reports
+that it could not run, and DATA-01 stays INCONCLUSIVE.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_MAX_CHECKS = 2000
+
+
+@dataclass(frozen=True)
+class Expected:
+    entity: str
+    record_id: int
+    field: str
+    value: str
+    version: int
+
+
+def expected_writes(writes_csv: Path) -> list[Expected]:
+    """The latest acknowledged value per (entity, id, field)."""
+    latest: dict[tuple[str, int, str], tuple[int, float, str]] = {}
+    if not writes_csv.exists():
+        return []
+    with writes_csv.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            try:
+                key = (row["entity"], int(row["id"]), row["field"])
+                version = int(row["version"]) if row.get("version") else 0
+                ts = float(row["ts"])
+            except (KeyError, TypeError, ValueError):
+                continue  # a torn last line
+            seen = latest.get(key)
+            if seen is None or (version, ts) > (seen[0], seen[1]):
+                latest[key] = (version, ts, row["value"])
+    return [Expected(e, i, f, v[2], v[0]) for (e, i, f), v in latest.items()]
+
+
+def _same(stored: Any, expected: str) -> bool:
+    if stored is None:
+        return False
+    if isinstance(stored, float):
+        try:
+            return abs(stored - float(expected)) < 1e-9
+        except ValueError:
+            return False
+    return str(stored) == expected
+
+
+def audit_reference(
+    base_url: str, testdata: Path, run_dir: Path, max_checks: int = DEFAULT_MAX_CHECKS
+) -> dict[str, Any]:
+    """Read back the acknowledged writes from the reference CRM; write and return ``audit.json``."""
+    expected = expected_writes(run_dir / "writes.csv")
+    total = len(expected)
+    sample = expected if total <= max_checks else random.Random(20261122).sample(expected, max_checks)
+    admins = [u for u in json.loads(testdata.read_text()).get("users", []) if u.get("role") == "admin"]
+    result: dict[str, Any] = {
+        "acknowledged": total,
+        "checked": 0,
+        "breaches": 0,
+        "sampled": total > max_checks,
+        "missing": 0,
+        "stale": 0,
+        "examples": [],
+    }
+    if not admins:
+        result["reason"] = "test data has no admin user to read records back with"
+    elif sample:
+        admin = admins[0]
+        password = str(admin["password"])
+        if password.startswith("env:"):
+            password = os.environ.get(password[4:], "")
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            token = client.post("/api/auth/login", json={"username": admin["username"], "password": password})
+            token.raise_for_status()
+            client.headers["Authorization"] = f"Bearer {token.json()['token']}"
+            for exp in sample:
+                r = client.get(f"/api/admin/records/{exp.entity}/{exp.record_id}")
+                result["checked"] += 1
+                if r.status_code == 404:
+                    result["missing"] += 1
+                    problem = f"{exp.entity} {exp.record_id} is missing (acknowledged {exp.field}={exp.value!r})"
+                elif r.status_code != 200:
+                    result["checked"] -= 1
+                    continue
+                elif not _same(r.json().get(exp.field), exp.value):
+                    result["stale"] += 1
+                    problem = (
+                        f"{exp.entity} {exp.record_id}: {exp.field} is {r.json().get(exp.field)!r}, "
+                        f"acknowledged {exp.value!r}" + (f" (version {exp.version})" if exp.version else "")
+                    )
+                else:
+                    continue
+                result["breaches"] += 1
+                if len(result["examples"]) < 20:
+                    result["examples"].append(problem)
+    (run_dir / "audit.json").write_text(json.dumps(result, indent=1))
+    return result
