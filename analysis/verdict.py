@@ -22,6 +22,7 @@ significantly above the limit on its own.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -360,6 +361,22 @@ class Judge:
             trust.incomplete = f"run {status}" + (f": {reason}" if reason else "")
         elif status in ("unknown", "running"):
             trust.incomplete = "run has no end record (meta.json missing or incomplete): it may have been killed"
+        conn = self.s.t("outcome").eq("connection") & self.kind.eq("request")
+        if conn.any():
+            ts = self.s["ts"][conn]
+            first = float(ts.min())
+            start = self.run.stages[0].start if self.run.stages else float(np.nanmin(self.s["ts"]))
+            when = time.strftime("%H:%M:%SZ", time.gmtime(first))
+            trust.warnings.append(
+                f"connection failures from {when} ({first - start:.0f} s into the run): "
+                f"{int(conn.sum())} requests could not reach the target"
+            )
+        lost = self.run.capture.get("lost_workers") or {}
+        if lost and trust.incomplete is None:
+            names = ", ".join(
+                f"{name} (after {info.get('samples', '?')} samples)" for name, info in sorted(lost.items())
+            )
+            trust.incomplete = f"load generator lost mid-run: {names}; the planned load was not offered after that"
         for w in (trust.generator_saturated, trust.lower_bound, trust.incomplete):
             if w:
                 trust.warnings.append(w)

@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-remote", action="store_true", help="allow a target off the loopback range")
     run.add_argument("--size", choices=["tiny", "small", "default"], help="embedded CRM data size")
     run.add_argument("--quiet", action="store_true", help="no live progress")
+    run.add_argument(
+        "--on-worker-loss",
+        choices=["continue", "abort"],
+        default="continue",
+        help="when a load-generator process dies mid-run (default: continue, and report it)",
+    )
     _add_fault_options(run, prefix="crm-")
 
     an = sub.add_parser("analyze", help="judge a recorded run again and rewrite its verdict")
@@ -188,6 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         size=args.size,
         crm_faults=faults,
         quiet=args.quiet,
+        on_worker_loss=args.on_worker_loss,
     )
     outcome = execute(opts)
     result = analyze(outcome.run_dir, thresholds)

@@ -53,6 +53,7 @@ class RunOptions:
     size: str | None = None
     crm_faults: dict[str, Any] = field(default_factory=dict)
     quiet: bool = False
+    on_worker_loss: str = "continue"
 
 
 @dataclass
@@ -303,6 +304,7 @@ def _run_locust(
         CRMLOAD_TESTDATA=str(testdata),
         CRMLOAD_ADAPTER=opts.adapter,
         CRMLOAD_MANAGED="1",
+        CRMLOAD_ON_WORKER_LOSS=opts.on_worker_loss,
         PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
     )
     cmd = [
@@ -396,6 +398,12 @@ def _run_locust(
         capture = json.loads((run_dir / "capture.json").read_text())
     if capture.get("workers_missing_final"):
         reason += f"; workers that never sent their last batch: {', '.join(capture['workers_missing_final'])}"
+    for name, lost in (capture.get("lost_workers") or {}).items():
+        when = time.strftime("%H:%M:%SZ", time.gmtime(lost["detected_at"]))
+        reason += f"; load generator {name} lost at {when} after {lost['samples']} samples"
+    if capture.get("abort_reason") and status == "completed":
+        status = "aborted"
+        reason = f"{capture['abort_reason']} (--on-worker-loss abort); " + reason
     served = None
     if embedded is not None:
         served = {op: n - served_before.get(op, 0) for op, n in embedded.state.served.items()}

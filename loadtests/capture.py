@@ -34,7 +34,7 @@ from typing import Any
 import gevent
 import psutil
 from locust.env import Environment
-from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
 SAMPLE_COLUMNS = (
     "ts",
@@ -170,6 +170,9 @@ class Capture:
         self._ctx_t = 0.0
         self._ctx = (-1, 0)
         self._run_assigned = False
+        self._last_batch: dict[str, float] = {}
+        self.lost_workers: dict[str, dict[str, Any]] = {}
+        self.abort_reason: str | None = None
         self._ctx_t = 0.0
         self._ctx = (-1, 0)
         env = environment.events
@@ -363,12 +366,33 @@ class Capture:
         if isinstance(runner, MasterRunner):
             # the master runs no users: it records its own CPU and tells the workers the total user count
             runner.send_message("crmload_users", {"users": runner.user_count, "run": self.run_id})
+            self._watch_workers(runner)
         streams = self._take()
         if isinstance(runner, LocalRunner):
             self._worker_counts["local"] += len(streams["rows"])
             self._skipped_all = self.skipped.copy()
             self._dropped_all = self.dropped.copy()
         self._write(streams)
+
+    def _watch_workers(self, runner: MasterRunner) -> None:
+        """Report a worker that stopped answering (Locust marks it missing after three silent heartbeats)."""
+        for client in runner.clients.all:
+            name = f"w{runner.worker_indexes.get(client.id, '?')}"
+            if client.state != STATE_MISSING or name in self.lost_workers or name in self._finals:
+                continue
+            self.lost_workers[name] = {
+                "detected_at": time.time(),
+                "last_batch_at": self._last_batch.get(name),
+                "samples": self._worker_counts[name],
+            }
+            policy = os.environ.get("CRMLOAD_ON_WORKER_LOSS", "continue")
+            logging.getLogger("crmload").warning(
+                "load generator %s lost after %d samples; policy: %s", name, self._worker_counts[name], policy
+            )
+            self.write_summary()
+            if policy == "abort":
+                self.abort_reason = f"load generator {name} lost"
+                gevent.spawn(runner.quit)
 
     def _send_batch(self, streams: dict[str, list[Any]] | None, final: bool) -> None:
         out = self._outbox
@@ -424,6 +448,7 @@ class Capture:
             seen.add(seq)
             self._write(data["streams"])
             self._worker_counts[worker] += len(data["streams"]["rows"])
+            self._last_batch[worker] = time.time()
             self._skipped_by_worker(worker, data)
             if data["final"]:
                 self._finals.add(worker)
@@ -448,7 +473,7 @@ class Capture:
             # headless Locust quits its workers only after this event: first let each stop its users
             # and send its last batch, so that nothing recorded is lost in the quit
             runner.send_message("crmload_stop")
-            expected = {f"w{i}" for i in range(runner.worker_count)} | self._workers_seen
+            expected = ({f"w{i}" for i in range(runner.worker_count)} | self._workers_seen) - set(self.lost_workers)
             deadline = time.monotonic() + FINAL_WAIT_S
             while not expected <= self._finals and time.monotonic() < deadline:
                 gevent.sleep(0.2)
@@ -478,6 +503,8 @@ class Capture:
             "skipped_operations": dict(self._skipped_all),
             "dropped_by_stage": {str(k): v for k, v in self._dropped_all.items()},
             "workers_missing_final": getattr(self, "missing_finals", []),
+            "lost_workers": self.lost_workers,
+            "abort_reason": self.abort_reason,
             "written_at": time.time(),
         }
         tmp = self.run_dir / "capture.json.tmp"

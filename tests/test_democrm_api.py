@@ -268,3 +268,40 @@ def test_faults_are_admin_only_and_take_effect(api: Any) -> None:
     assert api("service001").get("/api/kb/search", params={"q": "refund"}).status_code == 200
     bad = admin.put("/api/admin/faults", json={"errors": {"no.such": {"rate": 1}}})
     assert bad.status_code == 422
+
+
+def test_latency_stall_and_capacity_faults(api: Any) -> None:
+    import time
+
+    admin = api("admin001")
+    service = api("service001")
+    try:
+        admin.put("/api/admin/faults", json={"latency": {"kb.search": {"fixed_ms": 200}}})
+        t0 = time.perf_counter()
+        r = service.get("/api/kb/search", params={"q": "refund"})
+        assert time.perf_counter() - t0 >= 0.2 and float(r.headers["server-timing"].split("=")[1]) >= 200
+        # a concurrency limit of 2 with 100 ms service time serves 8 parallel requests in 4 rounds: >= 400 ms
+        admin.put("/api/admin/faults", json={"concurrency_limit": 2, "service_time_ms": 100})
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            t0 = time.perf_counter()
+            codes = list(
+                pool.map(
+                    lambda _: (
+                        httpx.get(
+                            str(service.base_url) + "/api/kb/search",
+                            params={"q": "refund"},
+                            headers={"Authorization": service.headers["Authorization"]},
+                            timeout=30,
+                        ).status_code
+                    ),
+                    range(8),
+                )
+            )
+            elapsed = time.perf_counter() - t0
+        assert codes == [200] * 8 and elapsed >= 0.4
+        admin.put("/api/admin/faults", json={"stall_s": 0.5})
+        t0 = time.perf_counter()
+        assert service.get("/api/kb/search", params={"q": "refund"}).status_code == 200
+        assert time.perf_counter() - t0 >= 0.3
+    finally:
+        admin.put("/api/admin/faults", json={})

@@ -147,3 +147,119 @@ def test_run_directory_of_a_killed_crmload_is_still_analysable(tmp_path: Path) -
     assert done.returncode == 3, done.stdout + done.stderr  # INCONCLUSIVE: the run has no end record
     assert "no end record" in done.stdout
     assert json.loads((run_dir / "verdict.json").read_text())["status"] == "INCONCLUSIVE"
+
+
+def test_a_load_generator_that_dies_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmload.cli",
+            "run",
+            str(REPO / "tests" / "scenarios" / "distributed.yaml"),
+            "--processes",
+            "2",
+            "--results",
+            str(results),
+            "--quiet",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while time.monotonic() < deadline and not workers:
+        samples = list(results.glob("*/samples.csv"))
+        if samples and len(samples[0].read_text().splitlines()) > 200:
+            master = [c for c in _children(proc.pid) if "locust" in " ".join(c[1])]
+            workers = [pid for pid, _ in _children(master[0][0])] if master else []
+        time.sleep(0.5)
+    assert workers, "no worker processes found"
+    os.kill(workers[0], signal.SIGKILL)
+    proc.communicate(timeout=180)
+    run_dir = next(results.glob("*"))
+    capture = json.loads((run_dir / "capture.json").read_text())
+    lost = capture["lost_workers"]
+    assert len(lost) == 1 and next(iter(lost.values()))["samples"] > 0
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert "lost at" in meta["status_reason"] and meta["status"] == "completed"  # it went on
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["status"] != "PASS" and any("load generator lost" in w for w in verdict["warnings"])
+
+
+def _children(pid: int) -> list[tuple[int, list[str]]]:
+    import psutil
+
+    return [(c.pid, c.cmdline()) for c in psutil.Process(pid).children()]
+
+
+def test_the_target_dying_mid_run_fails_the_verdict_and_says_when(tmp_path: Path) -> None:
+    port = _closed_port()
+    data_dir = tmp_path / "crm"
+    crm = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmload.cli",
+            "demo-crm",
+            "--port",
+            str(port),
+            "--size",
+            "tiny",
+            "--data-dir",
+            str(data_dir),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (data_dir / "testdata.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
+        results = tmp_path / "r"
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "crmload.cli",
+                "run",
+                str(REPO / "tests" / "scenarios" / "errors.yaml"),
+                "--target",
+                f"http://127.0.0.1:{port}",
+                "--testdata",
+                str(data_dir / "testdata.json"),
+                "--results",
+                str(results),
+                "--quiet",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            samples = list(results.glob("*/samples.csv"))
+            if samples and len(samples[0].read_text().splitlines()) > 300:
+                break
+            time.sleep(0.3)
+        killed_at = time.time()
+        crm.kill()
+        out, err = run.communicate(timeout=120)
+    finally:
+        crm.kill()
+        crm.communicate()
+    assert run.returncode == 1, out + err
+    verdict = json.loads((next(results.glob("*")) / "verdict.json").read_text())
+    err_clause = next(c for c in verdict["clauses"] if c["id"] == "PERF-ERR-01")
+    assert err_clause["status"] == "FAIL"
+    warning = next(w for w in verdict["warnings"] if w.startswith("connection failures from"))
+    hh, mm, ss = (int(x) for x in warning.split()[3].rstrip("Z").split(":"))
+    reported = hh * 3600 + mm * 60 + ss
+    actual = int(killed_at) % 86400
+    assert min(abs(reported - actual), 86400 - abs(reported - actual)) <= 5, (warning, killed_at)
