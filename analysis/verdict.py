@@ -144,29 +144,13 @@ def judge_limit(
     base: dict[str, Any] = dict(clause_id=clause_id, title=title, scope=scope, metric=limit.metric, limit=limit.text)
     if limit.metric == "rate":
         if n_all == 0:
-            return Result(
-                **base,
-                status=INCONCLUSIVE,
-                measured=None,
-                margin=None,
-                interval=None,
-                samples=0,
-                reason="not exercised: no requests",
-            )
+            return _not_exercised(base, "not exercised: no requests")
         rate = failures / n_all
         ci = wilson(failures, n_all, confidence)
         return _decide(limit, base, rate, (ci.low, ci.high), n_all, f"{failures} of {n_all} failed", needs=None)
     if limit.metric == "apdex":
         if all_latencies is None or failed_mask is None or len(all_latencies) == 0:
-            return Result(
-                **base,
-                status=INCONCLUSIVE,
-                measured=None,
-                margin=None,
-                interval=None,
-                samples=0,
-                reason="not exercised: no requests",
-            )
+            return _not_exercised(base, "not exercised: no requests")
         a = apdex(all_latencies, failed_mask, apdex_t_ms, confidence)
         return _decide(
             limit,
@@ -179,15 +163,7 @@ def judge_limit(
         )
     n = len(latencies_sorted)
     if n == 0:
-        return Result(
-            **base,
-            status=INCONCLUSIVE,
-            measured=None,
-            margin=None,
-            interval=None,
-            samples=0,
-            reason="not exercised: no successful requests",
-        )
+        return _not_exercised(base, "not exercised: no successful requests")
     if limit.metric == "max":
         value = float(latencies_sorted[-1])
         # every sample is known: the maximum is exact, no interval
@@ -221,6 +197,10 @@ def judge_limit(
         f"p{p:g} of {n} successful requests",
         needs=need if n < need or not ci.bounded else None,
     )
+
+
+def _not_exercised(base: dict[str, Any], reason: str) -> Result:
+    return Result(**base, status=INCONCLUSIVE, measured=None, margin=None, interval=None, samples=0, reason=reason)
 
 
 def _decide(

@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,12 +22,9 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from crmload.safety import free_loopback_port  # noqa: E402
 
 
 def pct(sorted_ms: list[float], p: float) -> float:
@@ -41,7 +37,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=32)
     ap.add_argument("--size", default="default")
     args = ap.parse_args()
-    port = free_port()
+    port = free_loopback_port()
     with tempfile.TemporaryDirectory() as tmp:
         server = subprocess.Popen(
             [

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,10 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from crmload.safety import free_loopback_port  # noqa: E402
+
 BODY = json.dumps(
     {
         "token": "t",
@@ -51,12 +54,6 @@ personas:
 stages:
   - {name: hold, users: USERS, spawn_rate: 100, duration: SECONDSs}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def nginx(tmp: Path, port: int) -> subprocess.Popen[bytes]:
@@ -177,7 +174,7 @@ def main() -> None:
     args = ap.parse_args()
     if not shutil.which("nginx"):
         raise SystemExit("needs nginx: apt-get install nginx")
-    port = free_port()
+    port = free_loopback_port()
     bare: list[float] = []
     harness: list[float] = []
     with tempfile.TemporaryDirectory() as tmpdir:

@@ -16,7 +16,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ import httpx
 import crmload
 from crmload.audit import audit_reference
 from crmload.errors import EXIT_INTERRUPTED, RunError, TargetError
-from crmload.safety import check_target_allowed, host_of, redact, tcp_reachable
+from crmload.safety import check_target_allowed, free_loopback_port, host_of, redact, tcp_reachable
 from crmload.scenario import Scenario
 from crmload.units import format_duration
 
@@ -327,7 +326,7 @@ def _run_locust(
     ]
     if opts.processes > 1:
         # a port of its own, so that stray workers of another run can never join this one
-        port = str(_free_port())
+        port = str(free_loopback_port())
         cmd += [
             "--processes",
             str(opts.processes),
@@ -436,12 +435,6 @@ def _child_setup() -> None:
     os.setsid()
     if _LIBC is not None:
         _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _reap_group(pgid: int) -> None:

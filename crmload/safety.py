@@ -64,3 +64,10 @@ def tcp_reachable(host: str, port: int, timeout_s: float = 3.0) -> None:
         ) from None
     except OSError as exc:
         raise TargetError(f"target {host}:{port} is unreachable: {exc.strerror or exc}") from None
+
+
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for servers and Locust masters of our own)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -36,25 +36,8 @@ import psutil
 from locust.env import Environment
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
-SAMPLE_COLUMNS = (
-    "ts",
-    "kind",
-    "operation",
-    "persona",
-    "journey",
-    "response_time_ms",
-    "schedule_lag_ms",
-    "status",
-    "outcome",
-    "bytes",
-    "stage",
-    "users",
-    "worker",
-    "server_ms",
-)
-GENERATOR_COLUMNS = ("ts", "worker", "cpu_percent", "users")
-# acknowledged writes, for the DATA-01 audit: what the CRM said it stored
-WRITE_COLUMNS = ("ts", "worker", "entity", "id", "field", "value", "version")
+from crmload.schema import GENERATOR_COLUMNS, SAMPLE_COLUMNS, WRITE_COLUMNS
+
 STREAMS = {
     "rows": ("samples.csv", SAMPLE_COLUMNS),
     "gen": ("generators.csv", GENERATOR_COLUMNS),

@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from crmload.schema import SAMPLE_COLUMNS
+
 T0 = 1_700_000_000.0
 
 
@@ -69,25 +71,7 @@ def write_run(
                 "server_ms": None,
             }
         )
-    pd.DataFrame(
-        rows,
-        columns=[
-            "ts",
-            "kind",
-            "operation",
-            "persona",
-            "journey",
-            "response_time_ms",
-            "schedule_lag_ms",
-            "status",
-            "outcome",
-            "bytes",
-            "stage",
-            "users",
-            "worker",
-            "server_ms",
-        ],
-    ).to_csv(path / "samples.csv", index=False)
+    pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)).to_csv(path / "samples.csv", index=False)
     (path / "stages.json").write_text(
         json.dumps(
             [

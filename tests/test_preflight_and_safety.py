@@ -7,7 +7,6 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,14 +18,8 @@ import pytest
 from e2e import REPO, crmload
 
 from crmload.errors import SafetyError
-from crmload.safety import check_target_allowed, redact
+from crmload.safety import check_target_allowed, free_loopback_port, redact
 from democrm.server import EmbeddedCRM
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -50,7 +43,7 @@ def test_unreachable_target_fails_fast(tmp_path: Path) -> None:
     run = crmload(
         "run",
         "--target",
-        f"http://127.0.0.1:{_closed_port()}",
+        f"http://127.0.0.1:{free_loopback_port()}",
         "--testdata",
         str(_testdata(tmp_path)),
         results=tmp_path / "r",
@@ -101,32 +94,46 @@ def test_credentials_in_urls_are_redacted() -> None:
     assert redact("http://admin:s3cret@127.0.0.1:8080/x") == "http://***@127.0.0.1:8080/x"
 
 
-def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
-    results = tmp_path / "r"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crmload.cli", "run", "--results", str(results), "--quiet"],
+def _launch(results: Path, *args: str) -> subprocess.Popen[str]:
+    """``crmload run ARGS`` in the background, writing under ``results``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "crmload.cli", "run", *args, "--results", str(results), "--quiet"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 90
+
+
+def _wait_for_samples(results: Path, rows: int, timeout_s: float = 90) -> Path:
+    """Wait until a run under ``results`` has recorded ``rows`` samples; return its run directory."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         samples = list(results.glob("*/samples.csv"))
-        if samples and len(samples[0].read_text().splitlines()) > 300:
-            return proc, samples[0].parent
-        time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("the run did not record 300 samples in 90 s")
+        if samples and len(samples[0].read_text().splitlines()) > rows:
+            return samples[0].parent
+        time.sleep(0.3)
+    raise AssertionError(f"no run under {results} recorded {rows} samples in {timeout_s} s")
 
 
-def test_ctrl_c_keeps_and_judges_what_was_recorded(tmp_path: Path) -> None:
+def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    results = tmp_path / "r"
+    proc = _launch(results)
+    try:
+        return proc, _wait_for_samples(results, 300)
+    except AssertionError:
+        proc.kill()
+        raise
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_keeps_and_judges_what_was_recorded(tmp_path: Path, sig: signal.Signals) -> None:
     proc, run_dir = _start(tmp_path)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
     meta = json.loads((run_dir / "meta.json").read_text())
-    assert meta["status"] == "interrupted" and "SIGINT" in meta["status_reason"]
+    assert meta["status"] == "interrupted" and sig.name in meta["status_reason"]
     assert len((run_dir / "samples.csv").read_text().splitlines()) > 300
     verdict = json.loads((run_dir / "verdict.json").read_text())
     assert verdict["run_status"] == "interrupted" and verdict["status"] != "PASS"
@@ -151,32 +158,10 @@ def test_run_directory_of_a_killed_crmload_is_still_analysable(tmp_path: Path) -
 
 def test_a_load_generator_that_dies_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
     results = tmp_path / "r"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crmload.cli",
-            "run",
-            str(REPO / "tests" / "scenarios" / "distributed.yaml"),
-            "--processes",
-            "2",
-            "--results",
-            str(results),
-            "--quiet",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    workers: list[int] = []
-    while time.monotonic() < deadline and not workers:
-        samples = list(results.glob("*/samples.csv"))
-        if samples and len(samples[0].read_text().splitlines()) > 200:
-            master = [c for c in _children(proc.pid) if "locust" in " ".join(c[1])]
-            workers = [pid for pid, _ in _children(master[0][0])] if master else []
-        time.sleep(0.5)
+    proc = _launch(results, str(REPO / "tests" / "scenarios" / "distributed.yaml"), "--processes", "2")
+    _wait_for_samples(results, 200, timeout_s=60)
+    master = [c for c in _children(proc.pid) if "locust" in " ".join(c[1])]
+    workers = [pid for pid, _ in _children(master[0][0])] if master else []
     assert workers, "no worker processes found"
     os.kill(workers[0], signal.SIGKILL)
     proc.communicate(timeout=180)
@@ -197,7 +182,7 @@ def _children(pid: int) -> list[tuple[int, list[str]]]:
 
 
 def test_the_target_dying_mid_run_fails_the_verdict_and_says_when(tmp_path: Path) -> None:
-    port = _closed_port()
+    port = free_loopback_port()
     data_dir = tmp_path / "crm"
     crm = subprocess.Popen(
         [
@@ -222,32 +207,15 @@ def test_the_target_dying_mid_run_fails_the_verdict_and_says_when(tmp_path: Path
             time.sleep(0.2)
         time.sleep(1)
         results = tmp_path / "r"
-        run = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "crmload.cli",
-                "run",
-                str(REPO / "tests" / "scenarios" / "errors.yaml"),
-                "--target",
-                f"http://127.0.0.1:{port}",
-                "--testdata",
-                str(data_dir / "testdata.json"),
-                "--results",
-                str(results),
-                "--quiet",
-            ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        run = _launch(
+            results,
+            str(REPO / "tests" / "scenarios" / "errors.yaml"),
+            "--target",
+            f"http://127.0.0.1:{port}",
+            "--testdata",
+            str(data_dir / "testdata.json"),
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            samples = list(results.glob("*/samples.csv"))
-            if samples and len(samples[0].read_text().splitlines()) > 300:
-                break
-            time.sleep(0.3)
+        _wait_for_samples(results, 300, timeout_s=60)
         killed_at = time.time()
         crm.kill()
         out, err = run.communicate(timeout=120)
@@ -263,3 +231,47 @@ def test_the_target_dying_mid_run_fails_the_verdict_and_says_when(tmp_path: Path
     reported = hh * 3600 + mm * 60 + ss
     actual = int(killed_at) % 86400
     assert min(abs(reported - actual), 86400 - abs(reported - actual)) <= 5, (warning, killed_at)
+
+
+def test_on_worker_loss_abort_ends_the_run(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    proc = _launch(
+        results, str(REPO / "tests" / "scenarios" / "distributed.yaml"), "--processes", "2", "--on-worker-loss", "abort"
+    )
+    _wait_for_samples(results, 200, timeout_s=60)
+    t0 = time.monotonic()
+    master = [c for c in _children(proc.pid) if "locust" in " ".join(c[1])]
+    os.kill(_children(master[0][0])[0][0], signal.SIGKILL)
+    proc.communicate(timeout=120)
+    assert time.monotonic() - t0 < 15, "the run should end soon after the loss, not at the scenario's end"
+    meta = json.loads((next(results.glob("*")) / "meta.json").read_text())
+    assert meta["status"] == "aborted" and "lost" in meta["status_reason"]
+    assert proc.returncode == 3  # an aborted run is judged INCONCLUSIVE at best
+
+
+def test_remote_target_shows_host_and_planned_peak_before_starting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+
+    from crmload import runner
+    from crmload.errors import TargetError
+    from crmload.scenario import load_scenario
+
+    # the seam: this loopback address is treated as remote, so no packet leaves the machine
+    monkeypatch.setattr(runner, "check_target_allowed", lambda url, allow: True)
+    path = REPO / "scenarios" / "peak-promotion.yaml"
+    out = io.StringIO()
+    opts = runner.RunOptions(
+        scenario_path=path,
+        scenario=load_scenario(path),
+        thresholds_path=REPO / "thresholds.yaml",
+        target=f"http://127.0.0.1:{free_loopback_port()}",
+        allow_remote=True,
+        testdata_path=_testdata(tmp_path),
+        results_dir=tmp_path / "r",
+    )
+    with pytest.raises(TargetError):
+        runner.execute(opts, out=out)
+    banner = out.getvalue()
+    assert "REMOTE TARGET http://127.0.0.1" in banner and "40 users and 40 arrivals/s" in banner
