@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from analysis.outputs import junit_xml, summary_markdown, write_verdict_json
+from analysis.report import render
 from analysis.run import RunData, load_run
 from analysis.tables import Row, scope_table
 from analysis.thresholds import Thresholds
+from analysis.timeline import timeline
 from analysis.verdict import Judge, Verdict
 
 
@@ -17,6 +21,51 @@ class Analysis:
     run: RunData
     verdict: Verdict
     tables: dict[str, list[Row]]
+
+
+def make_charts(run: RunData, judge: Judge, thresholds: Thresholds) -> dict[str, tuple[str, bytes]]:
+    """The report's charts: name -> (caption, PNG). Probes are left out; the whole run is shown."""
+    from analysis import charts  # matplotlib is imported only when a report is written
+
+    s = run.samples
+    requests = judge.kind.eq("request") & ~judge.probes
+    ts = s["ts"]
+    t0 = run.stages[0].start if run.stages else float(np.nanmin(ts)) if len(ts) else 0.0
+    t1 = run.stages[-1].end if run.stages else float(np.nanmax(ts)) if len(ts) else t0 + 1
+    overall = timeline(s, requests, judge.failed, judge.ok, judge.latency, t0, t1)
+    per_persona = {
+        label: timeline(s, m, judge.failed, judge.ok, judge.latency, t0, t1)
+        for label, m in s.t("persona").groups(within=requests)
+    }
+    rt_limit = next(
+        (lim.value for c in thresholds.clauses if c.id == "PERF-RT-01" for lim in c.parsed if lim.percentile == 95),
+        None,
+    )
+    err_limit = next(
+        (
+            lim.value
+            for c in thresholds.clauses
+            if c.metric == "failure_rate"
+            for lim in c.parsed
+            if lim.metric == "rate"
+        ),
+        None,
+    )
+    steady_ok = requests & judge.window & judge.ok
+    per_op = {label: judge.latency[m] for label, m in s.t("operation").groups(within=steady_ok)}
+    return {
+        "load": ("Users and throughput over time", charts.load_over_time(overall, run.stages)),
+        "latency": (
+            "Latency percentiles over time per persona",
+            charts.latency_over_time(per_persona, run.stages, rt_limit),
+        ),
+        "errors": ("Failure rate over time", charts.errors_over_time(overall, run.stages, err_limit)),
+        "distribution": ("Latency distribution per operation", charts.latency_distribution(per_op)),
+        "concurrency": (
+            "Latency against concurrency",
+            charts.latency_vs_concurrency(overall.users, overall.percentiles_ms["p95"], overall.throughput_rps),
+        ),
+    }
 
 
 def analyze(run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None = None, write: bool = True) -> Analysis:
@@ -40,6 +89,12 @@ def analyze(run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None =
         ),
     }
     if write:
+        charts = make_charts(run, judge, thresholds)
+        chart_dir = run_dir / "charts"
+        chart_dir.mkdir(exist_ok=True)
+        for name, (_caption, png) in charts.items():
+            (chart_dir / f"{name}.png").write_bytes(png)
+        (run_dir / "report.html").write_text(render(verdict, tables, charts, run.meta, fo), encoding="utf-8")
         write_verdict_json(run_dir / "verdict.json", verdict, tables, run.meta)
         (run_dir / "summary.md").write_text(summary_markdown(verdict, tables, run.meta))
         (run_dir / "junit.xml").write_text(junit_xml(verdict, run.meta))

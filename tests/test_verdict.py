@@ -179,3 +179,27 @@ def test_exit_codes_and_outputs(tmp_path: Path) -> None:
 def test_defaults_are_sane() -> None:
     d = Defaults()
     assert "http_4xx" not in d.failure_outcomes and "throttled" not in d.failure_outcomes
+
+
+def test_report_is_one_self_contained_page_with_the_verdict_first(tmp_path: Path) -> None:
+    import base64
+    import re
+
+    run = write_run(tmp_path / "run", [S(4.0 * i, persona=("sales", "service")[i % 2]) for i in range(1, 1001)])
+    analyze(run, RT)
+    page = (run / "report.html").read_text()
+    assert not re.search(r"(src|href)=['\"]?(https?:|//)", page), "nothing is fetched from anywhere"
+    assert page.index('id="verdict"') < page.index("PERF-RT-01") < page.index("<h2>Charts</h2>")
+    assert 'class="badge big FAIL">FAIL<' in page
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert len(images) == 5
+    for data in images:
+        png = base64.b64decode(data)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+    assert sorted(p.name for p in (run / "charts").iterdir()) == [
+        "concurrency.png",
+        "distribution.png",
+        "errors.png",
+        "latency.png",
+        "load.png",
+    ]

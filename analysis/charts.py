@@ -1,0 +1,115 @@
+"""The report's charts (matplotlib, Agg): titles, units, legends, stages shaded, limits drawn as lines.
+
+Each function takes figures already computed (:mod:`analysis.timeline`, :mod:`analysis.tables`)
+and returns PNG bytes; nothing here computes a statistic.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from analysis.run import Stage
+from analysis.timeline import Timeline
+
+COLORS = {"p50": "#2b8cbe", "p95": "#e6550d", "p99": "#a50f15"}
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _shade_stages(ax: Axes, stages: Sequence[Stage], t0: float) -> None:
+    for i, st in enumerate(stages):
+        ax.axvspan(st.start - t0, st.end - t0, color="#f0f0f0" if i % 2 else "#e0ecf4", alpha=0.6, lw=0)
+        ax.text(
+            st.start - t0, 1.0, f" {st.name}", transform=ax.get_xaxis_transform(), va="top", fontsize=8, color="#555555"
+        )
+
+
+def load_over_time(tl: Timeline, stages: Sequence[Stage]) -> bytes:
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    _shade_stages(ax, stages, tl.t0)
+    ax.plot(tl.start_s, tl.throughput_rps, color="#31a354", label="throughput (requests/s)")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("requests/s")
+    ax2 = ax.twinx()
+    ax2.plot(tl.start_s, tl.users, color="#756bb1", ls="--", label="active users")
+    ax2.set_ylabel("users")
+    lines = ax.get_lines() + ax2.get_lines()
+    ax.legend(lines, [str(line.get_label()) for line in lines], loc="lower right", fontsize=8)
+    ax.set_title("Users and throughput over time (stages shaded)")
+    return _png(fig)
+
+
+def latency_over_time(series: dict[str, Timeline], stages: Sequence[Stage], limit_ms: float | None) -> bytes:
+    """p50/p95/p99 per persona over time; ``limit_ms`` drawn as a line (e.g. the p95 limit)."""
+    n = max(1, len(series))
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.1 * n + 0.6), sharex=True, squeeze=False)
+    for ax, (persona, tl) in zip(axes[:, 0], sorted(series.items()), strict=False):
+        _shade_stages(ax, stages, tl.t0)
+        for key, values in tl.percentiles_ms.items():
+            ax.plot(tl.start_s, values, color=COLORS.get(key), label=key, lw=1.2)
+        if limit_ms is not None:
+            ax.axhline(limit_ms, color="black", ls=":", lw=1, label=f"PERF-RT-01 p95 limit {limit_ms:g} ms")
+        ax.set_ylabel(f"{persona}\nms")
+        ax.set_yscale("log")
+        ax.legend(loc="upper right", fontsize=7, ncol=4)
+    axes[-1, 0].set_xlabel("time since start (s)")
+    axes[0, 0].set_title("Latency percentiles over time per persona (successful requests, log scale)")
+    return _png(fig)
+
+
+def errors_over_time(tl: Timeline, stages: Sequence[Stage], limit: float | None) -> bytes:
+    fig, ax = plt.subplots(figsize=(9, 2.8))
+    _shade_stages(ax, stages, tl.t0)
+    ax.plot(tl.start_s, 100.0 * tl.failure_rate, color="#de2d26", label="failure rate")
+    if limit is not None:
+        ax.axhline(100.0 * limit, color="black", ls=":", lw=1, label=f"limit {100 * limit:g} %")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("% of requests")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("Failure rate over time")
+    return _png(fig)
+
+
+def latency_distribution(per_operation: dict[str, np.ndarray]) -> bytes:
+    """One box per operation (whiskers p1–p99), operations sorted by median."""
+    items = sorted(((op, v) for op, v in per_operation.items() if len(v)), key=lambda kv: float(np.median(kv[1])))
+    fig, ax = plt.subplots(figsize=(9, 0.28 * max(4, len(items)) + 1))
+    if items:
+        ax.boxplot(
+            [v for _, v in items],
+            vert=False,
+            whis=(1, 99),
+            showfliers=False,
+            tick_labels=[f"{op} (n={len(v)})" for op, v in items],
+        )
+        ax.set_xscale("log")
+    ax.set_xlabel("response time (ms, log scale)")
+    ax.set_title("Latency distribution per operation (box: p25–p75, whiskers: p1–p99)")
+    ax.tick_params(axis="y", labelsize=7)
+    return _png(fig)
+
+
+def latency_vs_concurrency(users: np.ndarray, p95_ms: np.ndarray, throughput: np.ndarray) -> bytes:
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    keep = np.isfinite(users) & np.isfinite(p95_ms)
+    sc = ax.scatter(users[keep], p95_ms[keep], c=throughput[keep], cmap="viridis", s=14)
+    fig.colorbar(sc, ax=ax, label="requests/s")
+    ax.set_xlabel("active users")
+    ax.set_ylabel("p95 latency (ms)")
+    ax.set_title("Latency against concurrency (one dot per time bin)")
+    return _png(fig)

@@ -1,0 +1,82 @@
+"""Figures over time and over load: the numbers behind the report's charts (pure numpy, no plotting).
+
+Time is cut into equal bins (about 120 over the run, at least one second each). Per bin: request
+count, throughput, failure rate, active users, and nearest-rank percentiles of the successful
+requests' latency — exact, from every sample in the bin, never from a sample of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from analysis.frame import Samples
+
+
+@dataclass(frozen=True)
+class Timeline:
+    t0: float
+    bin_s: float
+    start_s: NDArray[np.float64]  # bin starts, seconds since t0
+    requests: NDArray[np.int64]
+    failures: NDArray[np.int64]
+    users: NDArray[np.float64]
+    percentiles_ms: dict[str, NDArray[np.float64]]  # "p50" ... per bin, NaN where a bin has no success
+
+    @property
+    def throughput_rps(self) -> NDArray[np.float64]:
+        return self.requests / self.bin_s
+
+    @property
+    def failure_rate(self) -> NDArray[np.float64]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate: NDArray[np.float64] = np.where(self.requests > 0, self.failures / self.requests, np.nan)
+        return rate
+
+
+def binned_percentiles(
+    bins: NDArray[np.intp], values: NDArray[np.float64], n_bins: int, ps: tuple[float, ...]
+) -> dict[str, NDArray[np.float64]]:
+    """Nearest-rank percentiles of ``values`` within each bin, in one sort."""
+    order = np.lexsort((values, bins))
+    sorted_vals = values[order]
+    counts = np.bincount(bins, minlength=n_bins)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    out: dict[str, NDArray[np.float64]] = {}
+    for p in ps:
+        rank = np.maximum(1, np.ceil(p / 100.0 * counts - 1e-9)).astype(np.int64)
+        idx = np.clip(starts + rank - 1, 0, max(0, len(sorted_vals) - 1))
+        vals = sorted_vals[idx] if len(sorted_vals) else np.full(n_bins, np.nan)
+        out[f"p{p:g}"] = np.where(counts > 0, vals, np.nan)
+    return out
+
+
+def timeline(
+    s: Samples,
+    mask: NDArray[np.bool_],
+    failed: NDArray[np.bool_],
+    ok: NDArray[np.bool_],
+    latency: NDArray[np.float64],
+    t0: float,
+    t1: float,
+    target_bins: int = 120,
+) -> Timeline:
+    """Per-bin figures of the ``mask`` rows between ``t0`` and ``t1``."""
+    span = max(1.0, t1 - t0)
+    bin_s = max(1.0, math.ceil(span / target_bins))
+    n_bins = max(1, math.ceil(span / bin_s))
+    ts = s["ts"]
+    inside = mask & (ts >= t0) & (ts < t0 + n_bins * bin_s)
+    bins = ((ts[inside] - t0) // bin_s).astype(np.intp)
+    requests = np.bincount(bins, minlength=n_bins).astype(np.int64)
+    failures = np.bincount(bins, weights=failed[inside], minlength=n_bins).astype(np.int64)
+    users_sum = np.bincount(bins, weights=s["users"][inside], minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        users = np.where(requests > 0, users_sum / requests, np.nan)
+    good = ok[inside]
+    pct = binned_percentiles(bins[good], latency[inside][good], n_bins, (50.0, 95.0, 99.0))
+    starts: NDArray[np.float64] = np.arange(n_bins, dtype=np.float64) * bin_s
+    return Timeline(t0, bin_s, starts, requests, failures, users, pct)
