@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +88,8 @@ def analyze(run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None =
             run.samples, all_requests, "stage", {str(st.index): st.end - st.start for st in run.stages}, fo
         ),
     }
+    names = {str(st.index): f"{st.index} {st.name}" for st in run.stages}
+    tables["stage"] = [replace(row, key=names.get(row.key, row.key)) for row in tables["stage"]]
     if write:
         charts = make_charts(run, judge, thresholds)
         chart_dir = run_dir / "charts"
