@@ -12,7 +12,7 @@ from analysis.report import render
 from analysis.run import RunData, load_run
 from analysis.tables import Row, scope_table
 from analysis.thresholds import Thresholds
-from analysis.timeline import timeline
+from analysis.timeline import grouped_timelines, timeline
 from analysis.verdict import Judge, Verdict
 
 
@@ -23,7 +23,9 @@ class Analysis:
     tables: dict[str, list[Row]]
 
 
-def make_charts(run: RunData, judge: Judge, thresholds: Thresholds) -> dict[str, tuple[str, bytes]]:
+def make_charts(
+    run: RunData, judge: Judge, thresholds: Thresholds, operations: list[Row]
+) -> dict[str, tuple[str, bytes]]:
     """The report's charts: name -> (caption, PNG). Probes are left out; the whole run is shown."""
     from analysis import charts  # matplotlib is imported only when a report is written
 
@@ -33,10 +35,7 @@ def make_charts(run: RunData, judge: Judge, thresholds: Thresholds) -> dict[str,
     t0 = run.stages[0].start if run.stages else float(np.nanmin(ts)) if len(ts) else 0.0
     t1 = run.stages[-1].end if run.stages else float(np.nanmax(ts)) if len(ts) else t0 + 1
     overall = timeline(s, requests, judge.failed, judge.ok, judge.latency, t0, t1)
-    per_persona = {
-        label: timeline(s, m, judge.failed, judge.ok, judge.latency, t0, t1)
-        for label, m in s.t("persona").groups(within=requests)
-    }
+    per_persona = grouped_timelines(s, requests, "persona", judge.failed, judge.ok, judge.latency, t0, t1)
     rt_limit = next(
         (lim.value for c in thresholds.clauses if c.id == "PERF-RT-01" for lim in c.parsed if lim.percentile == 95),
         None,
@@ -51,8 +50,8 @@ def make_charts(run: RunData, judge: Judge, thresholds: Thresholds) -> dict[str,
         ),
         None,
     )
-    steady_ok = requests & judge.window & judge.ok
-    per_op = {label: judge.latency[m] for label, m in s.t("operation").groups(within=steady_ok)}
+    # the operations table has sorted each operation's latencies already: its box figures are reused
+    per_op = {row.key: {"n": float(row.n), **row.box_ms} for row in operations if row.box_ms}
     return {
         "load": ("Users and throughput over time", charts.load_over_time(overall, run.stages)),
         "latency": (
@@ -91,7 +90,7 @@ def analyze(run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None =
     names = {str(st.index): f"{st.index} {st.name}" for st in run.stages}
     tables["stage"] = [replace(row, key=names.get(row.key, row.key)) for row in tables["stage"]]
     if write:
-        charts = make_charts(run, judge, thresholds)
+        charts = make_charts(run, judge, thresholds, tables["operation"])
         chart_dir = run_dir / "charts"
         chart_dir.mkdir(exist_ok=True)
         for name, (_caption, png) in charts.items():

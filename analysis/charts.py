@@ -25,7 +25,8 @@ COLORS = {"p50": "#2b8cbe", "p95": "#e6550d", "p99": "#a50f15"}
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
 
@@ -85,20 +86,26 @@ def errors_over_time(tl: Timeline, stages: Sequence[Stage], limit: float | None)
     return _png(fig)
 
 
-def latency_distribution(per_operation: dict[str, np.ndarray]) -> bytes:
-    """One box per operation (whiskers p1–p99), operations sorted by median."""
-    items = sorted(((op, v) for op, v in per_operation.items() if len(v)), key=lambda kv: float(np.median(kv[1])))
+def latency_distribution(per_operation: dict[str, dict[str, float]]) -> bytes:
+    """One box per operation (box p25–p75, line p50, whiskers p1–p99), operations sorted by median."""
+    items = sorted(per_operation.items(), key=lambda kv: kv[1]["p50"])
     fig, ax = plt.subplots(figsize=(9, 0.28 * max(4, len(items)) + 1))
     if items:
-        ax.boxplot(
-            [v for _, v in items],
-            vert=False,
-            whis=(1, 99),
-            showfliers=False,
-            tick_labels=[f"{op} (n={len(v)})" for op, v in items],
-        )
+        stats = [
+            {
+                "label": f"{op} (n={int(st['n'])})",
+                "whislo": st["p1"],
+                "q1": st["p25"],
+                "med": st["p50"],
+                "q3": st["p75"],
+                "whishi": st["p99"],
+                "fliers": [],
+            }
+            for op, st in items
+        ]
+        ax.bxp(stats, orientation="horizontal", showfliers=False)
         ax.set_xscale("log")
-    ax.set_xlabel("response time (ms, log scale)")
+    ax.set_xlabel("response time of successful requests in the steady state (ms, log scale)")
     ax.set_title("Latency distribution per operation (box: p25–p75, whiskers: p1–p99)")
     ax.tick_params(axis="y", labelsize=7)
     return _png(fig)

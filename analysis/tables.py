@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from analysis.frame import Samples
-from analysis.stats import PERCENTILES, latency_summary, pct_key, wilson
+from analysis.stats import PERCENTILES, latency_summary, pct_key, percentile, wilson
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Row:
     failure_rate_high: float | None
     outcomes: dict[str, int]
     server_p50_ms: float | None
+    box_ms: dict[str, float] = field(default_factory=dict)  # p1 p25 p50 p75 p99, for box plots
 
 
 def scope_table(
@@ -58,7 +59,9 @@ def scope_table(
         ok = ok_all[g]
         rt = rt_all[g]
         lag = lag_all[g]
-        summ = latency_summary(np.sort(rt[ok]))
+        ok_sorted = np.sort(rt[ok])
+        summ = latency_summary(ok_sorted)
+        box = {f"p{p:g}": percentile(ok_sorted, p) for p in (1.0, 25.0, 50.0, 75.0, 99.0)} if len(ok_sorted) else {}
         co = None
         if np.isfinite(lag).any():
             corrected = np.sort((rt + np.nan_to_num(lag, nan=0.0))[ok])
@@ -87,6 +90,7 @@ def scope_table(
                 ci.high,
                 outcomes,
                 float(np.median(srv)) if len(srv) else None,
+                box,
             )
         )
     return rows

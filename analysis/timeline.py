@@ -40,17 +40,63 @@ class Timeline:
 def binned_percentiles(
     bins: NDArray[np.intp], values: NDArray[np.float64], n_bins: int, ps: tuple[float, ...]
 ) -> dict[str, NDArray[np.float64]]:
-    """Nearest-rank percentiles of ``values`` within each bin, in one sort."""
-    order = np.lexsort((values, bins))
-    sorted_vals = values[order]
+    """Nearest-rank percentiles of ``values`` within each bin, from one sort.
+
+    The sort key is ``bin * scale + value`` with ``scale`` above every value, so one plain float sort
+    orders by bin, then value (several times faster than a two-key lexsort on ten million rows).
+    """
     counts = np.bincount(bins, minlength=n_bins)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     out: dict[str, NDArray[np.float64]] = {}
+    if len(values) == 0:
+        return {f"p{p:g}": np.full(n_bins, np.nan) for p in ps}
+    scale = float(np.nanmax(values)) + 1.0
+    keys = np.sort(bins.astype(np.float64) * scale + values)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     for p in ps:
         rank = np.maximum(1, np.ceil(p / 100.0 * counts - 1e-9)).astype(np.int64)
-        idx = np.clip(starts + rank - 1, 0, max(0, len(sorted_vals) - 1))
-        vals = sorted_vals[idx] if len(sorted_vals) else np.full(n_bins, np.nan)
+        idx = np.clip(starts + rank - 1, 0, len(keys) - 1)
+        vals = keys[idx] - np.arange(n_bins) * scale
         out[f"p{p:g}"] = np.where(counts > 0, vals, np.nan)
+    return out
+
+
+def grouped_timelines(
+    s: Samples,
+    mask: NDArray[np.bool_],
+    by: str,
+    failed: NDArray[np.bool_],
+    ok: NDArray[np.bool_],
+    latency: NDArray[np.float64],
+    t0: float,
+    t1: float,
+    target_bins: int = 120,
+) -> dict[str, Timeline]:
+    """One :class:`Timeline` per label of ``by`` (e.g. persona), from one sort for all of them."""
+    text = s.t(by)
+    labels = [(code, label) for code, label in enumerate(text.labels)]
+    n_groups = len(text.labels) + 1
+    span = max(1.0, t1 - t0)
+    bin_s = max(1.0, math.ceil(span / target_bins))
+    n_bins = max(1, math.ceil(span / bin_s))
+    ts = s["ts"]
+    inside = mask & (ts >= t0) & (ts < t0 + n_bins * bin_s)
+    bins = ((ts[inside] - t0) // bin_s).astype(np.intp)
+    key = text.codes[inside].astype(np.intp) * n_bins + bins
+    size = n_groups * n_bins
+    requests = np.bincount(key, minlength=size).astype(np.int64)
+    failures = np.bincount(key, weights=failed[inside], minlength=size).astype(np.int64)
+    users_sum = np.bincount(key, weights=s["users"][inside], minlength=size)
+    good = ok[inside]
+    pct = binned_percentiles(key[good], latency[inside][good], size, (50.0, 95.0, 99.0))
+    out: dict[str, Timeline] = {}
+    starts: NDArray[np.float64] = np.arange(n_bins, dtype=np.float64) * bin_s
+    for code, label in labels:
+        sl = slice(code * n_bins, (code + 1) * n_bins)
+        if requests[sl].sum() == 0:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            users = np.where(requests[sl] > 0, users_sum[sl] / requests[sl], np.nan)
+        out[label] = Timeline(t0, bin_s, starts, requests[sl], failures[sl], users, {k: v[sl] for k, v in pct.items()})
     return out
 
 

@@ -103,3 +103,17 @@ def test_binomial_quantile_matches_scipy_stats(n: int, q: float, prob: float) ->
     from analysis.stats import binom_ppf
 
     assert binom_ppf(prob, n, q) == int(binom.ppf(prob, n, q))
+
+
+def test_binned_percentiles_equal_per_bin_nearest_rank() -> None:
+    from analysis.timeline import binned_percentiles
+
+    rng = np.random.default_rng(1)
+    bins = rng.integers(0, 30, 20_000).astype(np.intp)
+    values = rng.lognormal(3, 1, 20_000)
+    got = binned_percentiles(bins, values, 31, (50.0, 95.0, 99.0))  # bin 30 stays empty
+    for b in range(30):
+        mine = np.sort(values[bins == b])
+        for p in (50.0, 95.0, 99.0):
+            assert got[f"p{p:g}"][b] == pytest.approx(percentile(mine, p), abs=1e-9)
+    assert np.isnan(got["p50"][30])
