@@ -67,8 +67,13 @@ def make_charts(
     }
 
 
-def analyze(run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None = None, write: bool = True) -> Analysis:
-    """Judge ``run_dir``; clause selection and required users default to what its scenario says."""
+def analyze(
+    run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None = None, write: bool = True, report: bool = True
+) -> Analysis:
+    """Judge ``run_dir``; clause selection and required users default to what its scenario says.
+
+    ``write``: write verdict.json, summary.md and junit.xml; ``report``: also the charts and report.html.
+    """
     run = load_run(run_dir)
     scenario = run.meta.get("scenario") or {}
     ids = judge_ids if judge_ids is not None else scenario.get("judge")
@@ -89,13 +94,14 @@ def analyze(run_dir: Path, thresholds: Thresholds, judge_ids: list[str] | None =
     }
     names = {str(st.index): f"{st.index} {st.name}" for st in run.stages}
     tables["stage"] = [replace(row, key=names.get(row.key, row.key)) for row in tables["stage"]]
-    if write:
+    if write and report:
         charts = make_charts(run, judge, thresholds, tables["operation"])
         chart_dir = run_dir / "charts"
         chart_dir.mkdir(exist_ok=True)
         for name, (_caption, png) in charts.items():
             (chart_dir / f"{name}.png").write_bytes(png)
         (run_dir / "report.html").write_text(render(verdict, tables, charts, run.meta, fo), encoding="utf-8")
+    if write:
         write_verdict_json(run_dir / "verdict.json", verdict, tables, run.meta)
         (run_dir / "summary.md").write_text(summary_markdown(verdict, tables, run.meta))
         (run_dir / "junit.xml").write_text(junit_xml(verdict, run.meta))

@@ -46,9 +46,6 @@ class Text:
     def eq(self, value: str) -> NDArray[np.bool_]:
         return self.mask([value])
 
-    def take(self, index: NDArray[np.bool_] | NDArray[np.intp]) -> Text:
-        return Text(self.codes[index], self.labels)
-
     def groups(self, within: NDArray[np.bool_] | None = None) -> Iterator[tuple[str, NDArray[np.bool_]]]:
         """(label, mask) for each label present (inside ``within``), in label order; masks made one at a time."""
         present = np.unique(self.codes if within is None else self.codes[within])
@@ -75,9 +72,6 @@ class Samples:
 
     def t(self, name: str) -> Text:
         return self.text[name]
-
-    def take(self, index: NDArray[np.bool_] | NDArray[np.intp]) -> Samples:
-        return Samples({k: v[index] for k, v in self.num.items()}, {k: v.take(index) for k, v in self.text.items()})
 
     @classmethod
     def from_table(cls, box: list[pa.Table]) -> Samples:

@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run_dir", type=Path)
     an.add_argument("--thresholds", type=Path, help="default: the copy in the run directory")
     an.add_argument("--clauses", help="comma-separated clause ids to judge (default: the scenario's)")
+    an.add_argument("--no-report", action="store_true", help="verdict files only: no charts, no report.html")
 
     va = sub.add_parser("validate", help="check scenario and thresholds files")
     va.add_argument("files", nargs="*", type=Path)
@@ -220,9 +221,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 f"--clauses: unknown clause id(s) {', '.join(unknown)}; "
                 f"{thresholds_path} has {', '.join(thresholds.all_ids())}"
             )
-    result = analyze(args.run_dir, thresholds, ids)
+    result = analyze(args.run_dir, thresholds, ids, report=not args.no_report)
     print(terminal_table(result.verdict, color=sys.stdout.isatty()))
-    print(f"verdict written to {args.run_dir / 'verdict.json'}")
+    print(
+        f"verdict written to {args.run_dir / 'verdict.json'}"
+        + ("" if args.no_report else f"; report: {args.run_dir / 'report.html'}")
+    )
     return result.verdict.exit_code
 
 

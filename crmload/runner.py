@@ -28,7 +28,7 @@ import httpx
 
 import crmload
 from crmload.audit import audit_reference
-from crmload.errors import EXIT_INTERRUPTED, RunError, TargetError
+from crmload.errors import RunError, TargetError
 from crmload.safety import check_target_allowed, free_loopback_port, host_of, redact, tcp_reachable
 from crmload.scenario import Scenario
 from crmload.units import format_duration
@@ -449,6 +449,3 @@ def _reap_group(pgid: int) -> None:
 
 def _utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-__all__ = ["EXIT_INTERRUPTED", "RunOptions", "RunOutcome", "execute"]

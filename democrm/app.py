@@ -166,6 +166,22 @@ def _admin_routes(crm: CRM) -> list[Route]:
         except ApiError as exc:
             return exc.response()
 
+    async def records(request: Request) -> Response:
+        """Read up to 1,000 records of one table back at once: ``{"ids": [...]}`` -> ``{"records": {id: row}}``."""
+        try:
+            _admin(crm, request)
+            table = request.path_params["entity"]
+            if table not in _READABLE:
+                raise ApiError(422, f"entity must be one of {', '.join(sorted(_READABLE))}", "entity")
+            ids = (await json_body(request)).get("ids")
+            if not isinstance(ids, list) or not 1 <= len(ids) <= 1000 or not all(isinstance(i, int) for i in ids):
+                raise ApiError(422, "ids must be a list of 1 to 1000 integers", "ids")
+            marks = ",".join("?" * len(ids))
+            rows = crm.conn.execute(f"SELECT * FROM {table} WHERE id IN ({marks})", ids).fetchall()
+            return json_response({"records": {str(r["id"]): dict(r) for r in rows}})
+        except ApiError as exc:
+            return exc.response()
+
     async def health(request: Request) -> Response:
         return json_response({"status": "ok", "service": "democrm"})
 
@@ -178,6 +194,7 @@ def _admin_routes(crm: CRM) -> list[Route]:
         Route("/api/admin/faults", faults, methods=["GET", "PUT"]),
         Route("/api/admin/stats", stats),
         Route("/api/admin/records/{entity}/{id}", record),
+        Route("/api/admin/records/{entity}", records, methods=["POST"]),
     ]
 
 

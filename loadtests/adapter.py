@@ -13,7 +13,6 @@ lists it. See ``README.md`` for a worked example.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import gevent
@@ -131,11 +130,6 @@ class CrmAdapter:
         """Log in as this user (token, session cookie with CSRF, OAuth2...); True on success."""
         raise NotSupported("auth.login")
 
-    def supports(self, operation: str) -> bool:
-        method = getattr(type(self), operation.replace(".", "_"), None)
-        base = getattr(CrmAdapter, operation.replace(".", "_"), None)
-        return method is not None and method is not base
-
     def __getattr__(self, attr: str) -> Any:
         # any canonical operation the subclass did not implement
         def unsupported(*_a: Any, **_kw: Any) -> Any:
@@ -144,7 +138,3 @@ class CrmAdapter:
         if attr.startswith("_"):
             raise AttributeError(attr)
         return unsupported
-
-    @staticmethod
-    def now() -> float:
-        return time.time()

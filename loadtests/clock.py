@@ -31,10 +31,6 @@ class StageClock:
         found = self.scenario.stage_at(self.elapsed())
         return found[0] if found is not None else len(self.scenario.stages) - 1
 
-    def monotonic_at(self, elapsed_s: float) -> float:
-        assert self._t0 is not None
-        return self._t0 + elapsed_s
-
     def wall_at(self, elapsed_s: float) -> float:
         assert self.wall_t0 is not None
         return self.wall_t0 + elapsed_s

@@ -12,7 +12,6 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from locust import constant, events
@@ -177,7 +176,3 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
     events.test_start.add_listener(on_test_start)
     events.quitting.add_listener(on_quitting)
     return rt
-
-
-def run_dir() -> Path:
-    return get().settings.run_dir

@@ -44,7 +44,11 @@ def test_torn_last_line_is_left_out(tmp_path: Path) -> None:
 
 def test_header_only_is_inconclusive_and_empty_file_is_an_error(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", [])
-    res = analyze(run_dir, Thresholds.model_validate({"clauses": [{"id": "A-1", "title": "a", "limit": "p(95) < 3s"}]}))
+    res = analyze(
+        run_dir,
+        report=False,
+        thresholds=Thresholds.model_validate({"clauses": [{"id": "A-1", "title": "a", "limit": "p(95) < 3s"}]}),
+    )
     assert res.verdict.status == "INCONCLUSIVE" and "not exercised" in res.verdict.results[0].reason
     (run_dir / "samples.csv").write_bytes(b"")
     with pytest.raises(RunError, match="empty"):

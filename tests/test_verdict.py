@@ -23,7 +23,7 @@ ERR = Thresholds(
 
 def _one(tmp_path: Path, samples: list[S], thresholds: Thresholds, **kw: object) -> tuple[str, object]:
     run = write_run(tmp_path / "run", samples, **kw)  # type: ignore[arg-type]
-    res = analyze(run, thresholds)
+    res = analyze(run, thresholds, report=False)  # the report has its own test below
     return res.verdict.status, res.verdict.results[0]
 
 
@@ -167,13 +167,13 @@ def test_concurrency_clause(tmp_path: Path) -> None:
 
 def test_exit_codes_and_outputs(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", [S(4.0 * i) for i in range(1, 1001)])
-    res = analyze(run, RT)
+    res = analyze(run, RT, report=False)
     assert res.verdict.exit_code == 1
     assert (run / "verdict.json").exists() and "PERF-RT-01" in (run / "summary.md").read_text()
     junit = (run / "junit.xml").read_text()
     assert "<failure" in junit and 'tests="1"' in junit
-    assert analyze(write_run(tmp_path / "ok", [S(i) for i in range(1, 1001)]), RT).verdict.exit_code == 0
-    assert analyze(write_run(tmp_path / "in", [S(1.0)] * 10), RT).verdict.exit_code == 3
+    assert analyze(write_run(tmp_path / "ok", [S(i) for i in range(1, 1001)]), RT, report=False).verdict.exit_code == 0
+    assert analyze(write_run(tmp_path / "in", [S(1.0)] * 10), RT, report=False).verdict.exit_code == 3
 
 
 def test_defaults_are_sane() -> None:

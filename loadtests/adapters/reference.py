@@ -17,9 +17,6 @@ class ReferenceCRM(CrmAdapter):
         self.client.auth_header = f"Bearer {r['token']}"
         return True
 
-    def logout(self) -> None:
-        self.client.auth_header = None
-
     def check_failed(self, operation: str, response: Any) -> str | None:
         if response.content[:9] == b'{"error":':
             return "answer carries an error object"
