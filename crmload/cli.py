@@ -60,6 +60,9 @@ def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
         faults["drop_write_rate"] = args.drop_write_rate
     if args.grant_forbidden:
         faults["grant_forbidden"] = True
+    throttle = _fault_pairs(args.throttle, "throttle")
+    if throttle:
+        faults["throttle"] = {op: r / 100.0 if r > 1 else r for op, r in throttle.items()}
     return faults
 
 
@@ -102,6 +105,13 @@ def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         type=float,
         default=0.0,
         help="silently roll back this fraction of acknowledged writes",
+    )
+    g.add_argument(
+        f"--{prefix}throttle",
+        dest="throttle",
+        action="append",
+        metavar="OP=RATE",
+        help="answer 429 (Retry-After: 1) to this fraction of calls of OP; repeatable",
     )
     g.add_argument(
         f"--{prefix}grant-forbidden",

@@ -42,6 +42,14 @@ _READABLE = {
 }
 
 
+class _Answer(Exception):
+    """A finished response that ends the request early (e.g. 429 with its Retry-After header)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -71,6 +79,10 @@ def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
             status = faults.error_status(op.name)
             if status is not None:
                 raise ApiError(status, f"injected fault on {op.name}")
+            if faults.throttled(op.name):
+                throttled = ApiError(429, f"too many requests for {op.name}; retry after 1 s").response()
+                throttled.headers["retry-after"] = "1"
+                raise _Answer(throttled)
             sem = faults.semaphore
             if sem is not None:
                 async with sem:
@@ -81,6 +93,8 @@ def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
                 response = await handler(crm, request, user)
         except ApiError as exc:
             response = exc.response()
+        except _Answer as answer:
+            response = answer.response
         dur_ms = (time.perf_counter() - start) * 1000.0
         response.headers["server-timing"] = f"app;dur={dur_ms:.3f}"
         crm.served[op.name] += 1

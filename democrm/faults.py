@@ -9,6 +9,7 @@
 | ``concurrency_limit=4, service_time_ms=100`` | at most 4 requests in service at once, each held 100 ms |
 |  | (a capacity of 40 requests/s) |
 | ``stall_s=5`` | every request arriving in the next 5 s waits until the stall ends |
+| ``throttle[op] = 0.2`` | exactly 1 in 5 calls of ``op`` answers 429 with ``Retry-After: 1`` |
 | ``grant_forbidden=true`` | role checks are off: every role may call every operation (an access-control breach) |
 | ``drop_write_rate=0.01`` | 1 % of writes answer 2xx but are rolled back (a lost write, for the DATA-01 audit) |
 
@@ -58,8 +59,9 @@ class Faults(BaseModel):
     stall_s: float = Field(0.0, ge=0)
     drop_write_rate: float = Field(0.0, ge=0, le=1)
     grant_forbidden: bool = False
+    throttle: dict[str, float] = Field(default_factory=dict, description="op -> share of calls answered 429")
 
-    @field_validator("latency", "errors")
+    @field_validator("latency", "errors", "throttle")
     @classmethod
     def _known_ops(cls, v: dict[str, Any]) -> dict[str, Any]:
         for op in v:
@@ -101,6 +103,15 @@ class FaultState:
         if int(k * fault.rate) > int((k - 1) * fault.rate):
             return fault.status
         return None
+
+    def throttled(self, op: str) -> bool:
+        """Deterministic like :meth:`error_status`: exactly ``rate`` of the calls of ``op`` are throttled."""
+        key = op if op in self.faults.throttle else "*"
+        rate = self.faults.throttle.get(key, 0.0)
+        if rate <= 0:
+            return False
+        k = self._calls["throttle:" + key] = self._calls.get("throttle:" + key, 0) + 1
+        return int(k * rate) > int((k - 1) * rate)
 
     def drop_write(self) -> bool:
         return self.faults.drop_write_rate > 0 and self._rng.random() < self.faults.drop_write_rate

@@ -211,3 +211,17 @@ def test_access_granted_to_forbidden_actions_fails_sec_ac_01_naming_role_and_ope
     # stage a sales rep was acknowledged)
     data = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "DATA-01")
     assert data["status"] == "PASS" or "opportunities" in data["reason"]
+
+
+def test_throttling_is_reported_apart_from_failures(tmp_path: Path) -> None:
+    run = crmload(
+        "run", str(REPO / "tests" / "scenarios" / "plain.yaml"), "--crm-throttle", "customer.view=0.5", results=tmp_path
+    )
+    assert run.code in (0, 3), run.stdout + run.stderr
+    views = run.samples().query("kind == 'request' and operation == 'customer.view'")
+    views = views[~views["journey"].str.startswith("probe.")]
+    throttled = views[views["outcome"] == "throttled"]
+    assert len(throttled) >= 5 and set(throttled["status"]) == {429}
+    assert abs(len(throttled) - len(views) / 2) <= 1  # exactly every second call, by construction
+    clause = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "PERF-ERR-01")
+    assert clause["status"] != "FAIL" and clause["measured"] == 0.0  # 429s are not failures
