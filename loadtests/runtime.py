@@ -109,6 +109,10 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
         return 1.0
 
     def on_init(environment: Environment, **_kw: Any) -> None:
+        # let users finish the request they are in when the test stops (Locust's default kills them
+        # mid-request: the CRM would serve a request that no sample records)
+        if not environment.stop_timeout:
+            environment.stop_timeout = 5.0
         rt.capture = Capture(environment, s.run_dir, clock.stage_index)
         if has_arrivals:
             rt.scheduler = ArrivalScheduler(
