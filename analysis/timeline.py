@@ -60,6 +60,41 @@ def binned_percentiles(
     return out
 
 
+def _timelines(
+    s: Samples,
+    mask: NDArray[np.bool_],
+    codes: NDArray[np.intp],
+    n_groups: int,
+    failed: NDArray[np.bool_],
+    ok: NDArray[np.bool_],
+    latency: NDArray[np.float64],
+    t0: float,
+    t1: float,
+    target_bins: int,
+) -> list[Timeline]:
+    """Per-bin figures of the ``mask`` rows for each group code, from one sort."""
+    span = max(1.0, t1 - t0)
+    bin_s = max(1.0, math.ceil(span / target_bins))
+    n_bins = max(1, math.ceil(span / bin_s))
+    ts = s["ts"]
+    inside = mask & (ts >= t0) & (ts < t0 + n_bins * bin_s)
+    key = codes[inside] * n_bins + ((ts[inside] - t0) // bin_s).astype(np.intp)
+    size = n_groups * n_bins
+    requests = np.bincount(key, minlength=size).astype(np.int64)
+    failures = np.bincount(key, weights=failed[inside], minlength=size).astype(np.int64)
+    users_sum = np.bincount(key, weights=s["users"][inside], minlength=size)
+    good = ok[inside]
+    pct = binned_percentiles(key[good], latency[inside][good], size, (50.0, 95.0, 99.0))
+    starts: NDArray[np.float64] = np.arange(n_bins, dtype=np.float64) * bin_s
+    out: list[Timeline] = []
+    for group in range(n_groups):
+        sl = slice(group * n_bins, (group + 1) * n_bins)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            users = np.where(requests[sl] > 0, users_sum[sl] / requests[sl], np.nan)
+        out.append(Timeline(t0, bin_s, starts, requests[sl], failures[sl], users, {k: v[sl] for k, v in pct.items()}))
+    return out
+
+
 def grouped_timelines(
     s: Samples,
     mask: NDArray[np.bool_],
@@ -73,31 +108,10 @@ def grouped_timelines(
 ) -> dict[str, Timeline]:
     """One :class:`Timeline` per label of ``by`` (e.g. persona), from one sort for all of them."""
     text = s.t(by)
-    labels = [(code, label) for code, label in enumerate(text.labels)]
-    n_groups = len(text.labels) + 1
-    span = max(1.0, t1 - t0)
-    bin_s = max(1.0, math.ceil(span / target_bins))
-    n_bins = max(1, math.ceil(span / bin_s))
-    ts = s["ts"]
-    inside = mask & (ts >= t0) & (ts < t0 + n_bins * bin_s)
-    bins = ((ts[inside] - t0) // bin_s).astype(np.intp)
-    key = text.codes[inside].astype(np.intp) * n_bins + bins
-    size = n_groups * n_bins
-    requests = np.bincount(key, minlength=size).astype(np.int64)
-    failures = np.bincount(key, weights=failed[inside], minlength=size).astype(np.int64)
-    users_sum = np.bincount(key, weights=s["users"][inside], minlength=size)
-    good = ok[inside]
-    pct = binned_percentiles(key[good], latency[inside][good], size, (50.0, 95.0, 99.0))
-    out: dict[str, Timeline] = {}
-    starts: NDArray[np.float64] = np.arange(n_bins, dtype=np.float64) * bin_s
-    for code, label in labels:
-        sl = slice(code * n_bins, (code + 1) * n_bins)
-        if requests[sl].sum() == 0:
-            continue
-        with np.errstate(invalid="ignore", divide="ignore"):
-            users = np.where(requests[sl] > 0, users_sum[sl] / requests[sl], np.nan)
-        out[label] = Timeline(t0, bin_s, starts, requests[sl], failures[sl], users, {k: v[sl] for k, v in pct.items()})
-    return out
+    found = _timelines(
+        s, mask, text.codes.astype(np.intp), len(text.labels) + 1, failed, ok, latency, t0, t1, target_bins
+    )
+    return {label: tl for label, tl in zip(text.labels, found, strict=False) if tl.requests.sum() > 0}
 
 
 def timeline(
@@ -110,19 +124,5 @@ def timeline(
     t1: float,
     target_bins: int = 120,
 ) -> Timeline:
-    """Per-bin figures of the ``mask`` rows between ``t0`` and ``t1``."""
-    span = max(1.0, t1 - t0)
-    bin_s = max(1.0, math.ceil(span / target_bins))
-    n_bins = max(1, math.ceil(span / bin_s))
-    ts = s["ts"]
-    inside = mask & (ts >= t0) & (ts < t0 + n_bins * bin_s)
-    bins = ((ts[inside] - t0) // bin_s).astype(np.intp)
-    requests = np.bincount(bins, minlength=n_bins).astype(np.int64)
-    failures = np.bincount(bins, weights=failed[inside], minlength=n_bins).astype(np.int64)
-    users_sum = np.bincount(bins, weights=s["users"][inside], minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        users = np.where(requests > 0, users_sum / requests, np.nan)
-    good = ok[inside]
-    pct = binned_percentiles(bins[good], latency[inside][good], n_bins, (50.0, 95.0, 99.0))
-    starts: NDArray[np.float64] = np.arange(n_bins, dtype=np.float64) * bin_s
-    return Timeline(t0, bin_s, starts, requests, failures, users, pct)
+    """Per-bin figures of all the ``mask`` rows between ``t0`` and ``t1``."""
+    return _timelines(s, mask, np.zeros(len(mask), dtype=np.intp), 1, failed, ok, latency, t0, t1, target_bins)[0]
