@@ -66,6 +66,14 @@ def _authenticate(crm: CRM, request: Request) -> User:
     return user
 
 
+def _answered(crm: CRM, op: Operation, response: Response, start: float) -> Response:
+    """Every operation's answer: ``Server-Timing`` since ``start`` and the served-request counters."""
+    response.headers["server-timing"] = f"app;dur={(time.perf_counter() - start) * 1000.0:.3f}"
+    crm.served[op.name] += 1
+    crm.served_by_status[(op.name, response.status_code)] += 1
+    return response
+
+
 def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
     faults = crm.faults
 
@@ -95,11 +103,7 @@ def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
             response = exc.response()
         except _Answer as answer:
             response = answer.response
-        dur_ms = (time.perf_counter() - start) * 1000.0
-        response.headers["server-timing"] = f"app;dur={dur_ms:.3f}"
-        crm.served[op.name] += 1
-        crm.served_by_status[(op.name, response.status_code)] += 1
-        return response
+        return _answered(crm, op, response, start)
 
     return endpoint
 
@@ -127,10 +131,7 @@ def _login_endpoint(crm: CRM) -> Any:
             response = json_response({"token": token, "user_id": user.id, "role": user.role})
         except ApiError as exc:
             response = exc.response()
-        response.headers["server-timing"] = f"app;dur={(time.perf_counter() - start) * 1000.0:.3f}"
-        crm.served[op.name] += 1
-        crm.served_by_status[(op.name, response.status_code)] += 1
-        return response
+        return _answered(crm, op, response, start)
 
     return login
 
@@ -165,13 +166,18 @@ def _admin_routes(crm: CRM) -> list[Route]:
             }
         )
 
+    def readable_table(request: Request) -> str:
+        """The admin-only table named in the path, one of the tables the audit may read."""
+        _admin(crm, request)
+        table = str(request.path_params["entity"])
+        if table not in _READABLE:
+            raise ApiError(422, f"entity must be one of {', '.join(sorted(_READABLE))}", "entity")
+        return table
+
     async def record(request: Request) -> Response:
         """Read one record back by table and id (the lost-write audit's read path)."""
         try:
-            _admin(crm, request)
-            table = request.path_params["entity"]
-            if table not in _READABLE:
-                raise ApiError(422, f"entity must be one of {', '.join(sorted(_READABLE))}", "entity")
+            table = readable_table(request)
             rid = path_id(request)
             row = crm.conn.execute(f"SELECT * FROM {table} WHERE id = ?", (rid,)).fetchone()
             if row is None:
@@ -183,10 +189,7 @@ def _admin_routes(crm: CRM) -> list[Route]:
     async def records(request: Request) -> Response:
         """Read up to 1,000 records of one table back at once: ``{"ids": [...]}`` -> ``{"records": {id: row}}``."""
         try:
-            _admin(crm, request)
-            table = request.path_params["entity"]
-            if table not in _READABLE:
-                raise ApiError(422, f"entity must be one of {', '.join(sorted(_READABLE))}", "entity")
+            table = readable_table(request)
             ids = (await json_body(request)).get("ids")
             if not isinstance(ids, list) or not 1 <= len(ids) <= 1000 or not all(isinstance(i, int) for i in ids):
                 raise ApiError(422, "ids must be a list of 1 to 1000 integers", "ids")

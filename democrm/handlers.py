@@ -146,7 +146,7 @@ def _row(row: Any) -> dict[str, Any]:
     return dict(row) if row is not None else {}
 
 
-def _account(crm: CRM, account_id: int, user: User, *, for_write: bool = False) -> dict[str, Any]:
+def _account(crm: CRM, account_id: int, user: User) -> dict[str, Any]:
     row = crm.conn.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
     if row is None:
         raise ApiError(404, f"account {account_id} does not exist")
