@@ -17,6 +17,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from analysis import capacity
+from analysis import drift as drift_analysis
+from analysis import surge as surge_analysis
 from analysis.run import Stage
 from analysis.timeline import Timeline
 
@@ -119,4 +122,73 @@ def latency_vs_concurrency(users: np.ndarray, p95_ms: np.ndarray, throughput: np
     ax.set_xlabel("active users")
     ax.set_ylabel("p95 latency (ms)")
     ax.set_title("Latency against concurrency (one dot per time bin)")
+    return _png(fig)
+
+
+def staircase(cap: capacity.Capacity) -> bytes:
+    """Throughput and p95 against users per step; ceiling, knee and the fitted USL curve marked."""
+    users = np.array([s.users for s in cap.steps], dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    colors = ["#2e7d32" if s.status == "PASS" else "#c62828" if s.status == "FAIL" else "#ef6c00" for s in cap.steps]
+    ax.plot(users, [s.throughput_rps for s in cap.steps], color="#31a354", lw=1, zorder=1)
+    ax.scatter(
+        users, [s.throughput_rps for s in cap.steps], c=colors, zorder=2, label="throughput (step verdict colour)"
+    )
+    if cap.usl is not None:
+        grid = np.linspace(1.0, max(users.max(), 1.0) * 1.25, 200)
+        ax.plot(grid, cap.usl.predict(grid), color="#888888", ls=":", label="USL fit")
+    ax.set_xlabel("users")
+    ax.set_ylabel("successful requests/s")
+    ax2 = ax.twinx()
+    ax2.plot(users, [s.p95_ms for s in cap.steps], color=COLORS["p95"], marker="s", ms=4, label="p95 (ms)")
+    ax2.set_ylabel("p95 (ms)")
+    if cap.ceiling_users is not None:
+        ax.axvline(cap.ceiling_users, color="#2e7d32", ls="--", lw=1.2, label=f"ceiling {cap.ceiling_users} users")
+    if cap.knee_users is not None:
+        ax.axvline(cap.knee_users, color="#756bb1", ls="-.", lw=1, label=f"knee {cap.knee_users} users")
+    lines, labels = ax.get_legend_handles_labels()
+    lines2, labels2 = ax2.get_legend_handles_labels()
+    ax.legend(lines + lines2, labels + labels2, loc="upper left", fontsize=8)
+    ax.set_title("Staircase: throughput and p95 against users")
+    return _png(fig)
+
+
+def surge(found: surge_analysis.Surge) -> bytes:
+    """Rolling p95 and failure rate around the surge, its window shaded, recovery marked."""
+    rec = found.recovery
+    t = np.asarray(rec.t)
+    fig, (ax, ax_err) = plt.subplots(2, 1, figsize=(9, 4.4), sharex=True)
+    ax.axvspan(found.start - found.end, 0.0, color="#fde0dd", alpha=0.7, lw=0, label="surge")
+    ax.plot(t, rec.p95_ms, color=COLORS["p95"], label=f"rolling p95 ({rec.window_s:g} s window)")
+    if rec.p95_limit_ms is not None:
+        ax.axhline(rec.p95_limit_ms, color="#c62828", ls="--", lw=1, label="p95 limit")
+    ax.set_ylabel("ms")
+    ax_err.axvspan(found.start - found.end, 0.0, color="#fde0dd", alpha=0.7, lw=0)
+    ax_err.plot(t, np.asarray(rec.failure_rate) * 100, color="#c62828", label="rolling failure rate")
+    if rec.rate_limit is not None:
+        ax_err.axhline(rec.rate_limit * 100, color="#c62828", ls="--", lw=1, label="failure-rate limit")
+    ax_err.set_ylabel("%")
+    ax_err.set_xlabel("seconds since the surge ended")
+    if rec.seconds is not None:
+        for a in (ax, ax_err):
+            a.axvline(rec.seconds, color="#2e7d32", lw=1.5, label=f"recovered after {rec.seconds:.0f} s")
+    ax.legend(fontsize=8, loc="upper right")
+    ax_err.legend(fontsize=8, loc="upper right")
+    ax.set_title("Surge and recovery")
+    return _png(fig)
+
+
+def drift(trends: Sequence[drift_analysis.Trend]) -> bytes:
+    fig, axes = plt.subplots(len(trends), 1, figsize=(9, 2.2 * len(trends) + 0.4), sharex=True, squeeze=False)
+    for ax, tr in zip(axes[:, 0], trends, strict=True):
+        t = np.asarray(tr.t)
+        scale = 100.0 if tr.metric == "failure_rate" else 1.0
+        ax.plot(t, np.asarray(tr.values) * scale, marker=".", color="#2b8cbe", label=tr.metric)
+        if np.isfinite(tr.slope_per_s):
+            ax.plot(t, (tr.start_level + tr.slope_per_s * t) * scale, color="#c62828" if tr.drift else "#888888",
+                    ls="--", label="Theil–Sen trend" + (" (drift)" if tr.drift else ""))  # fmt: skip
+        ax.set_ylabel("%" if tr.metric == "failure_rate" else "p95 (ms)")
+        ax.legend(fontsize=8, loc="upper left")
+    axes[-1, 0].set_xlabel("seconds into the judged window")
+    axes[0, 0].set_title("Drift over the run")
     return _png(fig)

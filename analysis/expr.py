@@ -73,6 +73,8 @@ def format_value(metric: str, v: float) -> str:
         return f"{v * 100:.3g} %"
     if metric == "count":
         return f"{v:.0f}"
+    if metric == "seconds":
+        return f"{v:.3g} s"
     return f"{v:.3g}"
 
 

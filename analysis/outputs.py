@@ -48,8 +48,16 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def write_verdict_json(path: Path, verdict: Verdict, tables: dict[str, list[Row]], meta: dict[str, Any]) -> None:
+def write_verdict_json(
+    path: Path,
+    verdict: Verdict,
+    tables: dict[str, list[Row]],
+    meta: dict[str, Any],
+    sections: dict[str, Any] | None = None,
+) -> None:
+    """``sections``: the scenario kind's own analyses (capacity, surge, drift), each a JSON-ready dict."""
     data = verdict.to_dict()
+    data.update(sections or {})
     data["tables"] = {scope: [_row_dict(r) for r in rows] for scope, rows in tables.items()}
     data["run"] = {
         k: meta.get(k)

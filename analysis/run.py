@@ -1,4 +1,4 @@
-"""Reading a run directory (see DESIGN.md) into typed data; tolerant of runs cut short.
+"""Reading a run directory (README: "The run directory") into typed data; tolerant of runs cut short.
 
 A run killed mid-way leaves a ``samples.csv`` whose last line may be partial and no ``meta.json``
 end time; both are read as far as they go, and the run is treated as not completed.
@@ -32,6 +32,7 @@ class Stage:
     end: float
     warmup_s: float
     judged: bool = True
+    surge: bool = False
 
     @property
     def steady_start(self) -> float:
@@ -129,7 +130,7 @@ def load_run(path: Path) -> RunData:
         raise RunError(f"{path}: no samples.csv; was the run started? (crmload run writes it from the first second)")
     meta = _read_json(path / "meta.json", {})
     raw_stages = _read_json(path / "stages.json", [])
-    judged = {s.get("name"): s.get("judged", True) for s in (meta.get("scenario_plan") or [])}
+    plan = {s.get("name"): s for s in (meta.get("scenario_plan") or [])}
     stages = []
     ts_max = float(np.nanmax(samples["ts"])) if len(samples) else 0.0
     for s in raw_stages:
@@ -143,7 +144,8 @@ def load_run(path: Path) -> RunData:
                 start=float(s["start"]),
                 end=float(s["end"] if s.get("end") else ts_max),
                 warmup_s=float(s.get("warmup_s", 0.0)),
-                judged=bool(s.get("judged", judged.get(s["name"], True))),
+                judged=bool(s.get("judged", plan.get(s["name"], {}).get("judged", True))),
+                surge=bool(s.get("surge", plan.get(s["name"], {}).get("surge", False))),
             )
         )
     generators = _read_generators(path / "generators.csv")

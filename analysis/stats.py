@@ -101,7 +101,9 @@ def wilson(failures: int, n: int, confidence: float = 0.95) -> Interval:
     denom = 1.0 + z * z / n
     centre = (phat + z * z / (2 * n)) / denom
     half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    return Interval(max(0.0, centre - half), min(1.0, centre + half), confidence)
+    low = 0.0 if failures == 0 else max(0.0, centre - half)  # exactly 0, not a rounding residue
+    high = 1.0 if failures == n else min(1.0, centre + half)
+    return Interval(low, high, confidence)
 
 
 @dataclass(frozen=True)

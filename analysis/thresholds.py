@@ -68,7 +68,8 @@ def _check_ops(ops: list[str]) -> list[str]:
     for op in ops:
         if op not in CANONICAL_OPERATIONS:
             close = difflib.get_close_matches(op, CANONICAL_OPERATIONS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "use a canonical operation name (see DESIGN)"
+            known = "use a canonical operation name (democrm/operations.py lists them)"
+            hint = f"did you mean '{close[0]}'?" if close else known
             raise ValueError(f"unknown operation {op!r} | fix: {hint}")
     return ops
 
@@ -209,6 +210,20 @@ class Thresholds(_Frozen):
 
     def all_ids(self) -> list[str]:
         return [c.id for c in self.clauses] + [f"CLS-{k.id}" for k in self.classes]
+
+    def lookup_p95_limit_ms(self) -> float | None:
+        """PERF-RT-01's p95 limit (ms): the line drawn on latency charts and the surge's recovery bar."""
+        return next(
+            (lim.value for c in self.clauses if c.id == "PERF-RT-01" for lim in c.parsed if lim.percentile == 95),
+            None,
+        )
+
+    def failure_rate_limit(self) -> float | None:
+        """The first failure-rate limit of the standard (PERF-ERR-01 in the shipped one)."""
+        return next(
+            (lim.value for c in self.clauses if c.metric == "failure_rate" for lim in c.parsed if lim.metric == "rate"),
+            None,
+        )
 
 
 def load_thresholds(path: Path) -> Thresholds:

@@ -339,6 +339,8 @@ class Judge:
         if status in ("aborted", "interrupted"):
             reason = self.run.meta.get("status_reason", "")
             trust.incomplete = f"run {status}" + (f": {reason}" if reason else "")
+        elif status == "stopped":  # by the scenario's own stop criteria: an answer, not an accident
+            trust.warnings.append(str(self.run.meta.get("status_reason") or "stopped early by a stop criterion"))
         elif status in ("unknown", "running"):
             trust.incomplete = "run has no end record (meta.json missing or incomplete): it may have been killed"
         conn = self.s.t("outcome").eq("connection") & self.kind.eq("request")
@@ -661,12 +663,16 @@ class Judge:
             results.insert(0, self._concurrency(c, list(results)))
         order = {cid: i for i, cid in enumerate(self.t.all_ids())}
         results.sort(key=lambda r: order.get(r.clause_id, 1_000))
+        return self.finish(results, list(self.trust.warnings))
+
+    def finish(self, results: list[Result], warnings: list[str]) -> Verdict:
+        """The verdict of these results: the worst status leads; an interrupted run exits 130."""
         status = worst([r.status for r in results]) if results else INCONCLUSIVE
         if self.run.status == "interrupted":
             code = EXIT_INTERRUPTED
         else:
             code = {PASS: EXIT_PASS, FAIL: EXIT_FAIL, INCONCLUSIVE: EXIT_INCONCLUSIVE}[status]
-        return Verdict(status, code, tuple(results), self.run.status, self.window_s, tuple(self.trust.warnings))
+        return Verdict(status, code, tuple(results), self.run.status, self.window_s, tuple(warnings))
 
 
 def _restate(res: Result, status: str, why: str) -> Result:

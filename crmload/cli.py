@@ -1,18 +1,22 @@
 """The ``crmload`` command line. The only place that prints errors and chooses exit codes.
 
-Exit codes: 0 PASS · 1 FAIL · 2 usage, configuration or target error · 3 INCONCLUSIVE ·
-130 interrupted (what was recorded is kept and judged).
+Exit codes: 0 PASS · 1 FAIL (or, with a baseline, a regression) · 2 usage, configuration or target
+error · 3 INCONCLUSIVE · 130 interrupted (what was recorded is kept and judged).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crmload.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, CrmloadError
+from crmload.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, CrmloadError
+
+if TYPE_CHECKING:
+    from analysis.compare import Comparison
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "smoke.yaml"
@@ -45,9 +49,15 @@ def _fault_pairs(values: list[str] | None, what: str) -> dict[str, float]:
 
 def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
     faults: dict[str, Any] = {}
-    lat = _fault_pairs(args.latency, "latency")
-    if lat:
-        faults["latency"] = {op: {"fixed_ms": ms} for op, ms in lat.items()}
+    latency: dict[str, dict[str, float]] = {}
+    for op, ms in _fault_pairs(args.latency, "latency").items():
+        latency.setdefault(op, {})["fixed_ms"] = ms
+    for op, ms in _fault_pairs(args.latency_exp, "latency-exp").items():
+        latency.setdefault(op, {})["exp_mean_ms"] = ms
+    for op, ms in _fault_pairs(args.latency_growth, "latency-growth").items():
+        latency.setdefault(op, {})["growth_ms_per_s"] = ms
+    if latency:
+        faults["latency"] = latency
     errs = _fault_pairs(args.error_rate, "error-rate")
     if errs:
         faults["errors"] = {op: {"rate": r / 100.0 if r > 1 else r, "status": 503} for op, r in errs.items()}
@@ -73,7 +83,21 @@ def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         dest="latency",
         action="append",
         metavar="OP=MS",
-        help="add MS milliseconds to every call of OP ('*' for all); repeatable",
+        help="add MS milliseconds to every call of OP ('*' for all; an operation's own entry wins); repeatable",
+    )
+    g.add_argument(
+        f"--{prefix}latency-exp",
+        dest="latency_exp",
+        action="append",
+        metavar="OP=MS",
+        help="add an exponentially distributed time of mean MS to every call of OP; repeatable",
+    )
+    g.add_argument(
+        f"--{prefix}latency-growth",
+        dest="latency_growth",
+        action="append",
+        metavar="OP=MS",
+        help="add MS milliseconds more for every second since the CRM started (a slow leak); repeatable",
     )
     g.add_argument(
         f"--{prefix}error-rate",
@@ -121,6 +145,21 @@ def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     )
 
 
+def _add_compare_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("comparison with a baseline")
+    g.add_argument(
+        "--min-effect",
+        action="append",
+        default=[],
+        metavar="[METRIC=]SIZE",
+        help="smallest change worth calling: '10%%' for latency and throughput, or per metric "
+        "(p50, p95, p99, throughput, failure_rate), e.g. p99=10%% or failure_rate=0.2%%; "
+        "default 5%% and 0.5 percentage points for the failure rate",
+    )
+    g.add_argument("--alpha", type=float, default=0.05, help="family error rate of the comparison (default 0.05)")
+    g.add_argument("--force", action="store_true", help="compare runs that are not comparable (and say why)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmload", description="Performance and load testing for CRM systems.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,7 +184,27 @@ def build_parser() -> argparse.ArgumentParser:
         default="continue",
         help="when a load-generator process dies mid-run (default: continue, and report it)",
     )
+    run.add_argument("--baseline", metavar="RUN_OR_NAME", help="compare the run with this run or saved baseline")
+    _add_compare_options(run)
     _add_fault_options(run, prefix="crm-")
+
+    cmp_ = sub.add_parser("compare", help="compare a candidate run with a baseline run: regressions that are real")
+    cmp_.add_argument("baseline", help="baseline run directory or saved baseline name")
+    cmp_.add_argument("candidate", help="candidate run directory or saved baseline name")
+    cmp_.add_argument("--results", type=Path, default=Path("results"), help="where saved baselines are looked up")
+    cmp_.add_argument("--all", action="store_true", help="list unchanged metrics too")
+    cmp_.add_argument("--no-report", action="store_true", help="do not add the comparison to the candidate's report")
+    _add_compare_options(cmp_)
+
+    base = sub.add_parser("baseline", help="save or list named baselines")
+    base_sub = base.add_subparsers(dest="baseline_command", required=True)
+    save = base_sub.add_parser("save", help="keep a run directory as a named baseline")
+    save.add_argument("name")
+    save.add_argument("run_dir", type=Path)
+    save.add_argument("--replace", action="store_true", help="overwrite a baseline of that name")
+    save.add_argument("--results", type=Path, default=Path("results"))
+    lst = base_sub.add_parser("list", help="list saved baselines")
+    lst.add_argument("--results", type=Path, default=Path("results"))
 
     an = sub.add_parser("analyze", help="judge a recorded run again and rewrite its verdict")
     an.add_argument("run_dir", type=Path)
@@ -189,6 +248,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.users is not None and args.users < 1:
         raise CrmloadError("--users must be at least 1")
     scenario = scenario.scaled(users=args.users, rate_factor=args.rate_scale, duration_s=duration_s)
+    baseline = None
+    if args.baseline:
+        from crmload.baselines import resolve
+
+        baseline = resolve(args.baseline, args.results)  # before the load: a typo costs nothing
     faults = _faults_from_args(args)
     if faults and args.target != "embedded":
         raise CrmloadError("--crm-* fault options apply to the embedded reference CRM only")
@@ -208,10 +272,77 @@ def cmd_run(args: argparse.Namespace) -> int:
         on_worker_loss=args.on_worker_loss,
     )
     outcome = execute(opts)
-    result = analyze(outcome.run_dir, thresholds)
+    comparison = None
+    compare_error: CrmloadError | None = None
+    if baseline is not None:
+        try:
+            comparison = _compare(baseline, outcome.run_dir, args)
+        except CrmloadError as exc:  # the run and its verdict are kept whatever happens here
+            compare_error = exc
+    result = analyze(outcome.run_dir, thresholds, comparison=comparison)
     print(terminal_table(result.verdict, color=sys.stdout.isatty()))
+    if comparison is not None:
+        from analysis.comparison_outputs import terminal
+
+        print(terminal(comparison, color=sys.stdout.isatty()))
     print(f"run directory: {outcome.run_dir}  (status {outcome.status}: {outcome.reason})")
-    return result.verdict.exit_code
+    if compare_error is not None:
+        raise compare_error
+    code = result.verdict.exit_code
+    return EXIT_FAIL if comparison is not None and comparison.exit_code == EXIT_FAIL else code
+
+
+def _compare(base: Path, cand: Path, args: argparse.Namespace) -> Any:
+    """Compare and write comparison.json/.md/-junit.xml into the candidate's directory."""
+    from analysis.compare import compare, parse_min_effect
+    from analysis.comparison_outputs import write_all
+
+    if not 0 < args.alpha < 1:
+        raise CrmloadError("--alpha must be between 0 and 1")
+    comp = compare(
+        base,
+        cand,
+        parse_min_effect(args.min_effect),
+        args.alpha,
+        force=args.force,
+        fallback_thresholds=DEFAULT_THRESHOLDS,
+    )
+    write_all(comp, cand)
+    return comp
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from analysis.analyze import analyze
+    from analysis.comparison_outputs import terminal
+    from analysis.thresholds import load_thresholds
+    from crmload.baselines import resolve
+
+    base, cand = resolve(args.baseline, args.results), resolve(args.candidate, args.results)
+    comp = _compare(base, cand, args)
+    if not args.no_report:
+        own = cand / "thresholds.yaml"
+        analyze(cand, load_thresholds(own if own.exists() else DEFAULT_THRESHOLDS), comparison=comp)
+    print(terminal(comp, color=sys.stdout.isatty(), everything=args.all))
+    print(f"comparison written to {cand / 'comparison.json'}, comparison.md and comparison-junit.xml")
+    return int(comp.exit_code)
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from crmload.baselines import list_baselines, save
+
+    if args.baseline_command == "save":
+        dest = save(args.name, args.run_dir, args.results, replace=args.replace)
+        print(f"saved baseline {args.name!r}: {dest}")
+        return 0
+    rows = list_baselines(args.results)
+    if not rows:
+        print(f"no baselines saved under {args.results / 'baselines'}")
+    for name, info in rows:
+        print(
+            f"{name:24}  {info.get('scenario_name') or '?':16}  "
+            f"{info.get('started_utc') or '?':20}  {info.get('status')}"
+        )
+    return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -231,13 +362,30 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 f"--clauses: unknown clause id(s) {', '.join(unknown)}; "
                 f"{thresholds_path} has {', '.join(thresholds.all_ids())}"
             )
-    result = analyze(args.run_dir, thresholds, ids, report=not args.no_report)
+    comparison = _kept_comparison(args.run_dir)
+    result = analyze(args.run_dir, thresholds, ids, report=not args.no_report, comparison=comparison)
     print(terminal_table(result.verdict, color=sys.stdout.isatty()))
+    if comparison is not None:
+        print(f"the report keeps the comparison with {comparison.base} ({comparison.status}) from comparison.json")
     print(
         f"verdict written to {args.run_dir / 'verdict.json'}"
         + ("" if args.no_report else f"; report: {args.run_dir / 'report.html'}")
     )
     return result.verdict.exit_code
+
+
+def _kept_comparison(run_dir: Path) -> Comparison | None:
+    """The comparison a ``run --baseline`` or ``compare`` left in ``run_dir``, if it is readable."""
+    from analysis.compare import Comparison
+
+    path = run_dir / "comparison.json"
+    try:
+        return Comparison.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"warning: {path} is unreadable ({exc}); the report leaves the comparison out", file=sys.stderr)
+        return None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -277,7 +425,14 @@ def cmd_demo_crm(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "analyze": cmd_analyze, "validate": cmd_validate, "demo-crm": cmd_demo_crm}
+COMMANDS = {
+    "run": cmd_run,
+    "compare": cmd_compare,
+    "baseline": cmd_baseline,
+    "analyze": cmd_analyze,
+    "validate": cmd_validate,
+    "demo-crm": cmd_demo_crm,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -400,6 +400,11 @@ def _run_locust(
     for name, lost in (capture.get("lost_workers") or {}).items():
         when = time.strftime("%H:%M:%SZ", time.gmtime(lost["detected_at"]))
         reason += f"; load generator {name} lost at {when} after {lost['samples']} samples"
+    stopped = capture.get("stopped_by")
+    if stopped and status == "completed":
+        status = "stopped"
+        when = time.strftime("%H:%M:%SZ", time.gmtime(stopped["at"]))
+        reason = f"stopped early at {when} by the scenario's stop criterion: {stopped['criterion']}"
     if capture.get("abort_reason") and status == "completed":
         status = "aborted"
         reason = f"{capture['abort_reason']} (--on-worker-loss abort); " + reason

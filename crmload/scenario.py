@@ -17,13 +17,16 @@ the CRM's speed). Durations accept ``90``, ``"90s"``, ``"5m"``, ``"1h"``.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from crmload.units import DurationS
-from crmload.yamlio import load_model
+from crmload.errors import ConfigError, ConfigErrors
+from crmload.personas import JOURNEYS, OPTIONS, option_value, weight_option
+from crmload.units import DurationS, parse_duration_s, parse_fraction
+from crmload.yamlio import compose, field_name, key_mark, load_model, locate
 
 CLOSED_PERSONAS = ("sales", "service", "marketing", "manager")
 OPEN_PERSONAS = ("integration",)
@@ -61,6 +64,36 @@ class OpenModel(_Frozen):
     max_lag: DurationS = Field(1.0, gt=0, description="an iteration later than this is dropped and counted")
 
 
+class StopWhen(_Frozen):
+    """A windowed stop criterion (like Taurus' pass/fail ``for``): the run ends when ``metric`` of
+    every second with completed requests stays above ``above`` for ``for`` seconds. Protects a real
+    CRM once a capacity climb has clearly passed its ceiling.
+
+        stop_when:
+          - {metric: failure_rate, above: 10%, for: 15s}
+          - {metric: p95, above: 6s, for: 30s}
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    metric: Literal["failure_rate", "p50", "p95", "p99"]
+    above: float = Field(gt=0, description="a fraction (10%) for failure_rate, a duration (6s, 500ms) for latency")
+    for_s: DurationS = Field(alias="for", gt=0, le=3600)
+
+    @field_validator("above", mode="before")
+    @classmethod
+    def _number(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.data.get("metric") != "failure_rate":
+            return parse_duration_s(v)
+        value = parse_fraction(v)
+        if isinstance(value, int | float) and not 0 < value <= 1:
+            raise ValueError(f"a failure rate must be between 0 and 100 % (got {v!r}) | fix: write e.g. 10%")
+        return value
+
+    def describe(self) -> str:
+        above = f"{self.above * 100:g} %" if self.metric == "failure_rate" else f"{self.above * 1000:g} ms"
+        return f"{self.metric} above {above} for {self.for_s:g} s"
+
+
 class Stage(_Frozen):
     name: str = Field(min_length=1, max_length=60)
     duration: DurationS = Field(gt=0)
@@ -69,6 +102,7 @@ class Stage(_Frozen):
     arrival_rate: float = Field(0.0, ge=0, le=100_000)
     warmup: DurationS | None = Field(None, ge=0, description="left out of steady-state statistics")
     judged: bool = Field(True, description="false: a ramp or cool-down, left out of the verdict")
+    surge: bool = Field(False, description="a promotion surge: judged on its own, recovery measured after it")
 
     @model_validator(mode="after")
     def _some_load(self) -> Stage:
@@ -91,6 +125,17 @@ class Scenario(_Frozen):
     warmup: DurationS = Field(0.0, ge=0, description="default warm-up left out at the start of each stage")
     judge: list[str] | None = Field(None, description="clause ids this scenario is judged on (default: all)")
     required_users: int | None = Field(None, ge=1, description="concurrency PERF-CONC-01 asks for")
+    kind: Literal["steady", "capacity", "surge", "soak"] = Field(
+        "steady", description="capacity: a staircase judged step by step for the concurrency ceiling"
+    )
+    stop_when: list[StopWhen] = Field(default_factory=list, description="end the run early when one holds")
+    recovery_window: DurationS = Field(10.0, gt=0, le=3600, description="rolling window of the surge recovery")
+    max_drift: float = Field(0.1, gt=0, le=10, description="soak: p95 growth over the run that counts as drift")
+
+    @field_validator("max_drift", mode="before")
+    @classmethod
+    def _fraction(cls, v: Any) -> Any:
+        return parse_fraction(v)
 
     @field_validator("stages")
     @classmethod
@@ -176,6 +221,7 @@ class Scenario(_Frozen):
                 "planned_duration_s": s.duration,
                 "warmup_s": self.warmup if s.warmup is None else s.warmup,
                 "judged": s.judged,
+                "surge": s.surge,
             }
             for i, s in enumerate(self.stages)
         ]
@@ -183,4 +229,35 @@ class Scenario(_Frozen):
 
 def load_scenario(path: Path) -> Scenario:
     """Load and validate a scenario file; errors name file, line, field and fix."""
-    return load_model(Scenario, path)
+    scenario = load_model(Scenario, path)
+    problems = option_problems(scenario)
+    if problems:
+        _data, node = compose(path)
+        errors = []
+        for loc, problem, fix in problems:
+            line, col = key_mark(node, loc) if problem == "unknown option" else locate(node, loc)[:2]
+            errors.append(ConfigError(path, line, col, field_name(loc), problem, fix))
+        raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
+    return scenario
+
+
+def option_problems(scenario: Scenario) -> list[tuple[tuple[str, ...], str, str]]:
+    """Persona options that the journeys do not know or cannot use: (location, problem, fix)."""
+    problems: list[tuple[tuple[str, ...], str, str]] = []
+    for persona, cfg in scenario.personas.items():
+        known, found = OPTIONS[persona], len(problems)
+        for key, value in cfg.options.items():
+            loc = ("personas", persona, "options", key)
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+                fix = f"did you mean '{close[0]}'?" if close else f"{persona} knows: " + ", ".join(sorted(known))
+                problems.append((loc, "unknown option", fix))
+            elif (why := known[key].problem(value)) is not None:
+                option = known[key]
+                problems.append((loc, f"{key} {why}", f"write e.g. {key}: {option.default:g} ({option.help})"))
+        if len(problems) > found or cfg.weight == 0:
+            continue
+        if not any(option_value(persona, cfg.options, weight_option(j)) for j in JOURNEYS[persona]):
+            fix = "give one weight_<journey> a weight above 0"
+            problems.append((("personas", persona, "options"), "every journey weight is 0", fix))
+    return problems

@@ -1,4 +1,4 @@
-"""The columns of a run directory's CSV files (DESIGN.md), shared by the writer and every reader."""
+"""The columns of a run directory's CSV files, shared by the writer and every reader."""
 
 SAMPLE_COLUMNS: tuple[str, ...] = (
     "ts",

@@ -37,6 +37,7 @@ from locust.env import Environment
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
 from crmload.schema import GENERATOR_COLUMNS, SAMPLE_COLUMNS, WRITE_COLUMNS
+from loadtests.stopwatch import StopWatch
 
 STREAMS = {
     "rows": ("samples.csv", SAMPLE_COLUMNS),
@@ -156,6 +157,7 @@ class Capture:
         self._last_batch: dict[str, float] = {}
         self.lost_workers: dict[str, dict[str, Any]] = {}
         self.abort_reason: str | None = None
+        self.watch: StopWatch | None = None  # the scenario's stop criteria, on the writing process
         self._ctx_t = 0.0
         self._ctx = (-1, 0)
         env = environment.events
@@ -192,6 +194,10 @@ class Capture:
         files = self._open_files()
         for key, rows in streams.items():
             files[key].write([tuple(r) for r in rows])
+        if self.watch is not None:  # the stop criteria see every request the writer records
+            for r in streams.get("rows", ()):
+                if r[1] == "request" and not str(r[4]).startswith("probe."):
+                    self.watch.add(float(r[0]), float(r[5]), str(r[8]))
 
     def _on_test_start(self, environment: Environment, **_kw: Any) -> None:
         self._stopped = False
@@ -488,6 +494,7 @@ class Capture:
             "workers_missing_final": getattr(self, "missing_finals", []),
             "lost_workers": self.lost_workers,
             "abort_reason": self.abort_reason,
+            "stopped_by": self.watch.tripped if self.watch is not None else None,
             "written_at": time.time(),
         }
         tmp = self.run_dir / "capture.json.tmp"

@@ -23,6 +23,7 @@ import gevent
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
+from crmload.personas import JOURNEYS, option_value, weight_option
 from loadtests import runtime
 from loadtests.adapter import CrmAdapter, NotSupported
 
@@ -76,6 +77,10 @@ class CrmUser(FastHttpUser):
         """Per-user data choices, after login."""
 
     # -- helpers used by journeys ------------------------------------------------------------------
+    def option(self, name: str) -> float:
+        """A persona option (crmload/personas.py): the scenario's value or the default."""
+        return option_value(self.persona, self.options, name)
+
     def think(self) -> None:
         lo, hi = self.think_range
         if hi > 0:
@@ -112,7 +117,7 @@ class CrmUser(FastHttpUser):
 
     def pick_journey(self) -> str:
         names = list(self.journeys)
-        weights = [float(self.options.get(f"weight_{n.split('.', 1)[1]}", self.journeys[n])) for n in names]
+        weights = [self.option(weight_option(n)) for n in names]
         return self.rng.choices(names, weights)[0]
 
     @task
@@ -126,7 +131,7 @@ class CrmUser(FastHttpUser):
             if not self.logged_in:
                 gevent.sleep(1.0)
                 return
-        if self.rng.random() < float(self.options.get("probe_share", 0.05)):
+        if self.rng.random() < self.option("probe_share"):
             self.probe_access()
             return
         name = self.pick_journey()
@@ -168,7 +173,7 @@ class SalesUser(CrmUser):
     persona = "sales"
     role = "sales"
     weight = 4
-    journeys: ClassVar[dict[str, float]] = {"sales.customer_call": 3, "sales.lead_to_deal": 1}
+    journeys: ClassVar[dict[str, float]] = JOURNEYS["sales"]
 
     def setup(self) -> None:
         u = self.identity.username
@@ -215,7 +220,7 @@ class SalesUser(CrmUser):
             new_stage = STAGE_FLOW.get(stage, "proposal")
             moved = self.step("opportunity.update_stage", a.opportunity_update_stage, opp, new_stage)
             self.ack("opportunities", moved, "stage", new_stage)
-        if self.rng.random() < float(self.options.get("report_share", 0.1)):
+        if self.rng.random() < self.option("report_share"):
             self.think()
             self.step("report.pipeline", a.report_pipeline)
 
@@ -264,7 +269,7 @@ class SalesUser(CrmUser):
                         "opportunity.update_stage", a.opportunity_update_stage, opp["id"], "qualification"
                     )
                     self.ack("opportunities", moved, "stage", "qualification")
-        if self.rng.random() < 0.2:
+        if self.rng.random() < self.option("walk_in_share"):
             name = f"Walk-in {tag}"
             created = self.step(
                 "customer.create",
@@ -280,7 +285,7 @@ class ServiceUser(CrmUser):
     persona = "service"
     role = "service"
     weight = 3
-    journeys: ClassVar[dict[str, float]] = {"service.work_ticket": 3, "service.new_ticket": 1}
+    journeys: ClassVar[dict[str, float]] = JOURNEYS["service"]
 
     def setup(self) -> None:
         tickets = self.data.items("open_ticket_ids")
@@ -354,7 +359,7 @@ class MarketingUser(CrmUser):
     persona = "marketing"
     role = "marketing"
     weight = 1
-    journeys: ClassVar[dict[str, float]] = {"marketing.campaign": 4, "marketing.bulk": 1}
+    journeys: ClassVar[dict[str, float]] = JOURNEYS["marketing"]
     FILTERS: ClassVar[list[dict[str, Any]]] = [
         {"industry": i, "opted_in": True} for i in ("retail", "health", "finance", "media")
     ] + [{"city": c, "opted_in": True} for c in ("Lisbon", "Oslo", "Graz")]
@@ -387,7 +392,7 @@ class MarketingUser(CrmUser):
 
     def bulk(self) -> None:
         a = self.adapter
-        rows = int(self.options.get("import_rows", 2000))
+        rows = int(self.option("import_rows"))
         tag = f"{self.identity.slot}-{self.rng.randrange(10**9)}"
         lines = ["name,company,email,phone"] + [
             f"Lead {i},Co {tag},l{i}.{tag}@bulk.example,+1444{i:07d}" for i in range(rows)
@@ -396,7 +401,7 @@ class MarketingUser(CrmUser):
         self.ack("leads", imported, "company", f"Co {tag}", id_key="first_id")
         self.ack("leads", imported, "company", f"Co {tag}", id_key="last_id")
         self.think()
-        self.step("export.bulk", a.export_bulk, "contacts", int(self.options.get("export_rows", 10_000)))
+        self.step("export.bulk", a.export_bulk, "contacts", int(self.option("export_rows")))
 
 
 class ManagerUser(CrmUser):
@@ -405,7 +410,7 @@ class ManagerUser(CrmUser):
     persona = "manager"
     role = "manager"
     weight = 1
-    journeys: ClassVar[dict[str, float]] = {"manager.dashboard": 1}
+    journeys: ClassVar[dict[str, float]] = JOURNEYS["manager"]
 
     def setup(self) -> None:
         self.accounts = self.data.items("account_ids")
@@ -434,7 +439,7 @@ class IntegrationUser(CrmUser):
     role = "integration"
     fixed_count = 0
     wait_time = constant(0)
-    journeys: ClassVar[dict[str, float]] = {"integration.order_sync": 7, "integration.webform": 3}
+    journeys: ClassVar[dict[str, float]] = JOURNEYS["integration"]
 
     def setup(self) -> None:
         self.sent = 0
@@ -454,7 +459,7 @@ class IntegrationUser(CrmUser):
             getattr(self, name.split(".", 1)[1])()
 
     def order_sync(self) -> None:
-        batch = int(self.options.get("batch_size", 20))
+        batch = int(self.option("batch_size"))
         self.sent += 1
         base = f"{runtime.get().capture.worker}-{self.identity.slot}-{self.sent}"
         orders = [

@@ -26,6 +26,7 @@ from loadtests.capture import Capture
 from loadtests.clock import StageClock
 from loadtests.settings import Settings, settings
 from loadtests.shape import ScenarioShape, StageLog
+from loadtests.stopwatch import StopWatch
 from loadtests.testdata import TestData, load_testdata
 
 
@@ -114,6 +115,8 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
         if not environment.stop_timeout:
             environment.stop_timeout = 5.0
         rt.capture = Capture(environment, s.run_dir, clock.stage_index)
+        if scenario.stop_when and isinstance(environment.runner, LocalRunner | MasterRunner):
+            rt.capture.watch = shape.stop_watch = StopWatch(list(scenario.stop_when))
         if has_arrivals:
             rt.scheduler = ArrivalScheduler(
                 clock,
@@ -150,7 +153,8 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
         meta_path = s.run_dir / "meta.json"
         if meta_path.exists() or clock.wall_t0 is None:
             return
-        status = "completed" if shape.finished else "interrupted"
+        stopped = shape.stop_watch.tripped if shape.stop_watch is not None else None
+        status = "completed" if shape.finished else "stopped" if stopped else "interrupted"
         s.run_dir.mkdir(parents=True, exist_ok=True)
         meta_path.write_text(
             json.dumps(
@@ -168,9 +172,11 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
                     "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.wall_t0)),
                     "ended_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "status": status,
-                    "status_reason": "all stages ran"
-                    if status == "completed"
-                    else "stopped before the last stage ended",
+                    "status_reason": {
+                        "completed": "all stages ran",
+                        "stopped": "stopped early by the scenario's stop criterion: "
+                        + str((stopped or {}).get("criterion")),
+                    }.get(status, "stopped before the last stage ended"),
                 },
                 indent=1,
             )

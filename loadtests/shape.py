@@ -10,6 +10,7 @@ from typing import Any
 from locust import LoadTestShape
 
 from crmload.scenario import Scenario
+from loadtests.stopwatch import StopWatch
 
 
 class StageLog:
@@ -50,8 +51,13 @@ class ScenarioShape(LoadTestShape):
     stage_log: StageLog | None = None
     pool_users: int = 0
     finished: bool = False  # every stage ran to its end
+    stop_watch: StopWatch | None = None
 
     def tick(self) -> tuple[int, float] | None:
+        if self.stop_watch is not None and self.stop_watch.check(time.time()) is not None:
+            if self.stage_log is not None:
+                self.stage_log.close()
+            return None  # a stop criterion holds: Locust stops the users, as at the end of the last stage
         found = self.scenario.stage_at(self.get_run_time())
         if found is None:
             type(self).finished = True

@@ -17,7 +17,7 @@ T0 = 1_700_000_000.0
 
 @dataclass
 class S:
-    """One synthetic sample; fields as in DESIGN.md."""
+    """One synthetic sample; fields as in crmload/schema.py."""
 
     response_time_ms: float
     operation: str = "customer.search"
@@ -26,6 +26,72 @@ class S:
     kind: str = "request"
     schedule_lag_ms: float | None = None
     users: int = 20
+
+
+STATUS_CODES = {
+    "ok": 200,
+    "http_5xx": 503,
+    "http_4xx": 404,
+    "timeout": 0,
+    "connection": 0,
+    "throttled": 429,
+    "check_failed": 200,
+}
+
+
+def _row(s: S, ts: float, stage: int = 0) -> dict[str, Any]:
+    return {
+        "ts": ts,
+        "kind": s.kind,
+        "operation": s.operation,
+        "persona": s.persona,
+        "journey": "j",
+        "response_time_ms": s.response_time_ms,
+        "schedule_lag_ms": s.schedule_lag_ms,
+        "status": STATUS_CODES[s.outcome],
+        "outcome": s.outcome,
+        "bytes": 100,
+        "stage": stage,
+        "users": s.users,
+        "worker": "local",
+        "server_ms": None,
+    }
+
+
+def write_stages(path: Path, stages: list[tuple[dict[str, Any], list[S]]], scenario: dict[str, Any]) -> Path:
+    """A run of several stages, back to back from T0; each stage's samples spread evenly over it.
+
+    Each stage is ({name, users, duration, [arrival_rate, surge, judged, warmup]}, samples)."""
+    path.mkdir(parents=True, exist_ok=True)
+    rows, plan = [], []
+    t = T0
+    for i, (st, samples) in enumerate(stages):
+        d = float(st["duration"])
+        rows += [_row(x, t + d * k / max(1, len(samples)), i) for k, x in enumerate(samples)]
+        plan.append(
+            {
+                "index": i,
+                "name": st["name"],
+                "kind": "users",
+                "target": {"users": st.get("users", 0), "arrival_rate": st.get("arrival_rate", 0)},
+                "start": t,
+                "end": t + d,
+                "warmup_s": st.get("warmup", 0.0),
+                "judged": st.get("judged", True),
+                "surge": st.get("surge", False),
+            }
+        )
+        t += d
+    pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)).to_csv(path / "samples.csv", index=False)
+    (path / "stages.json").write_text(json.dumps(plan))
+    (path / "meta.json").write_text(
+        json.dumps({"status": "completed", "scenario_name": "synthetic", "scenario": scenario})
+    )
+    gens = pd.DataFrame(
+        {"ts": [T0 + k for k in range(int(t - T0))], "worker": "local", "cpu_percent": 20.0, "users": 10}
+    )
+    gens.to_csv(path / "generators.csv", index=False)
+    return path
 
 
 def write_run(
@@ -44,33 +110,7 @@ def write_run(
     n = max(1, len(items))
     rows = []
     for i, s in enumerate(items):
-        status_code = {
-            "ok": 200,
-            "http_5xx": 503,
-            "http_4xx": 404,
-            "timeout": 0,
-            "connection": 0,
-            "throttled": 429,
-            "check_failed": 200,
-        }[s.outcome]
-        rows.append(
-            {
-                "ts": T0 + duration_s * i / n,
-                "kind": s.kind,
-                "operation": s.operation,
-                "persona": s.persona,
-                "journey": "j",
-                "response_time_ms": s.response_time_ms,
-                "schedule_lag_ms": s.schedule_lag_ms,
-                "status": status_code,
-                "outcome": s.outcome,
-                "bytes": 100,
-                "stage": 0,
-                "users": s.users,
-                "worker": "local",
-                "server_ms": None,
-            }
-        )
+        rows.append(_row(s, T0 + duration_s * i / n))
     pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)).to_csv(path / "samples.csv", index=False)
     (path / "stages.json").write_text(
         json.dumps(

@@ -34,6 +34,9 @@ SCENARIOS = {
     "not_a_mapping.yaml": (1, None, "top level must be a mapping"),
     "empty_file.yaml": (1, None, "file is empty"),
     "too_long.yaml": (5, "stages", "48 h bound"),
+    "unknown_option.yaml": (5, "personas.sales.options.walk_in_shar", "did you mean 'walk_in_share'?"),
+    "option_out_of_range.yaml": (6, "personas.sales.options.probe_share", "between 0 and 1 (got 5)"),
+    "no_journey_weight.yaml": (5, "personas.manager.options", "every journey weight is 0"),
 }
 THRESHOLDS = {
     "bad_expression.yaml": (3, "clauses[0].limits", "cannot read 'p(95) < 3 parsecs'"),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import socket
 from typing import Any
 
 import httpx
 import pytest
 
 from democrm.operations import OPERATIONS
-from democrm.server import EmbeddedCRM
+from democrm.server import EmbeddedCRM, bind_socket
 
 
 def _owned_account(crm: EmbeddedCRM, username: str) -> int:
@@ -19,6 +21,29 @@ def _owned_account(crm: EmbeddedCRM, username: str) -> int:
 def _other_account(crm: EmbeddedCRM, username: str) -> int:
     other = next(u for u in crm.manifest.accounts_by_owner if u != username)
     return int(crm.manifest.accounts_by_owner[other][0])
+
+
+def test_connections_to_the_crm_socket_have_nagle_off() -> None:
+    # the reference CRM's connections must send each response at once: with Nagle on, a response
+    # written in two parts (uvicorn's h11 writes head and body apart) waits for the client's
+    # delayed ACK, 40 ms that the harness would report as the CRM's latency. Checked on the
+    # socket of an accepted connection of an asyncio server, as uvicorn runs it on a fresh install.
+    async def nodelay_of_an_accepted_connection() -> int:
+        listening = bind_socket("127.0.0.1", 0)
+        seen: list[int] = []
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accept, sock=listening)
+        async with server:
+            reader, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+            await reader.read()  # the server closes after looking
+            writer.close()
+        return seen[0]
+
+    assert asyncio.run(nodelay_of_an_accepted_connection()) != 0
 
 
 def test_every_response_has_server_timing(api: Any, crm: EmbeddedCRM) -> None:

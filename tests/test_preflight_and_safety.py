@@ -69,7 +69,7 @@ def test_wrong_credentials(tmp_path: Path) -> None:
 def test_adapter_that_does_not_load(tmp_path: Path) -> None:
     run = crmload(
         "run",
-        str(REPO / "tests" / "scenarios" / "errors.yaml"),
+        str(REPO / "tests" / "scenarios" / "faults.yaml"),
         "--adapter",
         "no.such.module:Crm",
         results=tmp_path / "r",
@@ -209,7 +209,7 @@ def test_the_target_dying_mid_run_fails_the_verdict_and_says_when(tmp_path: Path
         results = tmp_path / "r"
         run = _launch(
             results,
-            str(REPO / "tests" / "scenarios" / "errors.yaml"),
+            str(REPO / "tests" / "scenarios" / "faults.yaml"),
             "--target",
             f"http://127.0.0.1:{port}",
             "--testdata",

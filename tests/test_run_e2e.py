@@ -75,27 +75,6 @@ def test_run_directory_describes_itself(smoke) -> None:  # type: ignore[no-untyp
     assert len(gens.read_text().splitlines()) > 10
 
 
-def test_injected_errors_fail_perf_err_01_naming_the_operation(tmp_path: Path) -> None:
-    # exactly 1 in 20 customer.search calls answers 503 (the fault is deterministic)
-    run = crmload(
-        "run",
-        str(REPO / "tests" / "scenarios" / "errors.yaml"),
-        "--crm-error-rate",
-        "customer.search=0.05",
-        results=tmp_path,
-    )
-    assert run.code == 1, run.stdout + run.stderr
-    clause = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "PERF-ERR-01")
-    assert clause["status"] == "FAIL"
-    assert "customer.search" in clause["reason"]
-    named = [p["scope"] for p in clause["parts"] if p["status"] == "FAIL"]
-    assert named == ["operation=customer.search"]
-    searches = run.samples().query("kind == 'request' and operation == 'customer.search'")
-    searches = searches[~searches["journey"].str.startswith("probe.")]  # refused before any fault applies
-    failed = (searches["outcome"] == "http_5xx").sum()
-    assert abs(failed - len(searches) / 20) <= 1
-
-
 def test_two_workers_lose_and_duplicate_nothing_and_hold_the_arrival_rate(tmp_path: Path) -> None:
     scenario_path = REPO / "tests" / "scenarios" / "distributed.yaml"
     run = crmload("run", str(scenario_path), "--processes", "2", results=tmp_path)
@@ -185,43 +164,65 @@ def test_operations_an_adapter_lacks_are_skipped_and_reported(tmp_path: Path) ->
     assert any("skipped" in w and "opportunity.list" in w for w in run.json("verdict.json")["warnings"])
 
 
-def test_silently_dropped_writes_fail_data_01_with_their_ids(tmp_path: Path) -> None:
-    run = crmload(
-        "run", str(REPO / "tests" / "scenarios" / "integrity.yaml"), "--crm-drop-write-rate", "0.05", results=tmp_path
+@pytest.fixture(scope="module")
+def faulted(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One run against a CRM given four independent faults, each with a known answer."""
+    return crmload(
+        "run",
+        str(REPO / "tests" / "scenarios" / "faults.yaml"),
+        "--crm-error-rate",
+        "customer.search=0.05",  # exactly 1 in 20 searches answers 503
+        "--crm-throttle",
+        "customer.view=0.5",  # exactly every second view answers 429
+        "--crm-grant-forbidden",  # role checks off
+        "--crm-drop-write-rate",
+        "0.05",  # 5 % of writes acknowledged but rolled back
+        results=tmp_path_factory.mktemp("faulted"),
     )
-    assert run.code == 1, run.stdout + run.stderr
-    clause = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "DATA-01")
-    audit = run.json("audit.json")
-    assert clause["status"] == "FAIL" and audit["breaches"] >= 1
-    assert audit["examples"] and audit["examples"][0].split()[0] in clause["reason"]
-    sec = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "SEC-AC-01")
-    assert sec["status"] == "PASS"
 
 
-def test_access_granted_to_forbidden_actions_fails_sec_ac_01_naming_role_and_operation(tmp_path: Path) -> None:
-    run = crmload(
-        "run", str(REPO / "tests" / "scenarios" / "integrity.yaml"), "--crm-grant-forbidden", results=tmp_path
-    )
-    assert run.code == 1, run.stdout + run.stderr
-    clause = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "SEC-AC-01")
+def _clause(run, clause_id: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    return next(c for c in run.json("verdict.json")["clauses"] if c["id"] == clause_id)
+
+
+def _work(run, operation: str):  # type: ignore[no-untyped-def]
+    """Requests of ``operation`` made by journeys, not by the access probes."""
+    df = run.samples().query(f"kind == 'request' and operation == '{operation}'")
+    return df[~df["journey"].str.startswith("probe.")]
+
+
+def test_injected_errors_fail_perf_err_01_naming_the_operation(faulted) -> None:  # type: ignore[no-untyped-def]
+    assert faulted.code == 1, faulted.stdout + faulted.stderr
+    clause = _clause(faulted, "PERF-ERR-01")
+    assert clause["status"] == "FAIL"
+    assert "customer.search" in clause["reason"]
+    named = [p["scope"] for p in clause["parts"] if p["status"] == "FAIL"]
+    assert named == ["operation=customer.search"]
+    searches = _work(faulted, "customer.search")
+    failed = (searches["outcome"] == "http_5xx").sum()
+    assert len(searches) >= 100 and abs(failed - len(searches) / 20) <= 1
+
+
+def test_throttling_is_reported_apart_from_failures(faulted) -> None:  # type: ignore[no-untyped-def]
+    views = _work(faulted, "customer.view")
+    throttled = views[views["outcome"] == "throttled"]
+    assert len(throttled) >= 5 and set(throttled["status"]) == {429}
+    # exactly every second call, by construction (probes by a role that may view count too)
+    everyone = faulted.samples().query("kind == 'request' and operation == 'customer.view'")
+    assert abs(len(everyone[everyone["outcome"] == "throttled"]) - len(everyone) / 2) <= 1
+    part = next(p for p in _clause(faulted, "PERF-ERR-01")["parts"] if p["scope"] == "operation=customer.view")
+    assert part["status"] != "FAIL" and part["measured"] == 0.0  # 429s are not failures
+
+
+def test_access_granted_to_forbidden_actions_fails_sec_ac_01_naming_role_and_operation(faulted) -> None:  # type: ignore[no-untyped-def]
+    clause = _clause(faulted, "SEC-AC-01")
     assert clause["status"] == "FAIL"
     assert "was granted" in clause["reason"]
     assert any(f"{role} was granted" in clause["reason"] for role in ("sales", "service", "marketing", "manager"))
-    # (DATA-01 may fail here too, and rightly: a manager granted opportunity.update_stage overwrites a
-    # stage a sales rep was acknowledged)
-    data = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "DATA-01")
-    assert data["status"] == "PASS" or "opportunities" in data["reason"]
 
 
-def test_throttling_is_reported_apart_from_failures(tmp_path: Path) -> None:
-    run = crmload(
-        "run", str(REPO / "tests" / "scenarios" / "plain.yaml"), "--crm-throttle", "customer.view=0.5", results=tmp_path
-    )
-    assert run.code in (0, 3), run.stdout + run.stderr
-    views = run.samples().query("kind == 'request' and operation == 'customer.view'")
-    views = views[~views["journey"].str.startswith("probe.")]
-    throttled = views[views["outcome"] == "throttled"]
-    assert len(throttled) >= 5 and set(throttled["status"]) == {429}
-    assert abs(len(throttled) - len(views) / 2) <= 1  # exactly every second call, by construction
-    clause = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "PERF-ERR-01")
-    assert clause["status"] != "FAIL" and clause["measured"] == 0.0  # 429s are not failures
+def test_silently_dropped_writes_fail_data_01_with_their_ids(faulted) -> None:  # type: ignore[no-untyped-def]
+    clause = _clause(faulted, "DATA-01")
+    audit = faulted.json("audit.json")
+    assert clause["status"] == "FAIL" and audit["breaches"] >= 1
+    assert audit["examples"] and audit["examples"][0].split()[0] in clause["reason"]

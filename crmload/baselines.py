@@ -1,0 +1,71 @@
+"""Named baselines: a run directory kept under ``<results>/baselines/NAME`` for later comparisons.
+
+A saved baseline is a copy (hard links where the file system allows) so that cleaning ``results/``
+of old runs does not take the baseline with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from crmload.errors import RunError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def baseline_dir(results: Path) -> Path:
+    return results / "baselines"
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def save(name: str, run_dir: Path, results: Path, replace: bool = False) -> Path:
+    """Keep ``run_dir`` as the baseline ``name``; refuses to overwrite one unless ``replace``."""
+    if not NAME.match(name):
+        raise RunError(f"baseline name {name!r}: use letters, digits, '.', '_' and '-' (at most 64), e.g. release-4.2")
+    if not (run_dir / "samples.csv").exists() and not (run_dir / "samples.parquet").exists():
+        raise RunError(f"{run_dir}: not a run directory (no samples.csv)")
+    dest = baseline_dir(results) / name
+    if dest.exists():
+        if not replace:
+            raise RunError(f"baseline {name!r} exists ({dest}); pass --replace to overwrite it")
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(run_dir, dest, copy_function=_link_or_copy)
+    return dest
+
+
+def list_baselines(results: Path) -> list[tuple[str, dict[str, object]]]:
+    """(name, a few fields of its meta.json) for every saved baseline, by name."""
+    out = []
+    root = baseline_dir(results)
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if path.is_dir():
+            try:
+                meta = json.loads((path / "meta.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                meta = {}
+            out.append((path.name, {k: meta.get(k) for k in ("scenario_name", "started_utc", "status", "target")}))
+    return out
+
+
+def resolve(text: str, results: Path) -> Path:
+    """A run directory given as a path, or the name of a saved baseline."""
+    path = Path(text)
+    if path.is_dir():
+        return path
+    named = baseline_dir(results) / text
+    if NAME.match(text) and named.is_dir():
+        return named
+    names = [n for n, _ in list_baselines(results)]
+    known = f"saved baselines: {', '.join(names)}" if names else f"no baselines are saved under {baseline_dir(results)}"
+    raise RunError(f"{text!r} is neither a run directory nor a saved baseline ({known})")

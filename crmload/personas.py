@@ -1,0 +1,77 @@
+"""What each persona does: its journeys (with default weights) and the options a scenario may set.
+
+The journeys in ``loadtests/journeys.py`` read their defaults from here, and scenario validation
+checks every ``personas.<name>.options`` key and value against it, so a misspelt option is an
+error with a fix instead of a setting that silently does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+JOURNEYS: dict[str, dict[str, float]] = {
+    "sales": {"sales.customer_call": 3, "sales.lead_to_deal": 1},
+    "service": {"service.work_ticket": 3, "service.new_ticket": 1},
+    "marketing": {"marketing.campaign": 4, "marketing.bulk": 1},
+    "manager": {"manager.dashboard": 1},
+    "integration": {"integration.order_sync": 7, "integration.webform": 3},
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    kind: Literal["share", "count", "weight"]
+    default: float
+    help: str
+
+    def problem(self, value: object) -> str | None:
+        """Why ``value`` is not acceptable for this option, or None."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"must be a number (got {value!r})"
+        if self.kind == "share" and not 0 <= value <= 1:
+            return f"is a share of iterations between 0 and 1 (got {value!r})"
+        if self.kind == "count" and (not float(value).is_integer() or value < 1):
+            return f"must be a whole number of at least 1 (got {value!r})"
+        if self.kind == "weight" and value < 0:
+            return f"is a journey weight, 0 or more (got {value!r})"
+        return None
+
+
+_PROBE = Option("share", 0.05, "iterations that try something the role must be refused (SEC-AC-01)")
+
+OPTIONS: dict[str, dict[str, Option]] = {
+    "sales": {
+        "probe_share": _PROBE,
+        "report_share": Option("share", 0.1, "customer calls that end with the pipeline report"),
+        "walk_in_share": Option("share", 0.2, "lead journeys that also create a walk-in customer"),
+    },
+    "service": {"probe_share": _PROBE},
+    "marketing": {
+        "probe_share": _PROBE,
+        "import_rows": Option("count", 2000, "rows of each bulk lead import"),
+        "export_rows": Option("count", 10_000, "rows of each bulk contact export"),
+    },
+    "manager": {"probe_share": _PROBE},
+    "integration": {"batch_size": Option("count", 20, "orders in each order-sync batch")},
+}
+
+
+def weight_option(journey: str) -> str:
+    """The option that weighs ``journey`` ("sales.customer_call" -> "weight_customer_call")."""
+    return "weight_" + journey.split(".", 1)[1]
+
+
+for _persona, _journeys in JOURNEYS.items():
+    for _journey, _weight in _journeys.items():
+        OPTIONS[_persona][weight_option(_journey)] = Option(
+            "weight", _weight, f"relative weight of the {_journey} journey"
+        )
+
+
+def option_value(persona: str, options: Mapping[str, object], name: str) -> float:
+    """The value of option ``name`` for ``persona``: the scenario's, else the default."""
+    value = options.get(name, OPTIONS[persona][name].default)
+    assert isinstance(value, int | float)
+    return float(value)
