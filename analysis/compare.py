@@ -25,6 +25,12 @@ Method (stated in every output):
   pyperf's ``--min-speed``. ``unchanged``: not called, and the interval rules out a change as
   large as the minimum effect (or the change is real but smaller than it). ``noisy``: not called,
   but the data cannot rule out a change that large (too few samples, too much spread).
+- **the machines**: the runs are taken to share their conditions. A busier machine adds its
+  scheduling delay to every request, in the CRM and in the load generator alike, and no
+  statistic of one pair of runs tells that apart from a slower CRM. The part that can be told
+  apart is: when the CRM sends ``Server-Timing``, the load generator's own time per request
+  (response time minus the server's time, median over the steady window) is taken in both runs,
+  and a note says so when it grew (or shrank) by more than 1 ms and twofold.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ COMPARABLE = {
 MIN_BLOCKS = 10  # fewest time blocks per run for a block bootstrap
 MIN_THROUGHPUT_REQUESTS = 100  # fewest requests per run for a throughput comparison
 Z95 = z_value(0.95)  # two-sided 95 % intervals
+MIN_TIMED = 100  # fewest requests with Server-Timing per run for the load generator's own time
 METHOD = (
     "block bootstrap of nearest-rank percentiles over time blocks (ratio, percentile interval, Student's t "
     "test of the log-ratio on blocks - 1 degrees of freedom); failure rate: Newcombe "
@@ -119,6 +126,8 @@ class Comparison:
     differences: list[str] = field(default_factory=list)  # non-comparable fields, when forced
     block_s: float = 1.0
     method: str = METHOD
+    # median load-generator time per request (response time − Server-Timing), baseline and candidate
+    client_ms: tuple[float, float] | None = None
 
     @property
     def status(self) -> str:
@@ -134,6 +143,20 @@ class Comparison:
 
     def counts(self) -> dict[str, int]:
         return {s: sum(c.status == s for c in self.changes) for s in (REGRESSED, IMPROVED, UNCHANGED, NOISY)}
+
+    def notes(self) -> list[str]:
+        """What the runs' conditions say about the figures (shown with every output)."""
+        if self.client_ms is None:
+            return []
+        b, c = self.client_ms
+        if abs(c - b) < 1.0 or max(b, c) < 2 * min(b, c):
+            return []
+        busier = "candidate" if c > b else "baseline"
+        return [
+            f"the load generator's own time per request (response time minus the CRM's Server-Timing, "
+            f"median) was {b:.1f} ms in the baseline and {c:.1f} ms in the candidate: the {busier}'s load "
+            "generator or its machine was busier, and its latencies include that delay"
+        ]
 
     def called(self, status: str) -> list[Change]:
         return [c for c in self.changes if c.status == status]
@@ -152,6 +175,8 @@ class Comparison:
             "block_s": self.block_s,
             "counts": self.counts(),
             "forced_differences": self.differences,
+            "client_ms": list(self.client_ms) if self.client_ms else None,
+            "notes": self.notes(),
             "changes": [{k: clean(v) for k, v in asdict(c).items()} for c in self.changes],
         }
 
@@ -173,6 +198,7 @@ class Comparison:
             differences=list(d.get("forced_differences", [])),
             block_s=float(d.get("block_s", 1.0)),
             method=str(d.get("method", METHOD)),
+            client_ms=(float(d["client_ms"][0]), float(d["client_ms"][1])) if d.get("client_ms") else None,
         )
 
 
@@ -438,6 +464,13 @@ class _Side:
         chosen = mask & self.j.ok
         return self.j.latency[chosen], self.block[chosen], self.n_blocks
 
+    def client_ms(self) -> float | None:
+        """Median load-generator time per steady-state request (response time − Server-Timing)."""
+        s = self.run.samples
+        own = s["response_time_ms"] - s["server_ms"]  # NaN where the CRM sent no Server-Timing
+        timed = self.j.requests & (self.block >= 0) & np.isfinite(own)
+        return float(np.median(own[timed])) if int(timed.sum()) >= MIN_TIMED else None
+
     def per_second(self, mask: NDArray[np.bool_]) -> NDArray[np.float64]:
         counts = np.bincount(self.block[mask], minlength=self.n_blocks).astype(np.float64)
         return counts / self.block_s
@@ -481,7 +514,9 @@ def compare(
     adjusted = holm([raw[i].p_value for i in tested])
     p_of = dict(zip(tested, adjusted, strict=True))
     changes = [classify(ch, p_of.get(i, 1.0), alpha, effects[ch.metric]) for i, ch in enumerate(raw)]
-    return Comparison(base_dir, cand_dir, changes, alpha, effects, diffs, block_s)
+    cb, cc = sb.client_ms(), sc.client_ms()
+    client = (cb, cc) if cb is not None and cc is not None else None
+    return Comparison(base_dir, cand_dir, changes, alpha, effects, diffs, block_s, client_ms=client)
 
 
 def parse_min_effect(values: list[str]) -> dict[str, float]:

@@ -57,6 +57,8 @@ def terminal(comp: Comparison, color: bool = False, everything: bool = False) ->
         )
     for d in comp.differences:
         lines.append(f"  ! compared although not comparable: {d}")
+    for note in comp.notes():
+        lines.append(f"  ! {note}")
     lines.append(f"  baseline {comp.base}; candidate {comp.cand}")
     return "\n".join(lines)
 
@@ -78,7 +80,8 @@ def markdown(comp: Comparison) -> str:
         out += [f"| {' | '.join(_cells(c))} | {c.reason} |" for c in rows]
     else:
         out.append("No change called: every metric unchanged or too noisy to call.")
-    out += ["", *(f"> compared although not comparable: {d}" for d in comp.differences), f"Method: {comp.method}."]
+    out += ["", *(f"> compared although not comparable: {d}" for d in comp.differences)]
+    out += [*(f"> {note}" for note in comp.notes()), f"Method: {comp.method}."]
     return "\n".join(out) + "\n"
 
 
@@ -123,6 +126,7 @@ def html_section(comp: Comparison) -> str:
         rows_noisy = ""
     counts = ", ".join(f"{n} {s}" for s, n in comp.counts().items())
     warn = "".join(f"<div class=warn>compared although not comparable: {e(d)}</div>" for d in comp.differences)
+    warn += "".join(f"<div class=warn>{e(note)}</div>" for note in comp.notes())
     table = (
         "<table><tr><th>scope</th><th>metric</th><th>status</th><th>baseline</th><th>candidate</th>"
         f"<th>change [95 % interval]</th><th>n</th><th>why</th></tr>{rows}</table>"

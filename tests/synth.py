@@ -26,6 +26,7 @@ class S:
     kind: str = "request"
     schedule_lag_ms: float | None = None
     users: int = 20
+    server_ms: float | None = None
 
 
 STATUS_CODES = {
@@ -54,7 +55,7 @@ def _row(s: S, ts: float, stage: int = 0) -> dict[str, Any]:
         "stage": stage,
         "users": s.users,
         "worker": "local",
-        "server_ms": None,
+        "server_ms": s.server_ms,
     }
 
 

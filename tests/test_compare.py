@@ -25,6 +25,7 @@ from analysis.compare import (
     holm,
     parse_min_effect,
 )
+from analysis.comparison_outputs import terminal
 from crmload.errors import RunError
 
 OPS = ("customer.search", "customer.view", "ticket.create", "opportunity.list", "activity.log")
@@ -143,6 +144,25 @@ def test_too_few_samples_are_noisy_not_called(tmp_path: Path) -> None:
     assert p99.status == NOISY and "too few samples" in p99.reason
     rate = next(c for c in changes if c.metric == "throughput" and c.scope == "operation")
     assert rate.status == NOISY and "too few requests" in rate.reason  # 40 requests: no t-test on sparse counts
+
+
+def _timed_run(path: Path, client_ms: float) -> Path:
+    """600 lookups whose CRM took 40 + i % 20 ms (Server-Timing) and the load generator ``client_ms``."""
+    return write_run(path, [S(40.0 + i % 20 + client_ms, server_ms=40.0 + i % 20) for i in range(600)], duration_s=60.0)
+
+
+def test_a_busier_load_generator_is_named_in_the_comparison(tmp_path: Path) -> None:
+    base = _timed_run(tmp_path / "base", 0.6)
+    busy = compare(base, _timed_run(tmp_path / "busy", 7.5))
+    assert busy.client_ms == pytest.approx((0.6, 7.5))
+    (note,) = busy.notes()
+    assert "0.6 ms in the baseline and 7.5 ms in the candidate" in note and "candidate's load generator" in note
+    assert "! the load generator's own time" in terminal(busy) and note in busy.to_dict()["notes"]
+    assert Comparison.from_dict(busy.to_dict()).notes() == [note]
+    assert compare(base, _timed_run(tmp_path / "same", 1.4)).notes() == []  # under 1 ms apart: no note
+    assert compare(base, base).client_ms == pytest.approx((0.6, 0.6))
+    untimed = write_run(tmp_path / "untimed", [S(48.0 + i % 20) for i in range(600)], duration_s=60.0)
+    assert compare(base, untimed).client_ms is None and compare(base, untimed).notes() == []
 
 
 def test_runs_that_are_not_comparable_are_refused_naming_the_field(tmp_path: Path) -> None:
