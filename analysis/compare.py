@@ -188,7 +188,15 @@ class Comparison:
             return math.nan if v is None else float(v)  # to_dict writes NaN and infinities as null
 
         convert: dict[str, Callable[[Any], Any]] = {"float": num, "int": int, "str": str}
-        changes = [Change(**{f.name: convert[str(f.type)](c[f.name]) for f in fields(Change)}) for c in d["changes"]]
+
+        def change(c: dict[str, Any]) -> Change:
+            values: dict[str, Any] = {f.name: convert[str(f.type)](c[f.name]) for f in fields(Change)}
+            for bound, unbounded in (("low", -math.inf), ("high", math.inf)):
+                if c[bound] is None:  # an interval's bound is finite or unbounded, never NaN
+                    values[bound] = unbounded
+            return Change(**values)
+
+        changes = [change(c) for c in d["changes"]]
         return cls(
             base=Path(d["baseline"]),
             cand=Path(d["candidate"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,10 @@ def test_too_few_samples_are_noisy_not_called(tmp_path: Path) -> None:
     assert p99.status == NOISY and "too few samples" in p99.reason
     rate = next(c for c in changes if c.metric == "throughput" and c.scope == "operation")
     assert rate.status == NOISY and "too few requests" in rate.reason  # 40 requests: no t-test on sparse counts
+    # an unbounded interval stays unbounded when a report is re-rendered from comparison.json
+    assert (p99.low, p99.high) == (-math.inf, math.inf)
+    back = Comparison.from_dict(json.loads(json.dumps(compare(base, cand).to_dict())))
+    assert [c.change_text() for c in back.changes] == [c.change_text() for c in changes]
 
 
 def _timed_run(path: Path, client_ms: float) -> Path:
