@@ -27,7 +27,8 @@ def test_connections_to_the_crm_socket_have_nagle_off() -> None:
     # the reference CRM's connections must send each response at once: with Nagle on, a response
     # written in two parts (uvicorn's h11 writes head and body apart) waits for the client's
     # delayed ACK, 40 ms that the harness would report as the CRM's latency. Checked on the
-    # socket of an accepted connection of an asyncio server, as uvicorn runs it on a fresh install.
+    # socket of an accepted connection of an asyncio server, as uvicorn runs it without uvloop
+    # (Windows, or an environment without it).
     async def nodelay_of_an_accepted_connection() -> int:
         listening = bind_socket("127.0.0.1", 0)
         seen: list[int] = []
