@@ -9,7 +9,6 @@ streamed export, to its first byte).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from democrm import db
-from democrm.faults import Faults, FaultState
+from democrm.faults import Faults, FaultState, sleep_at_least
 from democrm.handlers import HANDLERS, Handler
 from democrm.http import ApiError, User, json_body, json_response, path_id, validate
 from democrm.openapi import openapi_document
@@ -95,7 +94,7 @@ def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
             if sem is not None:
                 async with sem:
                     if faults.service_time_s:
-                        await asyncio.sleep(faults.service_time_s)
+                        await sleep_at_least(faults.service_time_s)
                     response = await handler(crm, request, user)
             else:
                 response = await handler(crm, request, user)

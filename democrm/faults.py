@@ -30,6 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from democrm.operations import OPERATIONS
 
 
+async def sleep_at_least(seconds: float) -> None:
+    """Wait ``seconds`` or a little more, never less: uvloop's timers count whole milliseconds and
+    may fire up to one early, which would make an injected 200 ms fault 199.98 ms."""
+    deadline = time.perf_counter() + seconds
+    while (left := deadline - time.perf_counter()) > 0:
+        await asyncio.sleep(left)
+
+
 class Latency(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     fixed_ms: float = Field(0.0, ge=0)
@@ -129,10 +137,10 @@ class FaultState:
         """Delay a request as the faults say: stall, then extra latency."""
         wait = self._stall_until - time.monotonic()
         if wait > 0:
-            await asyncio.sleep(wait)
+            await sleep_at_least(wait)
         delay = self._extra_delay_s(op)
         if delay > 0:
-            await asyncio.sleep(delay)
+            await sleep_at_least(delay)
 
     @property
     def semaphore(self) -> asyncio.Semaphore | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import math
 import socket
 from typing import Any
 
 import httpx
 import pytest
 
+from democrm.faults import sleep_at_least
 from democrm.operations import OPERATIONS
 from democrm.server import EmbeddedCRM, bind_socket
 
@@ -294,6 +296,23 @@ def test_faults_are_admin_only_and_take_effect(api: Any) -> None:
     assert api("service001").get("/api/kb/search", params={"q": "refund"}).status_code == 200
     bad = admin.put("/api/admin/faults", json={"errors": {"no.such": {"rate": 1}}})
     assert bad.status_code == 422
+
+
+def test_injected_waits_are_never_shorter_than_asked_on_uvloop() -> None:
+    # uvloop's timers count whole milliseconds: a plain asyncio.sleep(0.0105) may end after 9.9 ms
+    import time
+
+    uvloop = pytest.importorskip("uvloop")  # not on Windows
+
+    async def shortest(sleep: Any) -> float:
+        least = math.inf
+        for _ in range(40):
+            t0 = time.perf_counter()
+            await sleep(0.0105)
+            least = min(least, time.perf_counter() - t0)
+        return least
+
+    assert uvloop.run(shortest(sleep_at_least)) >= 0.0105
 
 
 def test_latency_stall_and_capacity_faults(api: Any) -> None:
