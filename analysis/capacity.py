@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 from analysis.run import RunData, Stage
 from analysis.stats import percentile
 from analysis.thresholds import Thresholds
+from analysis.timeline import window_bins
 from analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result, worst
 
 ZERO_TOLERANCE = ("forbidden_granted", "lost_writes")
@@ -248,10 +249,8 @@ def analyse(
         lat = np.sort(j.latency[ok])
         n = int(req.sum())
         x = float(ok.sum()) / seconds if seconds > 0 else math.nan
-        ts = j.s["ts"][ok]
-        whole = math.floor(seconds)
-        offsets = np.floor(ts - st.steady_start).astype(np.int64)
-        bins: NDArray[np.int64] = np.bincount(offsets[offsets >= 0], minlength=whole)[:whole]
+        second, centres = window_bins(j.s["ts"][ok], [(st.steady_start, st.end)], 1.0)
+        bins = np.bincount(second[second >= 0], minlength=len(centres))
         mean_ms = float(lat.mean()) if len(lat) else math.nan
         implied = st.users / x - mean_ms / 1000.0 if x > 0 and math.isfinite(mean_ms) else None
         steps.append(

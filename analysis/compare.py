@@ -48,6 +48,7 @@ from scipy.special import stdtr
 from analysis.run import RunData, load_run, window_seconds
 from analysis.stats import min_samples_for, percentile, percentile_interval, wilson, z_value
 from analysis.thresholds import Thresholds, load_thresholds
+from analysis.timeline import window_bins
 from analysis.verdict import Judge
 from crmload.errors import EXIT_FAIL, RunError
 
@@ -451,18 +452,12 @@ class _Side:
         self.run = run
         self.j = Judge(run, _thresholds_of(run, fallback_thresholds))
         ts = run.samples["ts"]
-        self.block = np.full(len(ts), -1, dtype=np.int64)
-        self.n_blocks = 0
         windows = [(st.steady_start, st.end) for st in run.stages if st.judged]
         if not run.stages:
             inside = ts[self.j.requests]
             windows = [(float(inside.min()), float(inside.max()) + 1e-6)] if len(inside) else []
-        for start, end in windows:  # whole blocks only: a last partial block would weigh its samples wrongly
-            k = math.floor((end - start) / block_s)
-            rel = np.floor((ts - start) / block_s)
-            inside_block = (rel >= 0) & (rel < k)
-            self.block[inside_block] = self.n_blocks + rel[inside_block].astype(np.int64)
-            self.n_blocks += k
+        self.block, centres = window_bins(ts, windows, block_s)  # whole blocks only
+        self.n_blocks = len(centres)
         self.block_s = block_s
 
     def groups(self, scope: str) -> dict[str, NDArray[np.bool_]]:

@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from analysis.timeline import binned_percentiles, window_bins
 from analysis.verdict import FAIL, INCONCLUSIVE, PASS, Result
 
 MIN_BINS = 10
 P_LIMIT = 0.01
 FAILURE_DRIFT_PP = 0.005
+MIN_PER_BIN = 20  # fewest successful requests for a bin's p95
 
 
 @dataclass(frozen=True)
@@ -124,39 +126,17 @@ def drift(
     if total <= 0:
         return []
     width = max(1.0, total / 30.0)
-    # one pass: each request's bin number (-1 outside the windows), then per-bin figures by sorting
-    # once by (bin, latency) — never a mask per bin over all the samples
-    bin_of = np.full(len(ts), -1, dtype=np.int64)
-    centres: list[float] = []
-    offset = 0.0
-    for a, b in windows:
-        k = math.floor((b - a) / width)
-        index = np.floor((ts - a) / width)
-        inside = (index >= 0) & (index < k)
-        bin_of[inside] = len(centres) + index[inside].astype(np.int64)
-        centres += [offset + (i + 0.5) * width for i in range(k)]
-        offset += b - a
-    nbins = len(centres)
+    bin_of, t = window_bins(ts, windows, width)
+    nbins = len(t)
     counted = bin_of >= 0
     n = np.bincount(bin_of[counted], minlength=nbins)
     fails = np.bincount(bin_of[counted], weights=failed[counted].astype(np.float64), minlength=nbins)
     good = counted & ok
-    b_ok = bin_of[good]
-    # sorted by (bin, latency) in one float sort: latencies stay below 1e9 ms, so bin·1e9 + latency
-    # orders by bin first; float64 keeps latencies to a few microseconds at 30 bins
-    keyed = np.sort(b_ok * 1e9 + latency_ms[good])
-    per_bin = np.bincount(b_ok, minlength=nbins)
-    starts_all = np.concatenate(([0], np.cumsum(per_bin)))
-    lat_sorted = keyed - np.repeat(np.arange(nbins) * 1e9, per_bin)
-    starts = starts_all[:-1]
-    p95: list[float] = []
-    for i in range(nbins):
-        m = int(per_bin[i])
-        p95.append(float(lat_sorted[starts[i] + max(1, math.ceil(0.95 * m - 1e-9)) - 1]) if m >= 20 else math.nan)
+    p95_all = binned_percentiles(bin_of[good], latency_ms[good], nbins, (95.0,))["p95"]
+    p95 = np.where(np.bincount(bin_of[good], minlength=nbins) >= MIN_PER_BIN, p95_all, math.nan)
     rate = [float(fails[i] / n[i]) if n[i] else math.nan for i in range(nbins)]
-    t = np.asarray(centres)
     return [
-        trend("p95", t, np.asarray(p95), total, max_drift),
+        trend("p95", t, p95, total, max_drift),
         trend("failure_rate", t, np.asarray(rate), total, max_drift),
     ]
 

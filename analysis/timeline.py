@@ -60,6 +60,28 @@ def binned_percentiles(
     return out
 
 
+def window_bins(
+    ts: NDArray[np.float64], windows: list[tuple[float, float]], width: float
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Cut each window ``(start, end)`` into whole bins of ``width`` seconds, numbered on from one
+    window to the next; a window's last partial bin is left out (it would weigh its samples wrongly).
+
+    Returns each timestamp's bin (-1 outside every bin) and the bins' centres, in seconds of the
+    windows laid end to end.
+    """
+    bin_of = np.full(len(ts), -1, dtype=np.int64)
+    centres: list[float] = []
+    offset = 0.0
+    for start, end in windows:
+        k = math.floor((end - start) / width)
+        index = np.floor((ts - start) / width)
+        inside = (index >= 0) & (index < k)
+        bin_of[inside] = len(centres) + index[inside].astype(np.int64)
+        centres += [offset + (i + 0.5) * width for i in range(k)]
+        offset += end - start
+    return bin_of, np.asarray(centres, dtype=np.float64)
+
+
 def _timelines(
     s: Samples,
     mask: NDArray[np.bool_],
