@@ -292,7 +292,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAIL if comparison is not None and comparison.exit_code == EXIT_FAIL else code
 
 
-def _compare(base: Path, cand: Path, args: argparse.Namespace) -> Any:
+def _standard_of(run_dir: Path) -> Path:
+    """The standard a run was judged against: its own copy, else the repository's."""
+    own = run_dir / "thresholds.yaml"
+    return own if own.exists() else DEFAULT_THRESHOLDS
+
+
+def _compare(base: Path, cand: Path, args: argparse.Namespace) -> Comparison:
     """Compare and write comparison.json/.md/-junit.xml into the candidate's directory."""
     from analysis.compare import compare, parse_min_effect
     from analysis.comparison_outputs import write_all
@@ -320,8 +326,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base, cand = resolve(args.baseline, args.results), resolve(args.candidate, args.results)
     comp = _compare(base, cand, args)
     if not args.no_report:
-        own = cand / "thresholds.yaml"
-        analyze(cand, load_thresholds(own if own.exists() else DEFAULT_THRESHOLDS), comparison=comp)
+        analyze(cand, load_thresholds(_standard_of(cand)), comparison=comp)
     print(terminal(comp, color=sys.stdout.isatty(), everything=args.all))
     print(f"comparison written to {cand / 'comparison.json'}, comparison.md and comparison-junit.xml")
     return int(comp.exit_code)
@@ -350,7 +355,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from analysis.outputs import terminal_table
     from analysis.thresholds import load_thresholds
 
-    thresholds_path = args.thresholds or (args.run_dir / "thresholds.yaml")
+    thresholds_path = args.thresholds or _standard_of(args.run_dir)
     if not thresholds_path.exists():
         thresholds_path = DEFAULT_THRESHOLDS
     thresholds = load_thresholds(thresholds_path)
