@@ -30,7 +30,7 @@ import crmload
 from crmload.audit import audit_reference
 from crmload.errors import RunError, TargetError
 from crmload.safety import check_target_allowed, free_loopback_port, host_of, redact, tcp_reachable
-from crmload.scenario import Scenario
+from crmload.scenario import Scenario, stopped_reason
 from crmload.units import format_duration
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -403,8 +403,7 @@ def _run_locust(
     stopped = capture.get("stopped_by")
     if stopped and status == "completed":
         status = "stopped"
-        when = time.strftime("%H:%M:%SZ", time.gmtime(stopped["at"]))
-        reason = f"stopped early at {when} by the scenario's stop criterion: {stopped['criterion']}"
+        reason = stopped_reason(stopped)
     if capture.get("abort_reason") and status == "completed":
         status = "aborted"
         reason = f"{capture['abort_reason']} (--on-worker-loss abort); " + reason

@@ -18,6 +18,7 @@ the CRM's speed). Durations accept ``90``, ``"90s"``, ``"5m"``, ``"1h"``.
 from __future__ import annotations
 
 import difflib
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,6 +93,12 @@ class StopWhen(_Frozen):
     def describe(self) -> str:
         above = f"{self.above * 100:g} %" if self.metric == "failure_rate" else f"{self.above * 1000:g} ms"
         return f"{self.metric} above {above} for {self.for_s:g} s"
+
+
+def stopped_reason(tripped: dict[str, Any]) -> str:
+    """A run's status reason when a stop criterion ended it (``tripped``: the stop watch's record)."""
+    when = time.strftime("%H:%M:%SZ", time.gmtime(float(tripped["at"])))
+    return f"stopped early at {when} by the scenario's stop criterion: {tripped['criterion']}"
 
 
 class Stage(_Frozen):

@@ -19,7 +19,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from crmload import SCHEMA_VERSION, __version__
-from crmload.scenario import CLOSED_PERSONAS, Scenario
+from crmload.scenario import CLOSED_PERSONAS, Scenario, stopped_reason
 from loadtests.adapter import CrmAdapter
 from loadtests.arrivals import ArrivalScheduler
 from loadtests.capture import Capture
@@ -174,8 +174,7 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
                     "status": status,
                     "status_reason": {
                         "completed": "all stages ran",
-                        "stopped": "stopped early by the scenario's stop criterion: "
-                        + str((stopped or {}).get("criterion")),
+                        "stopped": stopped_reason(stopped) if stopped else "",
                     }.get(status, "stopped before the last stage ended"),
                 },
                 indent=1,
