@@ -39,11 +39,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from analysis.run import RunData, Stage
-from analysis.stats import percentile
-from analysis.thresholds import Thresholds
-from analysis.timeline import window_bins
-from analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result, worst
+from crmload.analysis.run import RunData, Stage
+from crmload.analysis.stats import percentile
+from crmload.analysis.thresholds import Thresholds
+from crmload.analysis.timeline import window_bins
+from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result, worst
+from crmload.core.rundir import RunStatus
 
 ZERO_TOLERANCE = ("forbidden_granted", "lost_writes")
 
@@ -190,7 +191,10 @@ def _usl_intervals(steps: list[Step], fit: Usl, reps: int = 200, seed: int = 11)
     intervals = {}
     for k, values in draws.items():
         if len(values) >= reps // 2:
-            lo, hi = np.quantile(np.asarray(values), [0.025, 0.975])
+            # a refit without a peak has peak_users = inf; between two infinite draws the quantile
+            # interpolates inf - inf (NaN, reported as no bound) and numpy would warn about it
+            with np.errstate(invalid="ignore"):
+                lo, hi = np.quantile(np.asarray(values), [0.025, 0.975])
             intervals[k] = (float(lo), float(hi))
     return replace(fit, intervals=intervals)
 
@@ -225,7 +229,7 @@ def analyse(
     run: RunData, thresholds: Thresholds, judge_ids: list[str] | None, required_users: int | None
 ) -> tuple[Capacity, list[Result]]:
     """The capacity analysis, and the whole-run results of the zero-tolerance clauses."""
-    scenario = run.meta.get("scenario") or {}
+    scenario = run.scenario
     wanted = set(judge_ids) if judge_ids else None
     conc = [c for c in thresholds.clauses if c.metric == "concurrency" and (wanted is None or c.id in wanted)]
     step_ids = [
@@ -243,13 +247,13 @@ def analyse(
     for st in sorted((s for s in run.stages if s.judged and s.users > 0), key=lambda s: s.start):
         j = Judge(_step_run(run, st), per_step, step_ids or ["__none__"])
         results = j.verdict().results if step_ids else ()
-        req = j.requests
-        ok = req & j.ok
+        req = j.p.requests
+        ok = req & j.p.ok
         seconds = max(0.0, st.end - st.steady_start)
-        lat = np.sort(j.latency[ok])
+        lat = np.sort(j.p.latency[ok])
         n = int(req.sum())
         x = float(ok.sum()) / seconds if seconds > 0 else math.nan
-        second, centres = window_bins(j.s["ts"][ok], [(st.steady_start, st.end)], 1.0)
+        second, centres = window_bins(j.p.s["ts"][ok], [(st.steady_start, st.end)], 1.0)
         bins = np.bincount(second[second >= 0], minlength=len(centres))
         mean_ms = float(lat.mean()) if len(lat) else math.nan
         implied = st.users / x - mean_ms / 1000.0 if x > 0 and math.isfinite(mean_ms) else None
@@ -264,7 +268,7 @@ def analyse(
                 percentile(lat, 50.0),
                 percentile(lat, 95.0),
                 mean_ms,
-                float((req & j.failed).sum()) / n if n else math.nan,
+                float((req & j.p.failed).sum()) / n if n else math.nan,
                 worst([r.status for r in results]) if results else INCONCLUSIVE,
                 tuple(results),
                 tuple(float(b) for b in bins),
@@ -295,7 +299,7 @@ def analyse(
     required = required_users or next((c.required_users for c in conc if c.required_users), None)
     result = _conc_result(conc[0].id if conc else "PERF-CONC-01", conc[0].title if conc else "Concurrency ceiling",
                           steps, ceiling, breaking, unclear, broken, required)  # fmt: skip
-    stopped = str(run.meta.get("status_reason")) if run.status == "stopped" else None
+    stopped = str(run.meta.status_reason) if run.status == RunStatus.STOPPED else None
     zero = list(Judge(run, thresholds, zero_ids).verdict().results) if zero_ids else []
     return Capacity(steps, ceiling, breaking, broken, knee(steps), fit, think, result, stopped), zero
 

@@ -17,11 +17,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from analysis import capacity
-from analysis import drift as drift_analysis
-from analysis import surge as surge_analysis
-from analysis.run import Stage
-from analysis.timeline import Timeline
+from crmload.analysis import capacity
+from crmload.analysis import drift as drift_analysis
+from crmload.analysis import surge as surge_analysis
+from crmload.analysis.run import Stage
+from crmload.analysis.timeline import Timeline
 
 COLORS = {"p50": "#2b8cbe", "p95": "#e6550d", "p99": "#a50f15"}
 

@@ -45,12 +45,13 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import stdtr
 
-from analysis.run import RunData, load_run, window_seconds
-from analysis.stats import min_samples_for, percentile, percentile_interval, wilson, z_value
-from analysis.thresholds import Thresholds, load_thresholds
-from analysis.timeline import window_bins
-from analysis.verdict import Judge
-from crmload.errors import EXIT_FAIL, RunError
+from crmload.analysis.prepared import Prepared
+from crmload.analysis.run import RunData, load_run, window_seconds
+from crmload.analysis.stats import min_samples_for, percentile, percentile_interval, wilson, z_value
+from crmload.analysis.thresholds import load_thresholds
+from crmload.analysis.timeline import window_bins
+from crmload.core.errors import EXIT_FAIL, RunError
+from crmload.core.rundir import COMPARISON_FORMAT, COMPARISON_FORMAT_VERSION
 
 REGRESSED, IMPROVED, UNCHANGED, NOISY = "regressed", "improved", "unchanged", "noisy"
 METRICS = ("p50", "p95", "p99", "failure_rate", "throughput")
@@ -167,6 +168,8 @@ class Comparison:
             return None if isinstance(v, float) and not math.isfinite(v) else v
 
         return {
+            "format": COMPARISON_FORMAT,
+            "format_version": COMPARISON_FORMAT_VERSION,
             "status": self.status,
             "baseline": str(self.base),
             "candidate": str(self.cand),
@@ -351,7 +354,7 @@ def _failure_change(scope: str, key: str, fb: int, nb: int, fc: int, nc: int) ->
     d = pc - pb
     low = d - math.sqrt((pc - wc.low) ** 2 + (wb.high - pb) ** 2)
     high = d + math.sqrt((wc.high - pc) ** 2 + (pb - wb.low) ** 2)
-    p_value = 1.0 if fb == fc == 0 else float(fisher_exact([[fc, nc - fc], [fb, nb - fb]])[1])
+    p_value = 1.0 if fb == fc == 0 else float(fisher_exact(np.array([[fc, nc - fc], [fb, nb - fb]]))[1])
     return Change(scope, key, "failure_rate", pb, pc, nb, nc, d, low, high, p_value)
 
 
@@ -433,11 +436,13 @@ def classify(ch: Change, adjusted_p: float, alpha: float, min_effect: float) -> 
 # -- the comparison -------------------------------------------------------------------------------
 
 
-def _thresholds_of(run: RunData, fallback: Path | None) -> Thresholds:
+def failure_outcomes_of(run: RunData) -> list[str] | None:
+    """The outcomes that counted as failures in ``run``: as its ``meta.json`` recorded them (schema 2),
+    else as its own copy of the standard says (runs recorded before), else None (the default set)."""
+    if run.meta.failure_outcomes is not None:
+        return run.meta.failure_outcomes
     own = run.path / "thresholds.yaml"
-    if own.exists():
-        return load_thresholds(own)
-    return load_thresholds(fallback) if fallback is not None else Thresholds(clauses=[])
+    return [str(o) for o in load_thresholds(own).defaults.failure_outcomes] if own.exists() else None
 
 
 def block_seconds(base: RunData, cand: RunData) -> float:
@@ -448,9 +453,9 @@ def block_seconds(base: RunData, cand: RunData) -> float:
 class _Side:
     """One run's steady-state requests by scope, and the time block of every sample."""
 
-    def __init__(self, run: RunData, fallback_thresholds: Path | None, block_s: float) -> None:
+    def __init__(self, run: RunData, block_s: float) -> None:
         self.run = run
-        self.j = Judge(run, _thresholds_of(run, fallback_thresholds))
+        self.j = Prepared(run, failure_outcomes_of(run))
         ts = run.samples["ts"]
         windows = [(st.steady_start, st.end) for st in run.stages if st.judged]
         if not run.stages:
@@ -486,22 +491,20 @@ def compare(
     alpha: float = 0.05,
     force: bool = False,
     draws: int = 2_000,
-    fallback_thresholds: Path | None = None,
 ) -> Comparison:
     """Compare ``cand_dir`` with ``base_dir``; raises :class:`NotComparable` unless ``force``.
 
-    Failure outcomes come from each run's own copy of the standard (``fallback_thresholds`` when a
-    run directory has none, as a plain Locust run may not).
-    """
+    No standard is involved: each run's failure outcomes are the ones it recorded
+    (:func:`failure_outcomes_of`)."""
     base, cand = load_run(base_dir), load_run(cand_dir)
-    diffs = differences(base.meta, cand.meta)
+    diffs = differences(base.meta.model_dump(mode="json"), cand.meta.model_dump(mode="json"))
     if diffs and not force:
         raise NotComparable(
             f"{cand_dir} cannot be compared with {base_dir}: " + "; ".join(diffs) + " (pass --force to compare anyway)"
         )
     effects = {**DEFAULT_MIN_EFFECT, **(min_effect or {})}
     block_s = block_seconds(base, cand)
-    sb, sc = _Side(base, fallback_thresholds, block_s), _Side(cand, fallback_thresholds, block_s)
+    sb, sc = _Side(base, block_s), _Side(cand, block_s)
     raw: list[Change] = []
     for scope in ("operation", "persona"):
         gb, gc = sb.groups(scope), sc.groups(scope)

@@ -8,7 +8,8 @@ import xml.etree.ElementTree as ET
 from itertools import groupby
 from pathlib import Path
 
-from analysis.compare import IMPROVED, NOISY, REGRESSED, UNCHANGED, Change, Comparison
+from crmload.analysis.compare import IMPROVED, NOISY, REGRESSED, UNCHANGED, Change, Comparison
+from crmload.core.rundir import write_text_atomic
 
 ORDER = {REGRESSED: 0, IMPROVED: 1, NOISY: 2, UNCHANGED: 3}
 COLORS = {REGRESSED: "\033[31m", IMPROVED: "\033[32m", NOISY: "\033[33m", UNCHANGED: ""}
@@ -151,6 +152,6 @@ def write_all(comp: Comparison, out_dir: Path) -> list[Path]:
     paths = []
     for name, text in files.items():
         path = out_dir / name
-        path.write_text(text, encoding="utf-8")
+        write_text_atomic(path, text)
         paths.append(path)
     return paths

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from analysis.timeline import binned_percentiles, window_bins
-from analysis.verdict import FAIL, INCONCLUSIVE, PASS, Result
+from crmload.analysis.timeline import binned_percentiles, window_bins
+from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS, Result
 
 MIN_BINS = 10
 P_LIMIT = 0.01

@@ -86,33 +86,43 @@ def parse_limit(text: str) -> Limit:
             f"cannot read {text!r} as a limit | fix: write e.g. 'p(95) < 3s', 'rate < 1%', "
             "'count == 0', 'apdex >= 0.85'"
         )
-    metric = m["metric"].replace(" ", "")
-    if m["pct"] is not None:
-        metric = f"p{_num(m['pct'])}"
-    elif metric.startswith("p"):
-        metric = f"p{_num(metric[1:])}"
-    if metric.startswith("p"):
-        pct = float(metric[1:])
-        if not 0 < pct < 100:
-            raise ExprError(f"percentile {pct:g} is out of range | fix: use p(N) with 0 < N < 100, e.g. p(95)")
-    value = float(m["value"])
-    unit = m["unit"]
+    metric = _metric(m["metric"].replace(" ", ""), m["pct"])
+    value = _value(metric, float(m["value"]), m["unit"])
+    if value < 0:
+        raise ExprError(f"limit value must not be negative (got {value:g})")
+    return Limit(metric, m["op"], value, text.strip())
+
+
+def _metric(name: str, pct: str | None) -> str:
+    """``p(95)`` / ``p95`` -> ``p95`` (checked to be a percentile between 0 and 100); others as written."""
+    if pct is not None:
+        name = f"p{_num(pct)}"
+    elif name.startswith("p"):
+        name = f"p{_num(name[1:])}"
+    if name.startswith("p"):
+        p = float(name[1:])
+        if not 0 < p < 100:
+            raise ExprError(f"percentile {p:g} is out of range | fix: use p(N) with 0 < N < 100, e.g. p(95)")
+    return name
+
+
+def _value(metric: str, value: float, unit: str | None) -> float:
+    """The limit in the metric's unit: ms for times, a 0-1 fraction for rates."""
     if metric.startswith("p") or metric in TIME_METRICS:
         if unit == "%":
             raise ExprError(f"{metric} is a time, not a percentage | fix: write e.g. '{metric} < 3s'")
-        value *= {"ms": 1.0, "s": 1000.0, "m": 60_000.0, None: 1.0}[unit]
-    elif metric == "rate":
+        return value * {"ms": 1.0, "s": 1000.0, "m": 60_000.0, None: 1.0}[unit]
+    if metric == "rate":
         if unit in ("ms", "s", "m"):
             raise ExprError("rate is a fraction, not a time | fix: write e.g. 'rate < 1%' or 'rate < 0.01'")
         if unit == "%":
             value /= 100.0
         if not 0 <= value <= 1:
             raise ExprError(f"rate limit {value:g} is outside 0..1 | fix: write a percentage like 'rate < 1%'")
-    elif unit is not None:
+        return value
+    if unit is not None:
         raise ExprError(f"{metric} takes no unit (got {unit!r}) | fix: write e.g. '{metric} >= 0.85'")
-    if value < 0:
-        raise ExprError(f"limit value must not be negative (got {value:g})")
-    return Limit(metric, m["op"], value, text.strip())
+    return value
 
 
 def _num(text: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -93,7 +93,7 @@ class Samples:
             if floating:
                 numeric[name] = col.to_numpy().astype(np.float64, copy=False)
             else:
-                numeric[name] = col.fill_null(0).to_numpy().astype(np.int32, copy=False)
+                numeric[name] = col.fill_null(pa.scalar(0, dtype)).to_numpy().astype(np.int32, copy=False)
             del col
             table = table.drop_columns([name])
         text: dict[str, Text] = {}
@@ -101,14 +101,15 @@ class Samples:
             if name not in table.column_names:
                 text[name] = Text(np.zeros(n, dtype=np.int32), [""])
                 continue
-            col = table.column(name)
-            if not pa.types.is_dictionary(col.type):
-                col = pa.compute.dictionary_encode(col.cast(pa.string()).fill_null(""))
-            col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-            labels = [str(v) for v in col.dictionary.to_pylist()]
-            codes = col.indices.fill_null(len(labels)).to_numpy(zero_copy_only=False).astype(np.int32)
+            chunked = table.column(name)
+            if not pa.types.is_dictionary(chunked.type):
+                chunked = pa.compute.dictionary_encode(chunked.cast(pa.string()).fill_null(pa.scalar("")))
+            encoded: pa.DictionaryArray[Any, Any] = chunked.combine_chunks()  # type: ignore[assignment]
+            labels = [str(v) for v in encoded.dictionary.to_pylist()]
+            indices = encoded.indices.fill_null(pa.scalar(len(labels), encoded.indices.type))
+            codes = indices.to_numpy(zero_copy_only=False).astype(np.int32)
             text[name] = Text(codes, labels or [""])
-            del col
+            del chunked, encoded
             table = table.drop_columns([name])
         samples = cls(numeric, text)
         return samples
@@ -122,7 +123,7 @@ class Samples:
         """
         skipped: list[str] = []
 
-        def skip(row: Any) -> str:
+        def skip(row: pacsv.InvalidRow) -> Literal["skip", "error"]:
             skipped.append(str(row.text)[:200])
             return "skip"
 
@@ -134,7 +135,9 @@ class Samples:
             strings_can_be_null=False,
         )
         stream = pa.BufferReader(source) if isinstance(source, bytes) else source
-        box = [pacsv.read_csv(stream, convert_options=opts, parse_options=pacsv.ParseOptions(invalid_row_handler=skip))]
+        parse = pacsv.ParseOptions(invalid_row_handler=skip)
+        # pyarrow-stubs type the source as a path or an IO; pyarrow reads any NativeFile
+        box = [pacsv.read_csv(stream, convert_options=opts, parse_options=parse)]  # type: ignore[arg-type]
         samples = cls.from_table(box)
         samples.skipped_rows = skipped
         return samples

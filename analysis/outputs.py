@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from analysis.tables import PCT_COLUMNS, Row
-from analysis.verdict import Result, Verdict
+from crmload.analysis.tables import PCT_COLUMNS, Row
+from crmload.analysis.verdict import Result, Verdict
+from crmload.core.rundir import VERDICT_FORMAT, VERDICT_FORMAT_VERSION, Meta, write_json_atomic
 
 MARK = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INCONCLUSIVE"}
 
@@ -52,15 +52,17 @@ def write_verdict_json(
     path: Path,
     verdict: Verdict,
     tables: dict[str, list[Row]],
-    meta: dict[str, Any],
+    meta: Meta,
     sections: dict[str, Any] | None = None,
 ) -> None:
     """``sections``: the scenario kind's own analyses (capacity, surge, drift), each a JSON-ready dict."""
-    data = verdict.to_dict()
+    data: dict[str, Any] = {"format": VERDICT_FORMAT, "format_version": VERDICT_FORMAT_VERSION}
+    data.update(verdict.to_dict())
     data.update(sections or {})
     data["tables"] = {scope: [_row_dict(r) for r in rows] for scope, rows in tables.items()}
+    recorded = meta.model_dump(mode="json")
     data["run"] = {
-        k: meta.get(k)
+        k: recorded.get(k)
         for k in (
             "scenario_name",
             "started_utc",
@@ -72,9 +74,7 @@ def write_verdict_json(
             "schema_version",
         )
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False, default=str))
-    tmp.replace(path)
+    write_json_atomic(path, data)
 
 
 def _row_dict(r: Row) -> dict[str, Any]:
@@ -96,12 +96,11 @@ def _row_dict(r: Row) -> dict[str, Any]:
     }
 
 
-def summary_markdown(verdict: Verdict, tables: dict[str, list[Row]], meta: dict[str, Any]) -> str:
+def summary_markdown(verdict: Verdict, tables: dict[str, list[Row]], meta: Meta) -> str:
     out = [f"## crmload verdict: **{verdict.status}**", ""]
-    scen = meta.get("scenario_name", "?")
     out.append(
-        f"Scenario `{scen}` · run `{meta.get('status', 'unknown')}` · steady-state window "
-        f"{verdict.window_s:.0f} s · target `{meta.get('target', '?')}`"
+        f"Scenario `{meta.scenario_name or '?'}` · run `{verdict.run_status}` · steady-state window "
+        f"{verdict.window_s:.0f} s · target `{meta.target or '?'}`"
     )
     out.append("")
     out.append("| clause | status | measured | limit | margin | samples | why |")
@@ -136,13 +135,13 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def junit_xml(verdict: Verdict, meta: dict[str, Any]) -> str:
+def junit_xml(verdict: Verdict, meta: Meta) -> str:
     """One test case per clause: FAIL → failure, INCONCLUSIVE → skipped (with the reason)."""
     failures = sum(r.status == "FAIL" for r in verdict.results)
     skipped = sum(r.status == "INCONCLUSIVE" for r in verdict.results)
     suite = ET.Element(
         "testsuite",
-        name=f"crmload.{meta.get('scenario_name', 'run')}",
+        name=f"crmload.{meta.scenario_name or 'run'}",
         tests=str(len(verdict.results)),
         failures=str(failures),
         skipped=str(skipped),

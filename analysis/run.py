@@ -1,7 +1,8 @@
 """Reading a run directory (README: "The run directory") into typed data; tolerant of runs cut short.
 
-A run killed mid-way leaves a ``samples.csv`` whose last line may be partial and no ``meta.json``
-end time; both are read as far as they go, and the run is treated as not completed.
+The records and their versions are :mod:`crmload.core.rundir`'s; this module adds the samples as
+columns. A run killed mid-way leaves a ``samples.csv`` whose last line may be partial and no
+``meta.json`` end time; both are read as far as they go, and the run is treated as not completed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,18 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from numpy.typing import NDArray
 
-from analysis.frame import Samples
-from crmload.errors import RunError
+from crmload.analysis.frame import Samples
+from crmload.core.errors import RunError
+from crmload.core.rundir import (
+    GENERATORS_FILE,
+    SAMPLES_FILE,
+    CaptureSummary,
+    Meta,
+    RunStatus,
+    read_capture,
+    read_meta,
+    read_stages,
+)
 
 
 @dataclass
@@ -44,14 +55,20 @@ class RunData:
     path: Path
     samples: Samples
     stages: list[Stage]
-    meta: dict[str, Any]
+    meta: Meta
     generators: dict[str, NDArray[Any]]  # ts, worker (str), cpu_percent, users
-    capture: dict[str, Any]
+    capture: CaptureSummary
     extras: dict[str, Any] = field(default_factory=dict)  # security.json, audit.json ...
+    has_meta: bool = True  # False: the run left no meta.json (killed before it could write one)
 
     @property
     def status(self) -> str:
-        return str(self.meta.get("status", "unknown"))
+        return str(self.meta.status) if self.has_meta else RunStatus.UNKNOWN
+
+    @property
+    def scenario(self) -> dict[str, Any]:
+        """The effective scenario as recorded (empty when the run did not record it)."""
+        return self.meta.scenario or {}
 
 
 def _read_json(path: Path, default: Any) -> Any:
@@ -76,7 +93,7 @@ def _read_samples(path: Path) -> Samples:
     if path.stat().st_size == 0:
         raise RunError(f"{path}: empty (not even a header): the run recorded nothing")
     try:
-        with pa.OSFile(str(path)) as fh:
+        with pa.OSFile(str(path), "r") as fh:
             return Samples.read_csv(fh)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise RunError(f"{path}: cannot read samples ({exc})") from None
@@ -120,7 +137,7 @@ def load_run(path: Path) -> RunData:
     """Load a run directory; raises :class:`RunError` when it holds no samples at all."""
     if not path.is_dir():
         raise RunError(f"{path}: not a run directory")
-    samples_path = path / "samples.csv"
+    samples_path = path / SAMPLES_FILE
     parquet = path / "samples.parquet"
     if parquet.exists():
         samples = Samples.read_parquet(str(parquet))
@@ -128,36 +145,37 @@ def load_run(path: Path) -> RunData:
         samples = _read_samples(samples_path)
     else:
         raise RunError(f"{path}: no samples.csv; was the run started? (crmload run writes it from the first second)")
-    meta = _read_json(path / "meta.json", {})
-    raw_stages = _read_json(path / "stages.json", [])
-    plan = {s.get("name"): s for s in (meta.get("scenario_plan") or [])}
-    stages = []
+    meta = read_meta(path)
+    plan = {s.get("name"): s for s in (meta.scenario_plan if meta else [])}
     ts_max = float(np.nanmax(samples["ts"])) if len(samples) else 0.0
-    for s in raw_stages:
+    stages = []
+    for s in read_stages(path):
+        planned = plan.get(s.name, {})
         stages.append(
             Stage(
-                index=int(s["index"]),
-                name=str(s["name"]),
-                kind=str(s.get("kind", "users")),
-                users=int(s.get("target", {}).get("users", 0)),
-                arrival_rate=float(s.get("target", {}).get("arrival_rate", 0.0)),
-                start=float(s["start"]),
-                end=float(s["end"] if s.get("end") else ts_max),
-                warmup_s=float(s.get("warmup_s", 0.0)),
-                judged=bool(s.get("judged", plan.get(s["name"], {}).get("judged", True))),
-                surge=bool(s.get("surge", plan.get(s["name"], {}).get("surge", False))),
+                index=s.index,
+                name=s.name,
+                kind=s.kind,
+                users=s.target.users,
+                arrival_rate=s.target.arrival_rate,
+                start=s.start,
+                end=s.end if s.end else ts_max,
+                warmup_s=s.warmup_s,
+                judged=bool(s.judged if s.judged is not None else planned.get("judged", True)),
+                surge=bool(s.surge if s.surge is not None else planned.get("surge", False)),
             )
         )
-    generators = _read_generators(path / "generators.csv")
+    generators = _read_generators(path / GENERATORS_FILE)
     extras = {name: _read_json(path / f"{name}.json", None) for name in ("security", "audit")}
     return RunData(
         path,
         samples,
         stages,
-        meta,
+        meta or Meta(),
         generators,
-        _read_json(path / "capture.json", {}),
+        read_capture(path),
         {k: v for k, v in extras.items() if v is not None},
+        has_meta=meta is not None,
     )
 
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from analysis.run import RunData, Stage
-from analysis.stats import percentile
-from analysis.thresholds import Thresholds
-from analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result
+from crmload.analysis.run import RunData, Stage
+from crmload.analysis.stats import percentile
+from crmload.analysis.thresholds import Thresholds
+from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result
 
 LATE_MS = 100.0
 
@@ -72,27 +72,25 @@ class Surge:
 
 
 def _scopes(thresholds: Thresholds) -> tuple[Any, Any]:
-    """The clauses whose selections the recovery watches: PERF-RT-01 and PERF-ERR-01, when present."""
-    return (
-        next((c for c in thresholds.clauses if c.id == "PERF-RT-01"), None),
-        next((c for c in thresholds.clauses if c.id == "PERF-ERR-01"), None),
-    )
+    """The clauses whose selections the recovery watches: the standard's latency and failure-rate
+    clauses (``defaults.latency_clause`` and ``defaults.failure_rate_clause``), when it has them."""
+    return thresholds.latency_clause(), thresholds.failure_rate_clause()
 
 
 def recovery(judge: Judge, thresholds: Thresholds, after: float, until: float, window_s: float) -> Recovery:
     rt, err = _scopes(thresholds)
     p95_limit, rate_limit = thresholds.lookup_p95_limit_ms(), thresholds.failure_rate_limit()
-    ts = judge.s["ts"]
-    base = judge.kind.eq("request") & ~judge.probes
+    ts = judge.p.s["ts"]
+    base = judge.p.kind.eq("request") & ~judge.p.probes
     first = math.floor(after - window_s)
     near = base & (ts >= first - window_s) & (ts < until)  # only the samples the windows can hold
     order = np.argsort(ts[near], kind="stable")
     t_near = ts[near][order]
-    in_rt = (judge.select(rt.select) if rt else np.ones(len(ts), dtype=bool))[near][order]
-    in_err = (judge.select(err.select) if err else np.ones(len(ts), dtype=bool))[near][order]
-    ok = judge.ok[near][order]
-    failed = judge.failed[near][order]
-    lat = judge.latency[near][order]
+    in_rt = (judge.p.select(rt.select) if rt else np.ones(len(ts), dtype=bool))[near][order]
+    in_err = (judge.p.select(err.select) if err else np.ones(len(ts), dtype=bool))[near][order]
+    ok = judge.p.ok[near][order]
+    failed = judge.p.failed[near][order]
+    lat = judge.p.latency[near][order]
     seconds = np.arange(first, math.floor(until) + 1, dtype=np.float64)
     lo = np.searchsorted(t_near, seconds - window_s, side="left")
     hi = np.searchsorted(t_near, seconds, side="left")
@@ -139,7 +137,7 @@ def recovery(judge: Judge, thresholds: Thresholds, after: float, until: float, w
 def _arrivals(run: RunData, judge: Judge) -> list[dict[str, Any]]:
     s = run.samples
     out = []
-    kind = judge.kind
+    kind = judge.p.kind
     lag = s["schedule_lag_ms"]
     for st in run.stages:
         if st.arrival_rate <= 0:
@@ -164,18 +162,22 @@ def _arrivals(run: RunData, judge: Judge) -> list[dict[str, Any]]:
     return out
 
 
-def analyse(run: RunData, thresholds: Thresholds, judge_ids: list[str] | None, window_s: float) -> Surge | None:
-    """None when the run has no stage marked ``surge``."""
+def analyse(
+    run: RunData, thresholds: Thresholds, judge_ids: list[str] | None, window_s: float, whole: Judge | None = None
+) -> Surge | None:
+    """None when the run has no stage marked ``surge``. ``whole``: the whole run judged with the same
+    standard and clauses, when the caller has it already."""
     surge: Stage | None = next((st for st in run.stages if getattr(st, "surge", False)), None)
     if surge is None:
         return None
     alone = replace(run, stages=[replace(surge, judged=True)])
-    wanted = [i for i in (judge_ids or thresholds.all_ids()) if not i.startswith("PERF-CONC")]
+    concurrency = {c.id for c in thresholds.clauses if c.metric == "concurrency"}
+    wanted = [i for i in (judge_ids or thresholds.all_ids()) if i not in concurrency]
     results = tuple(
         replace(r, clause_id=f"{r.clause_id}@surge", scope=f"surge: {r.scope}")
         for r in Judge(alone, thresholds, wanted).verdict().results
     )
-    whole = Judge(run, thresholds, judge_ids)
+    whole = whole or Judge(run, thresholds, judge_ids)
     until = max((st.end for st in run.stages), default=surge.end)
     rec = recovery(whole, thresholds, surge.end, until, window_s)
     limit = f"recovered within the {rec.observed_s:.0f} s observed"
@@ -202,7 +204,7 @@ def analyse(run: RunData, thresholds: Thresholds, judge_ids: list[str] | None, w
         limit,
         None,
         None,
-        int(whole.requests.sum()),
+        int(whole.p.requests.sum()),
         reason,
     )
     return Surge(surge.name, surge.start, surge.end, results, _arrivals(run, whole), rec, result)

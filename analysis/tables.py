@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from analysis.frame import Samples
-from analysis.stats import PERCENTILES, latency_summary, pct_key, percentile, wilson
+from crmload.analysis.frame import Samples
+from crmload.analysis.stats import PERCENTILES, latency_summary, pct_key, percentile, wilson
 
 
 @dataclass(frozen=True)

@@ -13,51 +13,20 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from analysis.expr import ExprError, Limit, parse_limit
-from crmload.units import DurationS, Fraction
-from crmload.yamlio import load_model
+from crmload.analysis.expr import ExprError, Limit, parse_limit
+from crmload.core.operations import OPERATION_NAMES, PERSONA_NAMES, PersonaName
+from crmload.core.rundir import FAILURE_OUTCOME_ORDER, Outcome
+from crmload.core.units import DurationS, Fraction
+from crmload.core.yamlio import load_model
 
-OUTCOMES = ("ok", "http_4xx", "http_5xx", "timeout", "connection", "check_failed", "throttled")
-CANONICAL_OPERATIONS = (
-    "auth.login",
-    "customer.search",
-    "customer.view",
-    "customer.create",
-    "customer.update",
-    "contact.create",
-    "lead.create",
-    "lead.convert",
-    "opportunity.list",
-    "opportunity.view",
-    "opportunity.create",
-    "opportunity.update_stage",
-    "activity.log",
-    "ticket.queue",
-    "ticket.create",
-    "ticket.view",
-    "ticket.comment",
-    "ticket.assign",
-    "ticket.resolve",
-    "service.history",
-    "kb.search",
-    "survey.submit",
-    "segment.preview",
-    "campaign.create",
-    "campaign.launch",
-    "campaign.report",
-    "import.bulk",
-    "export.bulk",
-    "report.pipeline",
-    "report.service",
-    "report.campaign",
-    "order.sync",
-    "webform.submit",
-)
-PERSONAS = ("sales", "service", "marketing", "manager", "integration")
+OUTCOMES = tuple(o.value for o in Outcome if o is not Outcome.DROPPED)
+CANONICAL_OPERATIONS = OPERATION_NAMES
+PERSONAS = PERSONA_NAMES
+FailureOutcome = Literal["http_4xx", "http_5xx", "timeout", "connection", "check_failed", "throttled"]
 
 
 class _Frozen(BaseModel):
@@ -68,7 +37,7 @@ def _check_ops(ops: list[str]) -> list[str]:
     for op in ops:
         if op not in CANONICAL_OPERATIONS:
             close = difflib.get_close_matches(op, CANONICAL_OPERATIONS, n=1)
-            known = "use a canonical operation name (democrm/operations.py lists them)"
+            known = "use a canonical operation name (crmload/core/operations.py lists them)"
             hint = f"did you mean '{close[0]}'?" if close else known
             raise ValueError(f"unknown operation {op!r} | fix: {hint}")
     return ops
@@ -77,12 +46,9 @@ def _check_ops(ops: list[str]) -> list[str]:
 class Defaults(_Frozen):
     confidence: float = Field(0.95, gt=0.5, lt=1)
     min_tail_samples: int = Field(5, ge=1, description="samples needed above a judged percentile")
-    failure_outcomes: list[Literal["http_4xx", "http_5xx", "timeout", "connection", "check_failed", "throttled"]] = [
-        "http_5xx",
-        "timeout",
-        "connection",
-        "check_failed",
-    ]
+    failure_outcomes: list[FailureOutcome] = Field(
+        default_factory=lambda: [cast(FailureOutcome, str(o)) for o in FAILURE_OUTCOME_ORDER]
+    )
     generator_cpu_limit: float = Field(90.0, gt=0, le=100)
     generator_saturated_share: Fraction = Field(0.1, ge=0, le=1)
     busy_share_limit: Fraction = Field(
@@ -92,6 +58,10 @@ class Defaults(_Frozen):
         description="closed model: share of user time spent "
         "waiting on the CRM above which percentiles are lower bounds",
     )
+    # the clauses whose limits the charts draw and a surge's recovery is measured against; by
+    # default the first latency clause with a p95 limit and the first failure-rate clause
+    latency_clause: str | None = None
+    failure_rate_clause: str | None = None
 
 
 class OperationClass(_Frozen):
@@ -127,7 +97,7 @@ class Select(_Frozen):
     """Which samples a clause judges. Empty fields select everything."""
 
     operations: list[str] = Field(default_factory=list)
-    persona: list[Literal["sales", "service", "marketing", "manager", "integration"]] = Field(default_factory=list)
+    persona: list[PersonaName] = Field(default_factory=list)
     journey: list[str] = Field(default_factory=list)
     stage: list[str] = Field(default_factory=list)
     kind: Literal["request", "journey"] = "request"
@@ -208,26 +178,47 @@ class Thresholds(_Frozen):
             )
         return clauses
 
+    @model_validator(mode="after")
+    def _named_clauses(self) -> Thresholds:
+        ids = {c.id for c in self.clauses}
+        for field in ("latency_clause", "failure_rate_clause"):
+            named = getattr(self.defaults, field)
+            if named is not None and named not in ids:
+                close = difflib.get_close_matches(named, sorted(ids), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"name one of {', '.join(sorted(ids))}"
+                raise ValueError(f"defaults.{field}: no clause {named!r} in this standard | fix: {hint}")
+        return self
+
     def all_ids(self) -> list[str]:
         return [c.id for c in self.clauses] + [f"CLS-{k.id}" for k in self.classes]
 
-    def lookup_p95_limit_ms(self) -> float | None:
-        """PERF-RT-01's p95 limit (ms): the line drawn on latency charts and the surge's recovery bar."""
+    def latency_clause(self) -> Clause | None:
+        """``defaults.latency_clause``, else the first latency clause with a p95 limit (PERF-RT-01)."""
+        named = self.defaults.latency_clause
+        if named is not None:
+            return next(c for c in self.clauses if c.id == named)
         return next(
-            (lim.value for c in self.clauses if c.id == "PERF-RT-01" for lim in c.parsed if lim.percentile == 95),
+            (c for c in self.clauses if c.metric == "latency" and any(lim.percentile == 95 for lim in c.parsed)),
             None,
         )
 
+    def failure_rate_clause(self) -> Clause | None:
+        """``defaults.failure_rate_clause``, else the first failure-rate clause (PERF-ERR-01)."""
+        named = self.defaults.failure_rate_clause
+        if named is not None:
+            return next(c for c in self.clauses if c.id == named)
+        return next((c for c in self.clauses if c.metric == "failure_rate"), None)
+
+    def lookup_p95_limit_ms(self) -> float | None:
+        """The latency clause's p95 limit (ms): the line drawn on latency charts and the surge's recovery bar."""
+        c = self.latency_clause()
+        return next((lim.value for lim in c.parsed if lim.percentile == 95), None) if c else None
+
     def failure_rate_limit(self) -> float | None:
-        """The first failure-rate limit of the standard (PERF-ERR-01 in the shipped one)."""
-        return next(
-            (lim.value for c in self.clauses if c.metric == "failure_rate" for lim in c.parsed if lim.metric == "rate"),
-            None,
-        )
+        """The failure-rate clause's rate limit."""
+        c = self.failure_rate_clause()
+        return next((lim.value for lim in c.parsed if lim.metric == "rate"), None) if c else None
 
 
 def load_thresholds(path: Path) -> Thresholds:
     return load_model(Thresholds, path)
-
-
-DEFAULT_THRESHOLDS = Path(__file__).resolve().parent.parent / "thresholds.yaml"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from analysis.frame import Samples
+from crmload.analysis.frame import Samples
 
 
 @dataclass(frozen=True)

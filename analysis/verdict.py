@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from analysis.expr import Limit, format_value
-from analysis.run import RunData, steady_mask, window_seconds
-from analysis.stats import apdex, min_samples_for, percentile, percentile_interval, wilson
-from analysis.thresholds import Clause, OperationClass, Select, Thresholds
-from crmload.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_PASS
+from crmload.analysis.expr import Limit, format_value
+from crmload.analysis.prepared import Prepared
+from crmload.analysis.run import RunData, steady_mask
+from crmload.analysis.stats import apdex, min_samples_for, percentile, percentile_interval, wilson
+from crmload.analysis.thresholds import Clause, OperationClass, Select, Thresholds
+from crmload.core.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_PASS
+from crmload.core.rundir import INCOMPLETE_STATUSES, Kind, Outcome, RunStatus
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 _NO_LATENCIES = np.zeros(0)  # rate, count and Apdex limits need no sorted latencies
@@ -273,7 +274,8 @@ def _decide(
 class Judge:
     """Judges one run against one standard. Build once; :meth:`verdict` does the work.
 
-    Works on columns (numpy arrays) of the steady-state samples; sorted latencies of a group are
+    Works on the run's :class:`~crmload.analysis.prepared.Prepared` samples (pass one to share it;
+    else it is made with the standard's failure outcomes); sorted latencies of a group are
     computed once and shared by every clause that judges the same group.
     """
 
@@ -283,140 +285,111 @@ class Judge:
         thresholds: Thresholds,
         judge_ids: list[str] | None = None,
         required_users: int | None = None,
+        prepared: Prepared | None = None,
     ) -> None:
         self.run = run
         self.t = thresholds
         self.judge_ids = judge_ids
         self.required_users = required_users
-        d = thresholds.defaults
-        self.window_s = window_seconds(run)
-        self.s = s = run.samples
-        # access-control probes are judged by SEC-AC-01 alone; their (expected) denials stay out of
-        # every latency and failure figure
-        journeys = s.t("journey")
-        self.probes = journeys.mask([label for label in journeys.labels if label.startswith("probe.")])
-        self.window = steady_mask(run) & ~self.probes  # ANDed into every selection: no copy of the rows
-        self.kind = s.t("kind")
-        outcome = s.t("outcome")
-        self.failed = outcome.mask([str(o) for o in d.failure_outcomes])
-        self.ok = outcome.eq("ok")
-        lag = s["schedule_lag_ms"]
-        self.has_lag = np.isfinite(lag)
-        self.latency = s["response_time_ms"] + np.where(self.has_lag, lag, 0.0)
-        self.requests = self.kind.eq("request") & self.window
-        self._sorted: dict[tuple[str, str], np.ndarray] = {}
+        self.p = prepared or Prepared(run, [str(o) for o in thresholds.defaults.failure_outcomes])
+        self.window_s = self.p.window_s
         self.trust = self._trust()
 
     # -- trust ------------------------------------------------------------------------------------
     def _trust(self) -> _Trust:
-        trust = _Trust()
-        d = self.t.defaults
-        gens = self.run.generators
-        if len(gens["ts"]):
-            keep = gens["worker"] != "master"
-            if self.run.stages:
-                keep &= steady_mask(self.run, gens["ts"])
-            cpu = gens["cpu_percent"][keep]
-            if len(cpu):
-                share = float((cpu > d.generator_cpu_limit).mean())
-                if share > d.generator_saturated_share:
-                    trust.generator_saturated = (
-                        f"load generator CPU above {d.generator_cpu_limit:g} % for {share * 100:.0f} % of the "
-                        "window: latencies include generator queueing"
-                    )
-        closed = self.requests & ~self.has_lag
-        if closed.any() and self.window_s > 0:
-            users = float(np.median(self.s["users"][closed]))
-            busy = float(self.s["response_time_ms"][closed].sum()) / 1000.0
-            if users > 0:
-                share = busy / (users * self.window_s)
-                if share > d.busy_share_limit:
-                    trust.lower_bound = (
-                        f"closed-model users spent {share * 100:.0f} % of their time waiting on the CRM: arrivals "
-                        "were throttled, percentiles are lower bounds"
-                    )
-        status = self.run.status
-        if status in ("aborted", "interrupted"):
-            reason = self.run.meta.get("status_reason", "")
-            trust.incomplete = f"run {status}" + (f": {reason}" if reason else "")
-        elif status == "stopped":  # by the scenario's own stop criteria: an answer, not an accident
-            trust.warnings.append(str(self.run.meta.get("status_reason") or "stopped early by a stop criterion"))
-        elif status in ("unknown", "running"):
-            trust.incomplete = "run has no end record (meta.json missing or incomplete): it may have been killed"
-        conn = self.s.t("outcome").eq("connection") & self.kind.eq("request")
-        if conn.any():
-            ts = self.s["ts"][conn]
-            first = float(ts.min())
-            start = self.run.stages[0].start if self.run.stages else float(np.nanmin(self.s["ts"]))
-            when = time.strftime("%H:%M:%SZ", time.gmtime(first))
-            trust.warnings.append(
-                f"connection failures from {when} ({first - start:.0f} s into the run): "
-                f"{int(conn.sum())} requests could not reach the target"
-            )
-        lost = self.run.capture.get("lost_workers") or {}
+        trust = _Trust(
+            generator_saturated=self._generator_saturated(),
+            lower_bound=self._lower_bound(),
+            incomplete=self._incomplete(),
+        )
+        if self.run.status == RunStatus.STOPPED:  # by the scenario's own stop criteria: an answer, not an accident
+            trust.warnings.append(str(self.run.meta.status_reason or "stopped early by a stop criterion"))
+        trust.warnings += self._connection_warnings()
+        lost = self.run.capture.lost_workers
         if lost and trust.incomplete is None:
-            names = ", ".join(
-                f"{name} (after {info.get('samples', '?')} samples)" for name, info in sorted(lost.items())
-            )
+            names = ", ".join(f"{name} (after {info.samples} samples)" for name, info in sorted(lost.items()))
             trust.incomplete = f"load generator lost mid-run: {names}; the planned load was not offered after that"
-        for w in (trust.generator_saturated, trust.lower_bound, trust.incomplete):
-            if w:
-                trust.warnings.append(w)
+        trust.warnings += [w for w in (trust.generator_saturated, trust.lower_bound, trust.incomplete) if w]
         torn = self.run.samples.skipped_rows
         if torn:
             trust.warnings.append(f"{len(torn)} unreadable row(s) of samples.csv skipped (a writer killed mid-line?)")
-        if self.run.capture.get("skipped_operations"):
-            skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(self.run.capture["skipped_operations"].items()))
+        skipped_ops = self.run.capture.skipped_operations
+        if skipped_ops:
+            skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(skipped_ops.items()))
             trust.warnings.append(f"operations the adapter does not support were skipped: {skipped}")
         return trust
 
-    # -- selection --------------------------------------------------------------------------------
-    def select(self, sel: Select) -> np.ndarray:
-        """Mask of the steady-state samples a clause's ``select`` picks."""
-        s = self.s
-        mask = self.kind.eq(sel.kind) & self.window
-        if sel.operations:
-            mask &= s.t("operation").mask(sel.operations)
-        if sel.persona:
-            mask &= s.t("persona").mask(sel.persona)
-        if sel.journey:
-            mask &= s.t("journey").mask(sel.journey)
-        if sel.stage:
-            idx = [st.index for st in self.run.stages if st.name in sel.stage]
-            mask &= np.isin(s["stage"], idx)
-        return mask
+    def _generator_saturated(self) -> str | None:
+        d = self.t.defaults
+        gens = self.run.generators
+        if not len(gens["ts"]):
+            return None
+        keep = gens["worker"] != "master"
+        if self.run.stages:
+            keep &= steady_mask(self.run, gens["ts"])
+        cpu = gens["cpu_percent"][keep]
+        share = float((cpu > d.generator_cpu_limit).mean()) if len(cpu) else 0.0
+        if share <= d.generator_saturated_share:
+            return None
+        return (
+            f"load generator CPU above {d.generator_cpu_limit:g} % for {share * 100:.0f} % of the "
+            "window: latencies include generator queueing"
+        )
 
-    def groups(self, mask: np.ndarray, per: str) -> Iterator[tuple[str, np.ndarray]]:
-        """(label, mask) per group, made one at a time (ten million rows × 33 masks would not fit)."""
-        if per == "stage":
-            stages = self.s["stage"]
-            for k in np.unique(stages[mask]):
-                yield str(int(k)), mask & (stages == k)
-        else:
-            yield from self.s.t(per).groups(within=mask)
+    def _lower_bound(self) -> str | None:
+        p = self.p
+        closed = p.requests & ~p.has_lag
+        if not closed.any() or self.window_s <= 0:
+            return None
+        users = float(np.median(p.s["users"][closed]))
+        busy = float(p.s["response_time_ms"][closed].sum()) / 1000.0
+        if users <= 0 or busy / (users * self.window_s) <= self.t.defaults.busy_share_limit:
+            return None
+        share = busy / (users * self.window_s)
+        return (
+            f"closed-model users spent {share * 100:.0f} % of their time waiting on the CRM: arrivals "
+            "were throttled, percentiles are lower bounds"
+        )
 
-    def _ok_sorted(self, key: tuple[str, str], mask: np.ndarray) -> np.ndarray:
-        found = self._sorted.get(key)
-        if found is None:
-            found = self._sorted[key] = np.sort(self.latency[mask & self.ok])
-        return found
+    def _incomplete(self) -> str | None:
+        status = self.run.status
+        if status in INCOMPLETE_STATUSES:
+            reason = self.run.meta.status_reason or ""
+            return f"run {status}" + (f": {reason}" if reason else "")
+        if status in (RunStatus.UNKNOWN, RunStatus.RUNNING):
+            return "run has no end record (meta.json missing or incomplete): it may have been killed"
+        return None
+
+    def _connection_warnings(self) -> list[str]:
+        p = self.p
+        conn = p.s.t("outcome").eq(Outcome.CONNECTION) & p.kind.eq(Kind.REQUEST)
+        if not conn.any():
+            return []
+        first = float(p.s["ts"][conn].min())
+        start = self.run.stages[0].start if self.run.stages else float(np.nanmin(p.s["ts"]))
+        when = time.strftime("%H:%M:%SZ", time.gmtime(first))
+        return [
+            f"connection failures from {when} ({first - start:.0f} s into the run): "
+            f"{int(conn.sum())} requests could not reach the target"
+        ]
 
     def _group(
         self, mask: np.ndarray, limit: Limit, clause_id: str, title: str, scope: str, apdex_t_ms: float, cache_key: str
     ) -> Result:
         d = self.t.defaults
-        failed = self.failed[mask]
+        p = self.p
+        failed = p.failed[mask]
         res = judge_limit(
             limit,
             clause_id=clause_id,
             title=title,
             scope=scope,
-            latencies_sorted=self._ok_sorted((cache_key, scope), mask) if limit.is_time else _NO_LATENCIES,
+            latencies_sorted=p.ok_sorted((cache_key, scope), mask) if limit.is_time else _NO_LATENCIES,
             n_all=int(mask.sum()),
             failures=int(failed.sum()),
             apdex_t_ms=apdex_t_ms,
             failed_mask=failed if limit.metric == "apdex" else None,
-            all_latencies=self.latency[mask] if limit.metric == "apdex" else None,
+            all_latencies=p.latency[mask] if limit.metric == "apdex" else None,
             confidence=d.confidence,
             min_tail=d.min_tail_samples,
         )
@@ -439,14 +412,14 @@ class Judge:
             return self._concurrency(c, [])
         if c.metric in ("forbidden_granted", "lost_writes"):
             return self._zero_tolerance(c)
-        mask = self.select(c.select)
+        mask = self.p.select(c.select)
         key = c.select.model_dump_json()
         apdex_t_ms = c.apdex_t * 1000.0
         limits = c.parsed
         # every limit on every group, one group mask alive at a time
         by_limit: list[list[Result]] = [[] for _ in limits]
         if c.per != "none":
-            for label, m in self.groups(mask, c.per):
+            for label, m in self.p.groups(mask, c.per):
                 for i, limit in enumerate(limits):
                     by_limit[i].append(self._group(m, limit, c.id, c.title, f"{c.per}={label}", apdex_t_ms, key))
         results = []
@@ -519,8 +492,8 @@ class Judge:
 
     def security_probes(self) -> dict[str, Any]:
         """SEC-AC-01 evidence from the probe journeys' requests: a 2xx answer to a forbidden action is a breach."""
-        s = self.s
-        rows = self.probes & self.kind.eq("request")
+        s = self.p.s
+        rows = self.p.probes & self.p.kind.eq(Kind.REQUEST)
         status = s["status"][rows]
         granted = (status >= 200) & (status < 300)
         denied = (status == 401) | (status == 403)
@@ -598,7 +571,7 @@ class Judge:
                 "no required concurrency given (clause required_users or scenario required_users)",
             )
         held = self.users_held()
-        n = int(self.requests.sum())
+        n = int(self.p.requests.sum())
         if held < required:
             return Result(
                 c.id,
@@ -640,9 +613,9 @@ class Judge:
                 if m.any():
                     best = max(best, int(gens["users"][m].min()))
                     continue
-            m = (self.s["stage"] == st.index) & self.requests
+            m = (self.p.s["stage"] == st.index) & self.p.requests
             if m.any():
-                best = max(best, int(np.quantile(self.s["users"][m], 0.05)))
+                best = max(best, int(np.quantile(self.p.s["users"][m], 0.05)))
         return best
 
     def verdict(self) -> Verdict:
@@ -668,7 +641,7 @@ class Judge:
     def finish(self, results: list[Result], warnings: list[str]) -> Verdict:
         """The verdict of these results: the worst status leads; an interrupted run exits 130."""
         status = worst([r.status for r in results]) if results else INCONCLUSIVE
-        if self.run.status == "interrupted":
+        if self.run.status == RunStatus.INTERRUPTED:
             code = EXIT_INTERRUPTED
         else:
             code = {PASS: EXIT_PASS, FAIL: EXIT_FAIL, INCONCLUSIVE: EXIT_INCONCLUSIVE}[status]

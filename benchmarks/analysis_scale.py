@@ -26,7 +26,7 @@ import pyarrow.csv as pacsv
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from analysis.thresholds import CANONICAL_OPERATIONS  # noqa: E402
+from crmload.analysis.thresholds import CANONICAL_OPERATIONS  # noqa: E402
 
 T0 = 1_700_000_000.0
 

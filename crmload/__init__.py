@@ -1,4 +1,9 @@
-"""crmload: performance and load-testing harness for CRM systems."""
+"""crmload: performance and load-testing harness for CRM systems.
 
-__version__ = "0.1.0"
-SCHEMA_VERSION = 1
+The package is layered (README, "Development"): :mod:`crmload.core` at the bottom; the reference
+CRM (:mod:`crmload.democrm`), what runs inside Locust (:mod:`crmload.loadtests`) and the analysis of
+recorded runs (:mod:`crmload.analysis`) on it; the command line and the runner on top. This module
+holds only the version, so that importing any layer imports nothing else.
+"""
+
+__version__ = "0.2.0"

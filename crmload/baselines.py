@@ -6,13 +6,13 @@ of old runs does not take the baseline with it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 from pathlib import Path
 
-from crmload.errors import RunError
+from crmload.core.errors import RunError
+from crmload.core.rundir import read_meta
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -51,10 +51,11 @@ def list_baselines(results: Path) -> list[tuple[str, dict[str, object]]]:
     for path in sorted(root.iterdir()) if root.is_dir() else []:
         if path.is_dir():
             try:
-                meta = json.loads((path / "meta.json").read_text())
-            except (OSError, json.JSONDecodeError):
-                meta = {}
-            out.append((path.name, {k: meta.get(k) for k in ("scenario_name", "started_utc", "status", "target")}))
+                meta = read_meta(path)
+            except RunError:
+                meta = None  # listed all the same: `compare` names what is wrong with it
+            fields = meta.model_dump(mode="json") if meta is not None else {}
+            out.append((path.name, {k: fields.get(k) for k in ("scenario_name", "started_utc", "status", "target")}))
     return out
 
 

@@ -13,29 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crmload.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, CrmloadError
+from crmload import __version__
+from crmload.core.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, CrmloadError
+from crmload.core.resources import default_standard, scenario_names, scenario_path
 
 if TYPE_CHECKING:
-    from analysis.compare import Comparison
+    from crmload.analysis.compare import Comparison
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "smoke.yaml"
-DEFAULT_THRESHOLDS = REPO_ROOT / "thresholds.yaml"
-
-
-def _scenario_path(text: str | None) -> Path:
-    if text is None:
-        return DEFAULT_SCENARIO
-    p = Path(text)
-    if not p.exists() and not p.suffix:
-        named = REPO_ROOT / "scenarios" / f"{text}.yaml"
-        if named.exists():
-            return named
-    return p
+DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 
 
 def _fault_pairs(values: list[str] | None, what: str) -> dict[str, float]:
-    from democrm.faults import parse_op_value
+    from crmload.democrm.faults import parse_op_value
 
     out: dict[str, float] = {}
     for v in values or []:
@@ -162,18 +151,27 @@ def _add_compare_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmload", description="Performance and load testing for CRM systems.")
+    parser.add_argument("--version", action="version", version=f"crmload {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario and judge it")
-    run.add_argument("scenario", nargs="?", help="scenario file or name in scenarios/ (default: smoke)")
+    run.add_argument(
+        "scenario",
+        nargs="?",
+        help="scenario file, or a name: ./scenarios/NAME.yaml, else a shipped one (default: smoke)",
+    )
     run.add_argument("--target", default="embedded", help="'embedded' (default) or the base URL of a CRM")
-    run.add_argument("--adapter", default="loadtests.adapters.reference:ReferenceCRM", help="module:Class")
+    run.add_argument("--adapter", default=DEFAULT_ADAPTER, help="module:Class")
     run.add_argument("--testdata", type=Path, help="test-data JSON for a --target URL (users, record ids)")
     run.add_argument("--users", type=int, help="scale every stage so the peak closed users are N")
     run.add_argument("--rate-scale", type=float, help="multiply every arrival rate by this factor")
     run.add_argument("--duration", help="scale the stages so the whole run lasts this long (e.g. 90s, 10m)")
     run.add_argument("--processes", type=int, default=1, help="load-generator processes on this machine")
-    run.add_argument("--thresholds", type=Path, default=DEFAULT_THRESHOLDS, help="the standard to judge against")
+    run.add_argument(
+        "--thresholds",
+        type=Path,
+        help="the standard to judge against (default: ./thresholds.yaml, else the shipped one)",
+    )
     run.add_argument("--results", type=Path, default=Path("results"), help="where run directories go")
     run.add_argument("--allow-remote", action="store_true", help="allow a target off the loopback range")
     run.add_argument("--size", choices=["tiny", "small", "default"], help="embedded CRM data size")
@@ -227,16 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from analysis.analyze import analyze
-    from analysis.outputs import terminal_table
-    from analysis.thresholds import load_thresholds
+    from crmload.analysis.analyze import analyze
+    from crmload.analysis.outputs import terminal_table
+    from crmload.analysis.thresholds import load_thresholds
+    from crmload.core.scenario import load_scenario
+    from crmload.core.units import parse_duration_s
     from crmload.runner import RunOptions, execute
-    from crmload.scenario import load_scenario
-    from crmload.units import parse_duration_s
 
-    path = _scenario_path(args.scenario)
+    path = scenario_path(args.scenario)
     scenario = load_scenario(path)
-    thresholds = load_thresholds(args.thresholds)
+    thresholds_path = args.thresholds or default_standard()
+    thresholds = load_thresholds(thresholds_path)
     if args.processes < 1:
         raise CrmloadError("--processes must be at least 1")
     duration_s = None
@@ -259,7 +258,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(
         scenario_path=path,
         scenario=scenario,
-        thresholds_path=args.thresholds,
+        thresholds_path=thresholds_path,
         target=args.target,
         adapter=args.adapter,
         processes=args.processes,
@@ -270,6 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         crm_faults=faults,
         quiet=args.quiet,
         on_worker_loss=args.on_worker_loss,
+        failure_outcomes=[str(o) for o in thresholds.defaults.failure_outcomes],
     )
     outcome = execute(opts)
     comparison = None
@@ -282,7 +282,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = analyze(outcome.run_dir, thresholds, comparison=comparison)
     print(terminal_table(result.verdict, color=sys.stdout.isatty()))
     if comparison is not None:
-        from analysis.comparison_outputs import terminal
+        from crmload.analysis.comparison_outputs import terminal
 
         print(terminal(comparison, color=sys.stdout.isatty()))
     print(f"run directory: {outcome.run_dir}  (status {outcome.status}: {outcome.reason})")
@@ -293,15 +293,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _standard_of(run_dir: Path) -> Path:
-    """The standard a run was judged against: its own copy, else the repository's."""
+    """The standard a run was judged against: its own copy, else the default one."""
     own = run_dir / "thresholds.yaml"
-    return own if own.exists() else DEFAULT_THRESHOLDS
+    return own if own.exists() else default_standard()
 
 
 def _compare(base: Path, cand: Path, args: argparse.Namespace) -> Comparison:
     """Compare and write comparison.json/.md/-junit.xml into the candidate's directory."""
-    from analysis.compare import compare, parse_min_effect
-    from analysis.comparison_outputs import write_all
+    from crmload.analysis.compare import compare, parse_min_effect
+    from crmload.analysis.comparison_outputs import write_all
 
     if not 0 < args.alpha < 1:
         raise CrmloadError("--alpha must be between 0 and 1")
@@ -311,16 +311,15 @@ def _compare(base: Path, cand: Path, args: argparse.Namespace) -> Comparison:
         parse_min_effect(args.min_effect),
         args.alpha,
         force=args.force,
-        fallback_thresholds=DEFAULT_THRESHOLDS,
     )
     write_all(comp, cand)
     return comp
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from analysis.analyze import analyze
-    from analysis.comparison_outputs import terminal
-    from analysis.thresholds import load_thresholds
+    from crmload.analysis.analyze import analyze
+    from crmload.analysis.comparison_outputs import terminal
+    from crmload.analysis.thresholds import load_thresholds
     from crmload.baselines import resolve
 
     base, cand = resolve(args.baseline, args.results), resolve(args.candidate, args.results)
@@ -351,13 +350,11 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from analysis.analyze import analyze
-    from analysis.outputs import terminal_table
-    from analysis.thresholds import load_thresholds
+    from crmload.analysis.analyze import analyze
+    from crmload.analysis.outputs import terminal_table
+    from crmload.analysis.thresholds import load_thresholds
 
     thresholds_path = args.thresholds or _standard_of(args.run_dir)
-    if not thresholds_path.exists():
-        thresholds_path = DEFAULT_THRESHOLDS
     thresholds = load_thresholds(thresholds_path)
     ids = [c.strip() for c in args.clauses.split(",") if c.strip()] if args.clauses else None
     if ids:
@@ -381,7 +378,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def _kept_comparison(run_dir: Path) -> Comparison | None:
     """The comparison a ``run --baseline`` or ``compare`` left in ``run_dir``, if it is readable."""
-    from analysis.compare import Comparison
+    from crmload.analysis.compare import Comparison
 
     path = run_dir / "comparison.json"
     try:
@@ -394,11 +391,11 @@ def _kept_comparison(run_dir: Path) -> Comparison | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from analysis.thresholds import Thresholds, load_thresholds
-    from crmload.scenario import load_scenario
-    from crmload.yamlio import compose
+    from crmload.analysis.thresholds import Thresholds, load_thresholds
+    from crmload.core.scenario import load_scenario
+    from crmload.core.yamlio import compose
 
-    files = args.files or [DEFAULT_THRESHOLDS, *sorted((REPO_ROOT / "scenarios").glob("*.yaml"))]
+    files = args.files or [default_standard(), *scenario_names().values()]
     errors: list[ConfigError] = []
     for f in files:
         try:
@@ -419,9 +416,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_crm(args: argparse.Namespace) -> int:
+    from crmload.democrm.faults import Faults
+    from crmload.democrm.server import serve
     from crmload.safety import is_loopback
-    from democrm.faults import Faults
-    from democrm.server import serve
 
     if not is_loopback(args.host) and not args.allow_remote:
         raise CrmloadError(f"refusing to listen on {args.host}: not a loopback address (pass --allow-remote)")

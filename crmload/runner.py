@@ -13,7 +13,6 @@ import ctypes
 import hashlib
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -22,19 +21,32 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
-import crmload
 from crmload.audit import audit_reference
-from crmload.errors import RunError, TargetError
+from crmload.core.errors import RunError, TargetError
+from crmload.core.rundir import (
+    FAILURE_OUTCOME_ORDER,
+    Kind,
+    Meta,
+    Outcome,
+    RunStatus,
+    new_meta,
+    read_capture,
+    upgrade_module_name,
+    utc_text,
+    write_meta,
+)
+from crmload.core.scenario import Scenario, stopped_reason
+from crmload.core.units import format_duration
 from crmload.safety import check_target_allowed, free_loopback_port, host_of, redact, tcp_reachable
-from crmload.scenario import Scenario, stopped_reason
-from crmload.units import format_duration
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ADAPTER = "loadtests.adapters.reference:ReferenceCRM"
+if TYPE_CHECKING:
+    from crmload.democrm.server import EmbeddedCRM
+
+DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 STARTUP_TIMEOUT_S = 30.0
 
 
@@ -53,6 +65,10 @@ class RunOptions:
     crm_faults: dict[str, Any] = field(default_factory=dict)
     quiet: bool = False
     on_worker_loss: str = "continue"
+    failure_outcomes: list[str] = field(default_factory=lambda: [str(o) for o in FAILURE_OUTCOME_ORDER])
+
+    def __post_init__(self) -> None:
+        self.adapter = upgrade_module_name(self.adapter)
 
 
 @dataclass
@@ -67,14 +83,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _git_sha() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def new_run_dir(results: Path, scenario: str) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = results / f"{scenario}-{stamp}"
@@ -84,12 +92,6 @@ def new_run_dir(results: Path, scenario: str) -> Path:
         path = results / f"{scenario}-{stamp}-{n}"
     path.mkdir(parents=True)
     return path
-
-
-def write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
-    tmp = run_dir / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1, default=str))
-    tmp.replace(run_dir / "meta.json")
 
 
 def preflight_reference(base_url: str, testdata: Path, timeout_s: float = 5.0) -> None:
@@ -139,16 +141,18 @@ def preflight_generic(base_url: str) -> None:
 
 
 def locustfile_path() -> Path:
-    import loadtests
+    import crmload.loadtests
 
-    return Path(loadtests.__file__).resolve().parent / "locustfile.py"
+    return Path(crmload.loadtests.__file__).resolve().parent / "locustfile.py"
 
 
 class _Progress:
     """One status line every couple of seconds, from the files the run writes."""
 
-    def __init__(self, run_dir: Path, scenario: Scenario, out: TextIO) -> None:
+    def __init__(self, run_dir: Path, scenario: Scenario, out: TextIO, failures: list[str]) -> None:
         self.samples = run_dir / "samples.csv"
+        self._failed = tuple(f",{o},".encode() for o in failures)
+        self._request = f",{Kind.REQUEST},".encode()
         self.generators = run_dir / "generators.csv"
         self.scenario = scenario
         self.out = out
@@ -174,13 +178,13 @@ class _Progress:
         self._offset += len(chunk)
         reqs = fails = 0
         for line in chunk.split(b"\n"):
-            if b",request," not in line:
+            if self._request not in line:
                 continue
             reqs += 1
-            bad = any(t in line for t in (b",http_5xx,", b",timeout,", b",connection,", b",check_failed,"))
+            bad = any(t in line for t in self._failed)
             fails += bad
             if b",auth.login," in line:
-                if bad or b",http_4xx," in line:
+                if bad or f",{Outcome.HTTP_4XX},".encode() in line:
                     self.logins_failed += 1
                 else:
                     self.logins_ok += 1
@@ -216,8 +220,8 @@ class _Progress:
 
 def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
     """Run the scenario and leave a complete run directory; the caller analyses it."""
-    from democrm.faults import Faults
-    from democrm.server import EmbeddedCRM
+    from crmload.democrm import server  # the reference CRM's stack is imported only when it is used
+    from crmload.democrm.faults import Faults
 
     scenario = opts.scenario
     embedded: EmbeddedCRM | None = None
@@ -238,7 +242,7 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
             size = opts.size or scenario.size
             if not opts.quiet:
                 print(f"starting the embedded reference CRM (data size {size})...", file=out, flush=True)
-            embedded = EmbeddedCRM(size=size, faults=Faults.model_validate(opts.crm_faults)).start()
+            embedded = server.EmbeddedCRM(size=size, faults=Faults.model_validate(opts.crm_faults)).start()
             base_url = embedded.base_url
             testdata = embedded.manifest_path
         else:
@@ -260,52 +264,37 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
             embedded.stop()
 
 
-def _run_locust(
-    opts: RunOptions, run_dir: Path, base_url: str, testdata: Path, embedded: Any, out: TextIO
-) -> RunOutcome:
+def _start_meta(opts: RunOptions, run_dir: Path, base_url: str, embedded: EmbeddedCRM | None) -> Meta:
+    """Copy what is run and judged into the run directory and write its first ``meta.json``."""
     scenario = opts.scenario
     (run_dir / "scenario.yaml").write_text(opts.scenario_path.read_text())
     shutil.copyfile(opts.thresholds_path, run_dir / "thresholds.yaml")
     # the effective (possibly scaled) scenario is what Locust runs
-    effective = run_dir / "scenario.effective.json"
-    effective.write_text(scenario.model_dump_json(indent=1))
-    meta: dict[str, Any] = {
-        "schema_version": crmload.SCHEMA_VERSION,
-        "crmload_version": crmload.__version__,
-        "git_sha": _git_sha(),
-        "scenario_name": scenario.name,
-        "scenario_file": str(opts.scenario_path),
-        "scenario_sha256": _sha256(opts.scenario_path),
-        "scenario": scenario.model_dump(mode="json"),
-        "scenario_plan": scenario.stages_plan(),
-        "thresholds_file": str(opts.thresholds_path),
-        "thresholds_sha256": _sha256(opts.thresholds_path),
-        "target": "embedded" if embedded is not None else redact(base_url),
-        "target_url": redact(base_url),
-        "adapter": opts.adapter,
-        "locust_version": metadata.version("locust"),
-        "processes": opts.processes,
-        "host": platform.node(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "data_size": (opts.size or scenario.size) if embedded is not None else None,
-        "crm_faults": opts.crm_faults or None,
-        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "ended_utc": None,
-        "status": "running",
-        "status_reason": None,
-    }
-    write_meta(run_dir, meta)
-    env = dict(
-        os.environ,
-        CRMLOAD_SCENARIO=str(effective),
-        CRMLOAD_RUN_DIR=str(run_dir.resolve()),
-        CRMLOAD_TESTDATA=str(testdata),
-        CRMLOAD_ADAPTER=opts.adapter,
-        CRMLOAD_MANAGED="1",
-        CRMLOAD_ON_WORKER_LOSS=opts.on_worker_loss,
-        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    (run_dir / "scenario.effective.json").write_text(scenario.model_dump_json(indent=1))
+    meta = new_meta(
+        source="crmload run",
+        scenario_name=scenario.name,
+        scenario_file=str(opts.scenario_path),
+        scenario_sha256=_sha256(opts.scenario_path),
+        scenario=scenario.model_dump(mode="json"),
+        scenario_plan=scenario.stages_plan(),
+        thresholds_file=str(opts.thresholds_path),
+        thresholds_sha256=_sha256(opts.thresholds_path),
+        failure_outcomes=list(opts.failure_outcomes),
+        target="embedded" if embedded is not None else redact(base_url),
+        target_url=redact(base_url),
+        adapter=opts.adapter,
+        locust_version=metadata.version("locust"),
+        runner="MasterRunner" if opts.processes > 1 else "LocalRunner",
+        processes=opts.processes,
+        data_size=(opts.size or scenario.size) if embedded is not None else None,
+        crm_faults=opts.crm_faults or None,
     )
+    write_meta(run_dir, meta)
+    return meta
+
+
+def _locust_command(opts: RunOptions, base_url: str) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -327,24 +316,16 @@ def _run_locust(
     if opts.processes > 1:
         # a port of its own, so that stray workers of another run can never join this one
         port = str(free_loopback_port())
-        cmd += [
-            "--processes",
-            str(opts.processes),
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            port,
-            "--master-host",
-            "127.0.0.1",
-            "--master-port",
-            port,
-        ]
-    # the preflight's own requests are not part of the run
-    served_before = dict(embedded.state.served) if embedded is not None else {}
-    log = (run_dir / "locust.log").open("w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_child_setup)
-    progress = _Progress(run_dir, scenario, out)
-    status, reason = "completed", "all stages ran"
+        cmd += ["--processes", str(opts.processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        cmd += ["--master-host", "127.0.0.1", "--master-port", port]
+    return cmd
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes], progress: _Progress, opts: RunOptions, run_dir: Path
+) -> tuple[str, str, list[int]]:
+    """Watch the Locust child until it ends: progress, signals, fail-fast aborts. (status, reason, signals)."""
+    status, reason = RunStatus.COMPLETED, "all stages ran"
     interrupted: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -352,28 +333,29 @@ def _run_locust(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
 
+    def abort(why: str) -> None:
+        nonlocal status, reason
+        status, reason = RunStatus.ABORTED, why
+        os.killpg(proc.pid, signal.SIGTERM)
+
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     startup_deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    deadline = startup_deadline + opts.scenario.total_duration_s + 60
     started = False
-    deadline = startup_deadline + scenario.total_duration_s + 60
     try:
         while proc.poll() is None:
             time.sleep(0.5 if progress.requests == 0 else 2.0)
             if not opts.quiet:
-                print(progress.line(), file=out, flush=True)
+                print(progress.line(), file=progress.out, flush=True)
             else:
                 progress.poll()
+            started = started or (run_dir / "locust.json").exists()
             if progress.logins_failed >= 5 and progress.logins_ok == 0:
-                status, reason = "aborted", "every login failed: wrong credentials or a broken adapter"
-                os.killpg(proc.pid, signal.SIGTERM)
-            if not started and (run_dir / "locust.json").exists():
-                started = True
+                abort("every login failed: wrong credentials or a broken adapter")
             if not started and time.monotonic() > startup_deadline:
-                status, reason = "aborted", f"Locust did not start its test within {STARTUP_TIMEOUT_S:g} s"
-                os.killpg(proc.pid, signal.SIGTERM)
+                abort(f"Locust did not start its test within {STARTUP_TIMEOUT_S:g} s")
             if time.monotonic() > deadline:
-                status, reason = "aborted", "Locust did not finish within the scenario's duration plus a minute"
-                os.killpg(proc.pid, signal.SIGTERM)
+                abort("Locust did not finish within the scenario's duration plus a minute")
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=60)
     finally:
@@ -384,43 +366,67 @@ def _run_locust(
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         _reap_group(proc.pid)
-        log.close()
+    return status, reason, interrupted
+
+
+def _final_status(status: str, reason: str, run_dir: Path) -> tuple[str, str]:
+    """The run's status and reason once Locust has ended, with what ``capture.json`` reports."""
+    capture = read_capture(run_dir)
+    if capture.workers_missing_final:
+        reason += f"; workers that never sent their last batch: {', '.join(capture.workers_missing_final)}"
+    for name, lost in capture.lost_workers.items():
+        when = time.strftime("%H:%M:%SZ", time.gmtime(lost.detected_at))
+        reason += f"; load generator {name} lost at {when} after {lost.samples} samples"
+    if capture.stopped_by and status == RunStatus.COMPLETED:
+        status, reason = RunStatus.STOPPED, stopped_reason(capture.stopped_by)
+    if capture.abort_reason and status == RunStatus.COMPLETED:
+        status = RunStatus.ABORTED
+        reason = f"{capture.abort_reason} (--on-worker-loss abort); " + reason
+    return status, reason
+
+
+def _run_locust(
+    opts: RunOptions, run_dir: Path, base_url: str, testdata: Path, embedded: EmbeddedCRM | None, out: TextIO
+) -> RunOutcome:
+    meta = _start_meta(opts, run_dir, base_url, embedded)
+    env = dict(
+        os.environ,
+        CRMLOAD_SCENARIO=str(run_dir / "scenario.effective.json"),
+        CRMLOAD_RUN_DIR=str(run_dir.resolve()),
+        CRMLOAD_TESTDATA=str(testdata),
+        CRMLOAD_ADAPTER=opts.adapter,
+        CRMLOAD_MANAGED="1",
+        CRMLOAD_ON_WORKER_LOSS=opts.on_worker_loss,
+        CRMLOAD_FAILURE_OUTCOMES=",".join(opts.failure_outcomes),
+    )
+    # the preflight's own requests are not part of the run
+    served_before = dict(embedded.state.served) if embedded is not None else {}
+    with (run_dir / "locust.log").open("w") as log:
+        proc = subprocess.Popen(
+            _locust_command(opts, base_url), env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_child_setup
+        )
+        progress = _Progress(run_dir, opts.scenario, out, opts.failure_outcomes)
+        status, reason, interrupted = _supervise(proc, progress, opts, run_dir)
     if interrupted:
-        status, reason = "interrupted", f"signal {signal.Signals(interrupted[0]).name} received"
+        status, reason = RunStatus.INTERRUPTED, f"signal {signal.Signals(interrupted[0]).name} received"
     elif not (run_dir / "locust.json").exists():
         tail = (run_dir / "locust.log").read_text()[-2000:]
-        meta.update(status="aborted", status_reason="Locust failed to start", ended_utc=_utc())
-        write_meta(run_dir, meta)
+        failed = {"status": RunStatus.ABORTED, "status_reason": "Locust failed to start", "ended_utc": utc_text()}
+        write_meta(run_dir, meta.model_copy(update=failed))
         raise RunError(f"Locust failed to start (adapter {opts.adapter!r}); its log ends with:\n{tail}")
-    capture = {}
-    with contextlib.suppress(OSError, json.JSONDecodeError):
-        capture = json.loads((run_dir / "capture.json").read_text())
-    if capture.get("workers_missing_final"):
-        reason += f"; workers that never sent their last batch: {', '.join(capture['workers_missing_final'])}"
-    for name, lost in (capture.get("lost_workers") or {}).items():
-        when = time.strftime("%H:%M:%SZ", time.gmtime(lost["detected_at"]))
-        reason += f"; load generator {name} lost at {when} after {lost['samples']} samples"
-    stopped = capture.get("stopped_by")
-    if stopped and status == "completed":
-        status = "stopped"
-        reason = stopped_reason(stopped)
-    if capture.get("abort_reason") and status == "completed":
-        status = "aborted"
-        reason = f"{capture['abort_reason']} (--on-worker-loss abort); " + reason
+    status, reason = _final_status(status, reason, run_dir)
     served = None
     if embedded is not None:
         served = {op: n - served_before.get(op, 0) for op, n in embedded.state.served.items()}
         served = {op: n for op, n in served.items() if n}
-    if served is not None:
         (run_dir / "target_served.json").write_text(json.dumps(served, indent=1))
     # after the count of served requests: the audit's own reads are not part of the run
-    if opts.adapter == DEFAULT_ADAPTER and status != "aborted":
+    if opts.adapter == DEFAULT_ADAPTER and status != RunStatus.ABORTED:
         try:
             audit_reference(base_url, testdata, run_dir)
         except (httpx.HTTPError, OSError, ValueError) as exc:
             (run_dir / "audit.json").write_text(json.dumps({"checked": 0, "reason": f"audit failed: {exc}"}))
-    meta.update(status=status, status_reason=reason, ended_utc=_utc())
-    write_meta(run_dir, meta)
+    write_meta(run_dir, meta.model_copy(update={"status": status, "status_reason": reason, "ended_utc": utc_text()}))
     return RunOutcome(run_dir, status, reason, served)
 
 
@@ -449,7 +455,3 @@ def _reap_group(pgid: int) -> None:
         except (ProcessLookupError, PermissionError):
             return
         time.sleep(1.0)
-
-
-def _utc() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

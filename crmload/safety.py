@@ -6,7 +6,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
-from crmload.errors import SafetyError, TargetError
+from crmload.core.errors import SafetyError, TargetError
 
 
 def redact(url: str) -> str:

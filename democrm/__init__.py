@@ -5,6 +5,6 @@ It is the default target of ``crmload run`` and the system the tests measure. Bu
 background thread on a free loopback port with :class:`democrm.server.EmbeddedCRM`.
 """
 
-from democrm.operations import OPERATIONS, ROLES
+from crmload.democrm.operations import OPERATIONS, ROLES
 
 __all__ = ["OPERATIONS", "ROLES"]

@@ -19,13 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from democrm import db
-from democrm.faults import Faults, FaultState, sleep_at_least
-from democrm.handlers import HANDLERS, Handler
-from democrm.http import ApiError, User, json_body, json_response, path_id, validate
-from democrm.openapi import openapi_document
-from democrm.operations import OPERATIONS, Operation
-from democrm.state import CRM
+from crmload.democrm import db
+from crmload.democrm.faults import Faults, FaultState, sleep_at_least
+from crmload.democrm.handlers import HANDLERS, Handler
+from crmload.democrm.http import ApiError, User, json_body, json_response, path_id, validate
+from crmload.democrm.openapi import openapi_document
+from crmload.democrm.operations import OPERATIONS, Operation
+from crmload.democrm.state import CRM
 
 _READABLE = {
     "accounts",
@@ -142,8 +142,24 @@ def _admin(crm: CRM, request: Request) -> User:
     return user
 
 
-def _admin_routes(crm: CRM) -> list[Route]:
-    async def faults(request: Request) -> Response:
+class _Admin:
+    """The admin and service endpoints: faults, stats, the audit's read-back, health, OpenAPI."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/health", self.health),
+            Route("/openapi.json", self.openapi),
+            Route("/api/admin/faults", self.faults, methods=["GET", "PUT"]),
+            Route("/api/admin/stats", self.stats),
+            Route("/api/admin/records/{entity}/{id}", self.record),
+            Route("/api/admin/records/{entity}", self.records, methods=["POST"]),
+        ]
+
+    async def faults(self, request: Request) -> Response:
+        crm = self.crm
         try:
             _admin(crm, request)
             if request.method == "PUT":
@@ -152,7 +168,8 @@ def _admin_routes(crm: CRM) -> list[Route]:
         except ApiError as exc:
             return exc.response()
 
-    async def stats(request: Request) -> Response:
+    async def stats(self, request: Request) -> Response:
+        crm = self.crm
         try:
             _admin(crm, request)
         except ApiError as exc:
@@ -165,53 +182,48 @@ def _admin_routes(crm: CRM) -> list[Route]:
             }
         )
 
-    def readable_table(request: Request) -> str:
+    def readable_table(self, request: Request) -> str:
         """The admin-only table named in the path, one of the tables the audit may read."""
-        _admin(crm, request)
+        _admin(self.crm, request)
         table = str(request.path_params["entity"])
         if table not in _READABLE:
             raise ApiError(422, f"entity must be one of {', '.join(sorted(_READABLE))}", "entity")
         return table
 
-    async def record(request: Request) -> Response:
+    async def record(self, request: Request) -> Response:
         """Read one record back by table and id (the lost-write audit's read path)."""
         try:
-            table = readable_table(request)
+            table = self.readable_table(request)
             rid = path_id(request)
-            row = crm.conn.execute(f"SELECT * FROM {table} WHERE id = ?", (rid,)).fetchone()
+            row = self.crm.conn.execute(f"SELECT * FROM {table} WHERE id = ?", (rid,)).fetchone()
             if row is None:
                 raise ApiError(404, f"{table} {rid} does not exist")
             return json_response(dict(row))
         except ApiError as exc:
             return exc.response()
 
-    async def records(request: Request) -> Response:
+    async def records(self, request: Request) -> Response:
         """Read up to 1,000 records of one table back at once: ``{"ids": [...]}`` -> ``{"records": {id: row}}``."""
         try:
-            table = readable_table(request)
+            table = self.readable_table(request)
             ids = (await json_body(request)).get("ids")
             if not isinstance(ids, list) or not 1 <= len(ids) <= 1000 or not all(isinstance(i, int) for i in ids):
                 raise ApiError(422, "ids must be a list of 1 to 1000 integers", "ids")
             marks = ",".join("?" * len(ids))
-            rows = crm.conn.execute(f"SELECT * FROM {table} WHERE id IN ({marks})", ids).fetchall()
+            rows = self.crm.conn.execute(f"SELECT * FROM {table} WHERE id IN ({marks})", ids).fetchall()
             return json_response({"records": {str(r["id"]): dict(r) for r in rows}})
         except ApiError as exc:
             return exc.response()
 
-    async def health(request: Request) -> Response:
+    async def health(self, request: Request) -> Response:
         return json_response({"status": "ok", "service": "democrm"})
 
-    async def openapi(request: Request) -> Response:
+    async def openapi(self, request: Request) -> Response:
         return Response(orjson.dumps(openapi_document()), media_type="application/json")
 
-    return [
-        Route("/health", health),
-        Route("/openapi.json", openapi),
-        Route("/api/admin/faults", faults, methods=["GET", "PUT"]),
-        Route("/api/admin/stats", stats),
-        Route("/api/admin/records/{entity}/{id}", record),
-        Route("/api/admin/records/{entity}", records, methods=["POST"]),
-    ]
+
+def _admin_routes(crm: CRM) -> list[Route]:
+    return _Admin(crm).routes()
 
 
 def create_app(db_path: Path, faults: Faults | None = None, *, durable: bool = False) -> tuple[Starlette, CRM]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from democrm.operations import OPERATIONS
+from crmload.democrm.operations import OPERATIONS
 
 
 async def sleep_at_least(seconds: float) -> None:

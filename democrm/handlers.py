@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from democrm.http import ApiError, User, json_body, json_response, page_params, path_id, read_body, validate
-from democrm.operations import ACTIVITY_KINDS, PIPELINE_STAGES
-from democrm.state import CRM
+from crmload.democrm.http import ApiError, User, json_body, json_response, page_params, path_id, read_body, validate
+from crmload.democrm.operations import ACTIVITY_KINDS, PIPELINE_STAGES
+from crmload.democrm.state import CRM
 
 Handler = Callable[[CRM, Request, User], Awaitable[Response]]
 MAX_IMPORT_ROWS = 10_000

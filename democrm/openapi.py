@@ -6,7 +6,7 @@ import re
 from functools import cache
 from typing import Any
 
-from democrm.operations import OPERATIONS
+from crmload.democrm.operations import OPERATIONS
 
 
 @cache

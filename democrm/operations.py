@@ -1,13 +1,17 @@
-"""The canonical operations the reference CRM serves, and which role may call which.
+"""How the reference CRM serves the canonical operations: route, method, and which role may call which.
 
-The table is the single source for routing, permission checks, the OpenAPI document and the tests'
-role-boundary matrix. Row-level rules (a sales rep only touches what they own; service never sees
-opportunity amounts) live in the handlers, because they depend on the record.
+The operations themselves (their names, which write) are :mod:`crmload.core.operations`'; this
+table adds the reference CRM's own routes and role rules, and is the single source for its
+routing, permission checks, OpenAPI document and the tests' role-boundary matrix. It serves every
+canonical operation (checked when it loads). Row-level rules (a sales rep only touches what they
+own; service never sees opportunity amounts) live in the handlers, because they depend on the record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from crmload.core import operations as canonical
 
 ROLES: tuple[str, ...] = ("sales", "service", "marketing", "manager", "admin", "integration")
 
@@ -25,7 +29,8 @@ class Operation:
 
 
 def _op(name: str, method: str, path: str, roles: set[str] | frozenset[str], summary: str) -> Operation:
-    return Operation(name, method, path, frozenset(roles) | {"admin"}, method != "GET", summary)
+    write = canonical.OPERATIONS[name].write  # a KeyError here: not a canonical operation
+    return Operation(name, method, path, frozenset(roles) | {"admin"}, write, summary)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -150,6 +155,10 @@ OPERATIONS: dict[str, Operation] = {
         _op("webform.submit", "POST", "/api/webforms/lead", {"integration"}, "A web-form lead from the website"),
     ]
 }
+
+_missing = set(canonical.OPERATION_NAMES) - set(OPERATIONS)
+if _missing:
+    raise ImportError(f"the reference CRM serves no route for the canonical operations {sorted(_missing)}")
 
 PIPELINE_STAGES: tuple[str, ...] = ("prospecting", "qualification", "proposal", "negotiation", "won", "lost")
 TICKET_STATUSES: tuple[str, ...] = ("open", "pending", "resolved")

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from democrm.operations import ACTIVITY_KINDS, PIPELINE_STAGES
+from crmload.democrm.operations import ACTIVITY_KINDS, PIPELINE_STAGES
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from typing import Any
 
 import uvicorn
 
-from democrm import db
-from democrm.app import create_app
-from democrm.faults import Faults
-from democrm.seed import Manifest, seed
-from democrm.state import CRM
+from crmload.democrm import db
+from crmload.democrm.app import create_app
+from crmload.democrm.faults import Faults
+from crmload.democrm.seed import Manifest, seed
+from crmload.democrm.state import CRM
 
 MANIFEST_NAME = "testdata.json"
 

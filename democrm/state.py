@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from democrm.faults import FaultState
-from democrm.http import User
-from democrm.seed import hash_password
+from crmload.democrm.faults import FaultState
+from crmload.democrm.http import User
+from crmload.democrm.seed import hash_password
 
 
 class CRM:

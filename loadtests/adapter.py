@@ -18,7 +18,7 @@ from typing import Any
 import gevent
 import orjson
 
-from loadtests.capture import CheckFailed, Throttled
+from crmload.loadtests.capture import CheckFailed, Throttled
 
 MAX_RETRY_AFTER_S = 30.0
 

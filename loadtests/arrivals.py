@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import gevent
 
-from loadtests.clock import StageClock
+from crmload.loadtests.clock import StageClock
 
 
 class ArrivalScheduler:

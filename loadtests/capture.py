@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import logging
 import os
 import re
@@ -36,13 +35,29 @@ import psutil
 from locust.env import Environment
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
-from crmload.schema import GENERATOR_COLUMNS, SAMPLE_COLUMNS, WRITE_COLUMNS
-from loadtests.stopwatch import StopWatch
+from crmload.core.rundir import (
+    CAPTURE_FILE,
+    GENERATOR_COLUMNS,
+    GENERATORS_FILE,
+    SAMPLE_COLUMNS,
+    SAMPLES_FILE,
+    WRITE_COLUMNS,
+    WRITES_FILE,
+    CaptureSummary,
+    GeneratorRow,
+    Kind,
+    LostWorker,
+    Outcome,
+    SampleRow,
+    WriteRow,
+    write_json_atomic,
+)
+from crmload.loadtests.stopwatch import StopWatch
 
 STREAMS = {
-    "rows": ("samples.csv", SAMPLE_COLUMNS),
-    "gen": ("generators.csv", GENERATOR_COLUMNS),
-    "writes": ("writes.csv", WRITE_COLUMNS),
+    "rows": (SAMPLES_FILE, SAMPLE_COLUMNS),
+    "gen": (GENERATORS_FILE, GENERATOR_COLUMNS),
+    "writes": (WRITES_FILE, WRITE_COLUMNS),
 }
 FLUSH_INTERVAL_S = 1.0
 RESEND_AFTER_S = 5.0
@@ -70,14 +85,14 @@ def server_ms(headers: Any) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def outcome_of(status: int, exception: BaseException | None) -> str:
+def outcome_of(status: int, exception: BaseException | None) -> Outcome:
     """Classify one request into the outcome vocabulary of the samples."""
     if exception is None:
-        return "ok"
+        return Outcome.OK
     if isinstance(exception, Throttled) or status == 429:
-        return "throttled"
+        return Outcome.THROTTLED
     if isinstance(exception, CheckFailed):
-        return "check_failed"
+        return Outcome.CHECK_FAILED
     if status == 0:
         text = f"{type(exception).__name__} {exception}".lower()
         if (
@@ -85,13 +100,13 @@ def outcome_of(status: int, exception: BaseException | None) -> str:
             or "timeout" in text
             or "timed out" in text
         ):
-            return "timeout"
-        return "connection"
+            return Outcome.TIMEOUT
+        return Outcome.CONNECTION
     if status >= 500:
-        return "http_5xx"
+        return Outcome.HTTP_5XX
     if status >= 400:
-        return "http_4xx"
-    return "check_failed"
+        return Outcome.HTTP_4XX
+    return Outcome.CHECK_FAILED
 
 
 class _CsvAppender:
@@ -131,9 +146,9 @@ class Capture:
         # master's run id from its first message of the run
         self.run_id = str(run_dir)
         self._stage_of = stage_of  # () -> int: current stage index (-1 before start)
-        self._rows: list[tuple[Any, ...]] = []
-        self._gen_rows: list[tuple[Any, ...]] = []
-        self._writes: list[tuple[Any, ...]] = []
+        self._rows: list[SampleRow] = []
+        self._gen_rows: list[GeneratorRow] = []
+        self._writes: list[WriteRow] = []
         self.skipped: Counter[str] = Counter()
         self.dropped: Counter[int] = Counter()
         self.total_users = 0
@@ -146,7 +161,7 @@ class Capture:
         self._skipped_all: Counter[str] = Counter()
         self._dropped_all: Counter[int] = Counter()
         self._files: dict[str, _CsvAppender] = {}
-        self._flusher: gevent.Greenlet | None = None
+        self._flusher: gevent.Greenlet[[], None] | None = None
         self._proc = psutil.Process()
         self._proc.cpu_percent(None)
         self._stopped = False
@@ -155,7 +170,8 @@ class Capture:
         self._ctx = (-1, 0)
         self._run_assigned = False
         self._last_batch: dict[str, float] = {}
-        self.lost_workers: dict[str, dict[str, Any]] = {}
+        self.lost_workers: dict[str, LostWorker] = {}
+        self.missing_finals: list[str] = []
         self.abort_reason: str | None = None
         self.watch: StopWatch | None = None  # the scenario's stop criteria, on the writing process
         self._ctx_t = 0.0
@@ -196,8 +212,9 @@ class Capture:
             files[key].write([tuple(r) for r in rows])
         if self.watch is not None:  # the stop criteria see every request the writer records
             for r in streams.get("rows", ()):
-                if r[1] == "request" and not str(r[4]).startswith("probe."):
-                    self.watch.add(float(r[0]), float(r[5]), str(r[8]))
+                row = SampleRow(*r)  # rows of other workers arrive as plain lists
+                if row.kind == Kind.REQUEST and not str(row.journey).startswith("probe."):
+                    self.watch.add(float(row.ts), float(row.response_time_ms), str(row.outcome))
 
     def _on_test_start(self, environment: Environment, **_kw: Any) -> None:
         self._stopped = False
@@ -241,17 +258,17 @@ class Capture:
     ) -> None:
         ctx = context or {}
         status = (response.status_code or 0) if response is not None else 0
-        outcome = "ok" if exception is None else outcome_of(status, exception)
-        if outcome != "ok":
+        outcome = Outcome.OK if exception is None else outcome_of(status, exception)
+        if outcome != Outcome.OK:
             step = ctx.get("journey_obj")
-            if step is not None and step.outcome == "ok":
+            if step is not None and step.outcome == Outcome.OK:
                 step.outcome = outcome
         headers = getattr(response, "headers", None)
         stage, users = self._context_now()
         self._rows.append(
-            (
+            SampleRow(
                 round(start_time if start_time is not None else time.time() - response_time / 1000.0, 6),
-                "request",
+                Kind.REQUEST,
                 name,
                 ctx.get("persona", ""),
                 ctx.get("journey", ""),
@@ -277,9 +294,9 @@ class Capture:
         schedule_lag_ms: float | str = "",
     ) -> None:
         self._rows.append(
-            (
+            SampleRow(
                 round(start_ts, 6),
-                "journey",
+                Kind.JOURNEY,
                 name,
                 persona,
                 name,
@@ -298,16 +315,16 @@ class Capture:
     def dropped_iteration(self, intended_ts: float, lag_ms: float, persona: str = "integration") -> None:
         """An open-model iteration that could not start in time: counted as a ``dropped`` row."""
         self._rows.append(
-            (
+            SampleRow(
                 round(intended_ts, 6),
-                "dropped",
+                Kind.DROPPED,
                 persona,
                 persona,
                 "",
                 0.0,
                 round(lag_ms, 3),
                 0,
-                "dropped",
+                Outcome.DROPPED,
                 0,
                 self._stage_of(),
                 self.users_now(),
@@ -323,7 +340,9 @@ class Capture:
     def acknowledged(self, entity: str, record_id: Any, field: str, value: Any, version: Any = None) -> None:
         """The CRM acknowledged this write: ``entity`` ``record_id`` now has ``field`` = ``value``."""
         self._writes.append(
-            (round(time.time(), 6), self.worker, entity, record_id, field, value, "" if version is None else version)
+            WriteRow(
+                round(time.time(), 6), self.worker, entity, record_id, field, value, "" if version is None else version
+            )
         )
 
     # -- delivery ---------------------------------------------------------------------------------
@@ -331,7 +350,7 @@ class Capture:
         rows, self._rows = self._rows, []
         writes, self._writes = self._writes, []
         cpu = self._proc.cpu_percent(None)
-        self._gen_rows.append((round(time.time(), 3), self.worker, cpu, self.users_now()))
+        self._gen_rows.append(GeneratorRow(round(time.time(), 3), self.worker, cpu, self.users_now()))
         gen, self._gen_rows = self._gen_rows, []
         return {"rows": rows, "gen": gen, "writes": writes}
 
@@ -369,11 +388,9 @@ class Capture:
             name = f"w{runner.worker_indexes.get(client.id, '?')}"
             if client.state != STATE_MISSING or name in self.lost_workers or name in self._finals:
                 continue
-            self.lost_workers[name] = {
-                "detected_at": time.time(),
-                "last_batch_at": self._last_batch.get(name),
-                "samples": self._worker_counts[name],
-            }
+            self.lost_workers[name] = LostWorker(
+                detected_at=time.time(), last_batch_at=self._last_batch.get(name), samples=self._worker_counts[name]
+            )
             policy = os.environ.get("CRMLOAD_ON_WORKER_LOSS", "continue")
             logging.getLogger("crmload").warning(
                 "load generator %s lost after %d samples; policy: %s", name, self._worker_counts[name], policy
@@ -487,16 +504,14 @@ class Capture:
     def write_summary(self) -> None:
         """``capture.json``: rows per worker, skipped operations, dropped arrivals, workers that never said final."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        summary = {
-            "rows_by_worker": dict(self._worker_counts),
-            "skipped_operations": dict(self._skipped_all),
-            "dropped_by_stage": {str(k): v for k, v in self._dropped_all.items()},
-            "workers_missing_final": getattr(self, "missing_finals", []),
-            "lost_workers": self.lost_workers,
-            "abort_reason": self.abort_reason,
-            "stopped_by": self.watch.tripped if self.watch is not None else None,
-            "written_at": time.time(),
-        }
-        tmp = self.run_dir / "capture.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=1))
-        tmp.replace(self.run_dir / "capture.json")
+        summary = CaptureSummary(
+            rows_by_worker=dict(self._worker_counts),
+            skipped_operations=dict(self._skipped_all),
+            dropped_by_stage={str(k): v for k, v in self._dropped_all.items()},
+            workers_missing_final=self.missing_finals,
+            lost_workers=self.lost_workers,
+            abort_reason=self.abort_reason,
+            stopped_by=self.watch.tripped if self.watch is not None else None,
+            written_at=time.time(),
+        )
+        write_json_atomic(self.run_dir / CAPTURE_FILE, summary.model_dump(mode="json"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from crmload.scenario import Scenario
+from crmload.core.scenario import Scenario
 
 
 class StageClock:

@@ -23,9 +23,9 @@ import gevent
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from crmload.personas import JOURNEYS, option_value, weight_option
-from loadtests import runtime
-from loadtests.adapter import CrmAdapter, NotSupported
+from crmload.core.personas import JOURNEYS, option_value, weight_option
+from crmload.loadtests import runtime
+from crmload.loadtests.adapter import CrmAdapter, NotSupported
 
 SUBJECTS = ("Intro call", "Pricing follow-up", "Renewal check", "Demo recap", "Contract questions")
 STAGE_FLOW = {

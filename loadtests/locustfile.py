@@ -4,7 +4,9 @@
 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8080
 
-The scenario comes from ``$CRMLOAD_SCENARIO`` (default ``scenarios/smoke.yaml``), the test data
+crmload must be installed (``pip install crmload``, or ``pip install -e .`` in a checkout): this
+file imports it as the package ``crmload``. The scenario comes from ``$CRMLOAD_SCENARIO`` (a file
+or a name; default ``smoke``), the test data
 from ``$CRMLOAD_TESTDATA`` (the reference CRM writes it when seeding: ``crmload demo-crm`` prints
 its path). Samples go to ``$CRMLOAD_RUN_DIR`` (default ``results/locust-<time>/``); judge them
 with ``crmload analyze RUN_DIR``.
@@ -12,14 +14,9 @@ with ``crmload analyze RUN_DIR``.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from loadtests import runtime
-from loadtests import shape as _shape
-from loadtests.journeys import (
+from crmload.loadtests import runtime
+from crmload.loadtests import shape as _shape
+from crmload.loadtests.journeys import (
     PERSONA_CLASSES,
     IntegrationUser,
     ManagerUser,

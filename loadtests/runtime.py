@@ -10,24 +10,26 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import time
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from locust import constant, events
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from crmload import SCHEMA_VERSION, __version__
-from crmload.scenario import CLOSED_PERSONAS, Scenario, stopped_reason
-from loadtests.adapter import CrmAdapter
-from loadtests.arrivals import ArrivalScheduler
-from loadtests.capture import Capture
-from loadtests.clock import StageClock
-from loadtests.settings import Settings, settings
-from loadtests.shape import ScenarioShape, StageLog
-from loadtests.stopwatch import StopWatch
-from loadtests.testdata import TestData, load_testdata
+from crmload.core.errors import ConfigError
+from crmload.core.operations import CLOSED_PERSONAS
+from crmload.core.rundir import META_FILE, RunStatus, new_meta, upgrade_module_name, utc_text, write_meta
+from crmload.core.scenario import Scenario, stopped_reason
+from crmload.loadtests.adapter import CrmAdapter
+from crmload.loadtests.arrivals import ArrivalScheduler
+from crmload.loadtests.capture import Capture
+from crmload.loadtests.clock import StageClock
+from crmload.loadtests.settings import Settings, settings
+from crmload.loadtests.shape import ScenarioShape, StageLog
+from crmload.loadtests.stopwatch import StopWatch
+from crmload.loadtests.testdata import TestData, load_testdata
 
 
 @dataclass
@@ -57,13 +59,31 @@ def get() -> Runtime:
 
 
 def load_adapter(spec: str) -> type[CrmAdapter]:
-    """``"module:Class"`` → the adapter class (a subclass of :class:`CrmAdapter`)."""
+    """``"module:Class"`` → the adapter class (a subclass of :class:`CrmAdapter`).
+
+    Raises :class:`ConfigError` naming the spec and the fix; crmload 0.1's module names
+    (``loadtests.…``) are read as ``crmload.loadtests.…``."""
+    spec = upgrade_module_name(spec)
     module_name, _, class_name = spec.partition(":")
     if not module_name or not class_name:
-        raise ValueError(f"adapter must be 'module:Class' (got {spec!r})")
-    cls = getattr(importlib.import_module(module_name), class_name)
+        raise ConfigError("--adapter", None, None, None, f"must be 'module:Class' (got {spec!r})", "e.g. mycrm:MyCrm")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        fix = "put the module on PYTHONPATH (or in the working directory)"
+        if exc.name in ("loadtests", "analysis", "democrm"):
+            fix = f"crmload's modules moved under crmload.*: import crmload.{exc.name} instead of {exc.name}"
+        raise ConfigError("--adapter", None, None, None, f"{spec}: cannot import {module_name} ({exc})", fix) from None
+    cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, CrmAdapter)):
-        raise TypeError(f"{spec} is not a subclass of loadtests.adapter.CrmAdapter")
+        raise ConfigError(
+            "--adapter",
+            None,
+            None,
+            None,
+            f"{spec} is not a subclass of crmload.loadtests.adapter.CrmAdapter",
+            "subclass CrmAdapter (README, 'Testing your own CRM')",
+        )
     return cls
 
 
@@ -83,60 +103,51 @@ def configure_personas(scenario: Scenario, classes: dict[str, Any]) -> None:
             cls.abstract = not has_arrivals
 
 
-def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
-    """Configure the persona classes and the shape from the scenario; hook capture into Locust."""
-    global _RUNTIME
-    s = settings()
-    scenario = s.scenario
-    configure_personas(scenario, classes)
-    clock = StageClock(scenario)
-    has_arrivals = any(st.arrival_rate > 0 for st in scenario.stages)
-    shape.scenario = scenario
-    shape.pool_users = scenario.open_model.max_users if has_arrivals and "integration" in scenario.personas else 0
-    rt = Runtime(
-        settings=s,
-        scenario=scenario,
-        clock=clock,
-        capture=None,  # type: ignore[arg-type]
-        adapter_class=load_adapter(s.adapter),
-        scheduler=None,
-    )
-    _RUNTIME = rt
+class _Hooks:
+    """The Locust event listeners of one process's runtime (registered once, by :func:`install`)."""
 
-    def pool_share() -> float:
-        runner = rt.capture.env.runner
+    def __init__(self, rt: Runtime, shape: type[ScenarioShape]) -> None:
+        self.rt = rt
+        self.shape = shape
+        self.has_arrivals = any(st.arrival_rate > 0 for st in rt.scenario.stages)
+
+    def pool_share(self) -> float:
+        runner = self.rt.capture.env.runner
         if isinstance(runner, WorkerRunner):
-            return runner.target_user_classes_count.get("IntegrationUser", 0) / scenario.open_model.max_users
+            return runner.target_user_classes_count.get("IntegrationUser", 0) / self.rt.scenario.open_model.max_users
         return 1.0
 
-    def on_init(environment: Environment, **_kw: Any) -> None:
+    def on_init(self, environment: Environment, **_kw: Any) -> None:
+        rt, scenario = self.rt, self.rt.scenario
         # let users finish the request they are in when the test stops (Locust's default kills them
         # mid-request: the CRM would serve a request that no sample records)
         if not environment.stop_timeout:
             environment.stop_timeout = 5.0
-        rt.capture = Capture(environment, s.run_dir, clock.stage_index)
+        rt.capture = Capture(environment, rt.settings.run_dir, rt.clock.stage_index)
         if scenario.stop_when and isinstance(environment.runner, LocalRunner | MasterRunner):
-            rt.capture.watch = shape.stop_watch = StopWatch(list(scenario.stop_when))
-        if has_arrivals:
+            watch = StopWatch(list(scenario.stop_when), rt.settings.failure_outcomes)
+            rt.capture.watch = self.shape.stop_watch = watch
+        if self.has_arrivals:
             rt.scheduler = ArrivalScheduler(
-                clock,
+                rt.clock,
                 scenario.open_model.max_users,
                 scenario.open_model.max_lag,
-                pool_share,
+                self.pool_share,
                 rt.capture.dropped_iteration,
             )
 
-    def on_test_start(environment: Environment, **_kw: Any) -> None:
-        clock.start()
+    def on_test_start(self, environment: Environment, **_kw: Any) -> None:
+        rt, s = self.rt, self.rt.settings
+        rt.clock.start()
         runner = environment.runner
         if isinstance(runner, LocalRunner | MasterRunner):
             s.run_dir.mkdir(parents=True, exist_ok=True)
-            shape.stage_log = StageLog(scenario, s.run_dir)
+            self.shape.stage_log = StageLog(rt.scenario, s.run_dir)
             (s.run_dir / "locust.json").write_text(
                 json.dumps(
                     {
                         "runner": type(runner).__name__,
-                        "started": clock.wall_t0,
+                        "started": rt.clock.wall_t0,
                         "scenario": str(s.scenario_path),
                         "adapter": s.adapter,
                     },
@@ -146,42 +157,66 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
         if isinstance(runner, WorkerRunner):
             rt.testdata.offset = max(0, runner.worker_index) * 7
 
-    def on_quitting(environment: Environment, **_kw: Any) -> None:
+    def on_quitting(self, environment: Environment, **_kw: Any) -> None:
         """Plain ``locust -f`` (no ``crmload run``): leave a meta.json so that ``crmload analyze`` can judge."""
+        rt, s, shape = self.rt, self.rt.settings, self.shape
         if not isinstance(environment.runner, LocalRunner | MasterRunner) or os.environ.get("CRMLOAD_MANAGED"):
             return
-        meta_path = s.run_dir / "meta.json"
-        if meta_path.exists() or clock.wall_t0 is None:
+        if (s.run_dir / META_FILE).exists() or rt.clock.wall_t0 is None:
             return
         stopped = shape.stop_watch.tripped if shape.stop_watch is not None else None
-        status = "completed" if shape.finished else "stopped" if stopped else "interrupted"
+        if shape.finished:
+            status, reason = RunStatus.COMPLETED, "all stages ran"
+        elif stopped:
+            status, reason = RunStatus.STOPPED, stopped_reason(stopped)
+        else:
+            status, reason = RunStatus.INTERRUPTED, "stopped before the last stage ended"
         s.run_dir.mkdir(parents=True, exist_ok=True)
-        meta_path.write_text(
-            json.dumps(
-                {
-                    "schema_version": SCHEMA_VERSION,
-                    "crmload_version": __version__,
-                    "source": "locust",
-                    "scenario_name": scenario.name,
-                    "scenario_file": str(s.scenario_path),
-                    "scenario": scenario.model_dump(mode="json"),
-                    "scenario_plan": scenario.stages_plan(),
-                    "target": environment.host,
-                    "adapter": s.adapter,
-                    "runner": type(environment.runner).__name__,
-                    "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.wall_t0)),
-                    "ended_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "status": status,
-                    "status_reason": {
-                        "completed": "all stages ran",
-                        "stopped": stopped_reason(stopped) if stopped else "",
-                    }.get(status, "stopped before the last stage ended"),
-                },
-                indent=1,
-            )
+        meta = new_meta(
+            source="locust",
+            scenario_name=rt.scenario.name,
+            scenario_file=str(s.scenario_path),
+            scenario=rt.scenario.model_dump(mode="json"),
+            scenario_plan=rt.scenario.stages_plan(),
+            failure_outcomes=sorted(s.failure_outcomes),
+            target=environment.host,
+            target_url=environment.host,
+            adapter=s.adapter,
+            locust_version=metadata.version("locust"),
+            runner=type(environment.runner).__name__,
+            started_utc=utc_text(rt.clock.wall_t0),
+            ended_utc=utc_text(),
+            status=status,
+            status_reason=reason,
         )
+        write_meta(s.run_dir, meta)
 
-    events.init.add_listener(on_init)
-    events.test_start.add_listener(on_test_start)
-    events.quitting.add_listener(on_quitting)
+
+def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
+    """Configure the persona classes and the shape from the scenario; hook capture into Locust.
+
+    Idempotent: a locustfile imported twice (Locust imports it by path, a test or a tool by its
+    module name) registers its event listeners once."""
+    global _RUNTIME
+    if _RUNTIME is not None:
+        return _RUNTIME
+    s = settings()
+    scenario = s.scenario
+    configure_personas(scenario, classes)
+    has_arrivals = any(st.arrival_rate > 0 for st in scenario.stages)
+    shape.scenario = scenario
+    shape.pool_users = scenario.open_model.max_users if has_arrivals and "integration" in scenario.personas else 0
+    rt = Runtime(
+        settings=s,
+        scenario=scenario,
+        clock=StageClock(scenario),
+        capture=None,  # type: ignore[arg-type]  # made by the init event, when Locust has an environment
+        adapter_class=load_adapter(s.adapter),
+        scheduler=None,
+    )
+    _RUNTIME = rt
+    hooks = _Hooks(rt, shape)
+    events.init.add_listener(hooks.on_init)
+    events.test_start.add_listener(hooks.on_test_start)
+    events.quitting.add_listener(hooks.on_quitting)
     return rt

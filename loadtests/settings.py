@@ -3,10 +3,11 @@
 
 | variable | meaning | default |
 |---|---|---|
-| ``CRMLOAD_SCENARIO`` | scenario file | ``scenarios/smoke.yaml`` |
+| ``CRMLOAD_SCENARIO`` | scenario file or name | ``smoke`` (``./scenarios/smoke.yaml``, else the shipped one) |
 | ``CRMLOAD_RUN_DIR`` | run directory the samples go to | ``results/locust-<UTC time>/`` |
 | ``CRMLOAD_TESTDATA`` | test-data manifest (credentials, record ids, search keys) | ``testdata.json`` |
-| ``CRMLOAD_ADAPTER`` | target adapter, ``module:Class`` | ``loadtests.adapters.reference:ReferenceCRM`` |
+| ``CRMLOAD_ADAPTER`` | target adapter, ``module:Class`` | ``crmload.loadtests.adapters.reference:ReferenceCRM`` |
+| ``CRMLOAD_FAILURE_OUTCOMES`` | outcomes that count as failures, comma-separated | the default set |
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from crmload.scenario import Scenario, load_scenario
+from crmload.core.errors import ConfigError
+from crmload.core.resources import scenario_path as find_scenario
+from crmload.core.rundir import Outcome, failure_outcomes, upgrade_module_name
+from crmload.core.scenario import Scenario, load_scenario
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ADAPTER = "loadtests.adapters.reference:ReferenceCRM"
+DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 
 
 @dataclass(frozen=True)
@@ -30,16 +33,25 @@ class Settings:
     run_dir: Path
     testdata_path: Path
     adapter: str
+    failure_outcomes: frozenset[Outcome]
 
 
 @cache
 def settings() -> Settings:
-    scenario_path = Path(os.environ.get("CRMLOAD_SCENARIO", REPO_ROOT / "scenarios" / "smoke.yaml"))
+    scenario_path = find_scenario(os.environ.get("CRMLOAD_SCENARIO"))
     run_dir = os.environ.get("CRMLOAD_RUN_DIR")
+    named = os.environ.get("CRMLOAD_FAILURE_OUTCOMES")
+    try:
+        failures = failure_outcomes([v.strip() for v in named.split(",") if v.strip()] if named else None)
+    except ValueError as exc:
+        raise ConfigError(
+            "CRMLOAD_FAILURE_OUTCOMES", None, None, None, str(exc), "name outcomes of the samples"
+        ) from None
     return Settings(
         scenario_path=scenario_path,
         scenario=load_scenario(scenario_path),
         run_dir=Path(run_dir) if run_dir else Path("results") / time.strftime("locust-%Y%m%dT%H%M%SZ", time.gmtime()),
         testdata_path=Path(os.environ.get("CRMLOAD_TESTDATA", "testdata.json")),
-        adapter=os.environ.get("CRMLOAD_ADAPTER", DEFAULT_ADAPTER),
+        adapter=upgrade_module_name(os.environ.get("CRMLOAD_ADAPTER", DEFAULT_ADAPTER)),
+        failure_outcomes=failures,
     )

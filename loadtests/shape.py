@@ -9,8 +9,8 @@ from typing import Any
 
 from locust import LoadTestShape
 
-from crmload.scenario import Scenario
-from loadtests.stopwatch import StopWatch
+from crmload.core.scenario import Scenario
+from crmload.loadtests.stopwatch import StopWatch
 
 
 class StageLog:

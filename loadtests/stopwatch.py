@@ -11,9 +11,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from crmload.scenario import StopWhen
-
-FAILED = frozenset({"http_5xx", "timeout", "connection", "check_failed"})
+from crmload.core.rundir import DEFAULT_FAILURE_OUTCOMES, Outcome
+from crmload.core.scenario import StopWhen
 
 
 @dataclass
@@ -24,8 +23,10 @@ class _Second:
 
 
 class StopWatch:
-    def __init__(self, criteria: list[StopWhen]) -> None:
+    def __init__(self, criteria: list[StopWhen], failures: frozenset[Outcome] = DEFAULT_FAILURE_OUTCOMES) -> None:
+        """``failures``: the outcomes that count as failures, the standard's (``defaults.failure_outcomes``)."""
         self.criteria = criteria
+        self.failures = failures
         self.horizon = int(max((c.for_s for c in criteria), default=0)) + 2
         self._seconds: dict[int, _Second] = {}
         self._order: deque[int] = deque()
@@ -42,9 +43,9 @@ class StopWatch:
             while len(self._order) > 4 * self.horizon + 10:
                 self._seconds.pop(self._order.popleft(), None)
         bucket.n += 1
-        if outcome in FAILED:
+        if outcome in self.failures:
             bucket.failures += 1
-        elif outcome == "ok":
+        elif outcome == Outcome.OK:
             bucket.latencies.append(response_ms)
 
     @staticmethod

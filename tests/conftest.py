@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from democrm.server import EmbeddedCRM
+from crmload.democrm.server import EmbeddedCRM
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from jsonschema import Draft202012Validator
+
+from crmload.core.rundir import (
+    COMPARISON_FORMAT,
+    COMPARISON_FORMAT_VERSION,
+    VERDICT_FORMAT,
+    VERDICT_FORMAT_VERSION,
+    schema_file,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,3 +50,17 @@ def crmload(*args: str, results: Path, timeout_s: float = 240, env: dict[str, st
     )
     dirs = sorted(p for p in results.glob("*") if p.is_dir()) if results.exists() else []
     return Finished(proc.returncode, proc.stdout, proc.stderr, dirs[-1] if dirs else None)
+
+
+def validator(fmt: str, version: int) -> Draft202012Validator:
+    schema = json.loads(schema_file(fmt, version).read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def verdict_errors(data: Any) -> list[str]:
+    return [e.message for e in validator(VERDICT_FORMAT, VERDICT_FORMAT_VERSION).iter_errors(data)]
+
+
+def comparison_errors(data: Any) -> list[str]:
+    return [e.message for e in validator(COMPARISON_FORMAT, COMPARISON_FORMAT_VERSION).iter_errors(data)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtests.adapter import CrmAdapter
-from loadtests.adapters.reference import ReferenceCRM
+from crmload.loadtests.adapter import CrmAdapter
+from crmload.loadtests.adapters.reference import ReferenceCRM
 
 
 class LookupsOnly(CrmAdapter):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from crmload.schema import SAMPLE_COLUMNS
+from crmload.core.rundir import SAMPLE_COLUMNS
 
 T0 = 1_700_000_000.0
 

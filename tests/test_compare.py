@@ -13,7 +13,7 @@ import pytest
 from e2e import REPO
 from synth import S, write_run
 
-from analysis.compare import (
+from crmload.analysis.compare import (
     IMPROVED,
     NOISY,
     REGRESSED,
@@ -26,8 +26,8 @@ from analysis.compare import (
     holm,
     parse_min_effect,
 )
-from analysis.comparison_outputs import terminal
-from crmload.errors import RunError
+from crmload.analysis.comparison_outputs import terminal
+from crmload.core.errors import RunError
 
 OPS = ("customer.search", "customer.view", "ticket.create", "opportunity.list", "activity.log")
 

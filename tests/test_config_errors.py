@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.thresholds import load_thresholds
-from crmload.errors import ConfigError
-from crmload.scenario import load_scenario
+from crmload.analysis.thresholds import load_thresholds
+from crmload.core.errors import ConfigError
+from crmload.core.scenario import load_scenario
 
 CORPUS = Path(__file__).parent / "corpus"
 REPO = Path(__file__).parent.parent

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from democrm.faults import sleep_at_least
-from democrm.operations import OPERATIONS
-from democrm.server import EmbeddedCRM, bind_socket
+from crmload.democrm.faults import sleep_at_least
+from crmload.democrm.operations import OPERATIONS
+from crmload.democrm.server import EmbeddedCRM, bind_socket
 
 
 def _owned_account(crm: EmbeddedCRM, username: str) -> int:

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from synth import T0, S, write_stages
 
-from analysis import drift
-from analysis.analyze import analyze
-from analysis.capacity import fit_usl, usl
-from analysis.thresholds import Clause, Thresholds
-from analysis.verdict import FAIL, INCONCLUSIVE, PASS
-from crmload.scenario import StopWhen
-from loadtests.stopwatch import StopWatch
+from crmload.analysis import drift
+from crmload.analysis.analyze import analyze
+from crmload.analysis.capacity import fit_usl, usl
+from crmload.analysis.thresholds import Clause, Thresholds
+from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS
+from crmload.core.scenario import StopWhen
+from crmload.loadtests.stopwatch import StopWatch
 
 STANDARD = Thresholds(
     clauses=[

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e import REPO, Finished, crmload
+from e2e import REPO, Finished, comparison_errors, crmload, verdict_errors
 
-from analysis.compare import IMPROVED, REGRESSED, UNCHANGED
-from analysis.verdict import FAIL, PASS
+from crmload.analysis.compare import IMPROVED, REGRESSED, UNCHANGED
+from crmload.analysis.verdict import FAIL, PASS
 
 pytestmark = pytest.mark.quiet
 
@@ -194,10 +194,12 @@ def test_an_unchanged_crm_compares_as_unchanged(baseline: Finished, tmp_path: Pa
     again = crmload("run", SCENARIO, *SERVER_TIME, "--baseline", str(baseline.run_dir), results=tmp_path)
     assert again.code == 0, again.stdout + again.stderr
     comparison = again.json("comparison.json")
+    assert comparison_errors(comparison) == []  # a real comparison matches the published schema
     assert comparison["status"] == UNCHANGED
     assert comparison["counts"][REGRESSED] == 0 and comparison["counts"][IMPROVED] == 0
     assert "COMPARISON: UNCHANGED" in again.stdout
     for run in (baseline, again):  # the scenario is a soak in miniature: no drift without a leak
+        assert verdict_errors(run.json("verdict.json")) == []  # drift section included
         drift = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "PERF-DRIFT-01")
         assert drift["status"] == "PASS", drift
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from e2e import REPO, crmload
 
-from crmload.errors import SafetyError
+from crmload.core.errors import SafetyError
+from crmload.democrm.server import EmbeddedCRM
 from crmload.safety import check_target_allowed, free_loopback_port, redact
-from democrm.server import EmbeddedCRM
 
 
 @pytest.fixture
@@ -255,8 +255,8 @@ def test_remote_target_shows_host_and_planned_peak_before_starting(
     import io
 
     from crmload import runner
-    from crmload.errors import TargetError
-    from crmload.scenario import load_scenario
+    from crmload.core.errors import TargetError
+    from crmload.core.scenario import load_scenario
 
     # the seam: this loopback address is treated as remote, so no packet leaves the machine
     monkeypatch.setattr(runner, "check_target_allowed", lambda url, allow: True)

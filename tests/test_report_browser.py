@@ -15,8 +15,8 @@ from pathlib import Path
 from PIL import Image
 from synth import S, write_run
 
-from analysis.analyze import analyze
-from analysis.thresholds import Clause, Thresholds
+from crmload.analysis.analyze import analyze
+from crmload.analysis.thresholds import Clause, Thresholds
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 FLAGS = [

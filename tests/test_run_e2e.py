@@ -5,15 +5,17 @@ Each test runs a bounded scenario (20–40 s) against the embedded CRM on 127.0.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from e2e import REPO, crmload
+from e2e import REPO, crmload, verdict_errors
 
-from crmload.scenario import load_scenario
-from democrm.operations import OPERATIONS
+from crmload.core.rundir import SCHEMA_VERSION
+from crmload.core.scenario import load_scenario
+from crmload.democrm.operations import OPERATIONS
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +56,13 @@ def test_sample_count_equals_requests_served(smoke) -> None:  # type: ignore[no-
 
 def test_run_directory_describes_itself(smoke) -> None:  # type: ignore[no-untyped-def]
     meta = smoke.json("meta.json")
-    assert meta["status"] == "completed" and meta["schema_version"] == 1
+    assert meta["status"] == "completed" and meta["schema_version"] == SCHEMA_VERSION
     assert len(meta["scenario_sha256"]) == 64 and meta["locust_version"]
     stages = smoke.json("stages.json")
     assert [s["name"] for s in stages] == ["warm", "steady"]
     assert all(s["end"] > s["start"] for s in stages)
     verdict = smoke.json("verdict.json")
+    assert verdict_errors(verdict) == []  # a real run's verdict matches the published schema
     assert verdict["status"] == "PASS"
     assert {c["id"] for c in verdict["clauses"]} == {"PERF-RT-01", "PERF-ERR-01", "SEC-AC-01", "DATA-01"}
     audit = smoke.json("audit.json")
@@ -101,7 +104,7 @@ def test_plain_locust_with_the_locustfile_records_and_can_be_judged(tmp_path: Pa
     import subprocess
     import sys
 
-    from democrm.server import EmbeddedCRM
+    from crmload.democrm.server import EmbeddedCRM
 
     run_dir = tmp_path / "run"
     with EmbeddedCRM(size="tiny") as crm:
@@ -142,6 +145,30 @@ def test_plain_locust_with_the_locustfile_records_and_can_be_judged(tmp_path: Pa
     )
     assert analysed.returncode in (0, 3), analysed.stdout + analysed.stderr
     assert "PERF-ERR-01" in analysed.stdout and "no end record" not in analysed.stdout
+    meta = json.loads((run_dir / "meta.json").read_text())  # the one meta.json writer, as for crmload run
+    assert meta["source"] == "locust" and meta["schema_version"] == SCHEMA_VERSION and meta["status"] == "completed"
+    assert meta["adapter"] == "crmload.loadtests.adapters.reference:ReferenceCRM" and meta["failure_outcomes"]
+
+
+def test_the_locustfile_registers_its_event_listeners_once() -> None:
+    """Locust imports the locustfile by path (as ``locustfile``); anything else may import it by its
+    module name too: the listeners are registered once either way (else every sample is doubled)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib.util, sys\n"
+        "from locust import events\n"
+        "before = {n: len(getattr(events, n)._handlers) for n in ('init', 'test_start', 'quitting')}\n"
+        f"spec = importlib.util.spec_from_file_location('locustfile', {str(REPO / 'loadtests' / 'locustfile.py')!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "import crmload.loadtests.locustfile\n"
+        "after = {n: len(getattr(events, n)._handlers) for n in before}\n"
+        "print({n: after[n] - before[n] for n in before})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "{'init': 1, 'test_start': 1, 'quitting': 1}"
 
 
 def test_operations_an_adapter_lacks_are_skipped_and_reported(tmp_path: Path) -> None:

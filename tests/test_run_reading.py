@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from synth import S, write_run
 
-from analysis.analyze import analyze
-from analysis.run import load_run
-from analysis.thresholds import Thresholds
-from crmload.errors import RunError
+from crmload.analysis.analyze import analyze
+from crmload.analysis.run import load_run
+from crmload.analysis.thresholds import Thresholds
+from crmload.core.errors import RunError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from analysis_scale import make_run

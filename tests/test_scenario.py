@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crmload.scenario import Scenario, load_scenario
-from crmload.units import parse_duration_s
+from crmload.core.scenario import Scenario, load_scenario
+from crmload.core.units import parse_duration_s
 
 REPO = Path(__file__).resolve().parent.parent
 

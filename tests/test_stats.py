@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from analysis.expr import ExprError, parse_limit
-from analysis.stats import apdex, min_samples_for, percentile, percentile_interval, percentile_ranks, wilson
+from crmload.analysis.expr import ExprError, parse_limit
+from crmload.analysis.stats import apdex, min_samples_for, percentile, percentile_interval, percentile_ranks, wilson
 
 ONE_TO_THOUSAND = np.arange(1, 1001, dtype=float)
 
@@ -100,13 +100,13 @@ def test_bad_expressions_say_how_to_fix(text: str) -> None:
 def test_binomial_quantile_matches_scipy_stats(n: int, q: float, prob: float) -> None:
     from scipy.stats import binom
 
-    from analysis.stats import binom_ppf
+    from crmload.analysis.stats import binom_ppf
 
     assert binom_ppf(prob, n, q) == int(binom.ppf(prob, n, q))
 
 
 def test_binned_percentiles_equal_per_bin_nearest_rank() -> None:
-    from analysis.timeline import binned_percentiles
+    from crmload.analysis.timeline import binned_percentiles
 
     rng = np.random.default_rng(1)
     bins = rng.integers(0, 30, 20_000).astype(np.intp)

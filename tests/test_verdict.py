@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from synth import S, write_run
 
-from analysis.analyze import analyze
-from analysis.thresholds import Clause, Defaults, Select, Thresholds
-from analysis.verdict import FAIL, INCONCLUSIVE, PASS
+from crmload.analysis.analyze import analyze
+from crmload.analysis.thresholds import Clause, Defaults, Select, Thresholds
+from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS
 
 RT = Thresholds(
     clauses=[

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtests.adapter import CrmAdapter
+from crmload.loadtests.adapter import CrmAdapter
 
 
 class ReferenceCRM(CrmAdapter):

@@ -24,14 +24,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from crmload.errors import ConfigError, ConfigErrors
-from crmload.personas import JOURNEYS, OPTIONS, option_value, weight_option
-from crmload.units import DurationS, parse_duration_s, parse_fraction
-from crmload.yamlio import compose, field_name, key_mark, load_model, locate
+from crmload.core.errors import ConfigError, ConfigErrors
+from crmload.core.operations import CLOSED_PERSONAS, OPEN_PERSONAS, PERSONA_NAMES, PersonaName
+from crmload.core.personas import JOURNEYS, OPTIONS, option_value, weight_option
+from crmload.core.units import DurationS, parse_duration_s, parse_fraction
+from crmload.core.yamlio import compose, field_name, key_mark, load_model, locate
 
-CLOSED_PERSONAS = ("sales", "service", "marketing", "manager")
-OPEN_PERSONAS = ("integration",)
-PERSONAS = CLOSED_PERSONAS + OPEN_PERSONAS
+PERSONAS = PERSONA_NAMES
+__all__ = ["CLOSED_PERSONAS", "OPEN_PERSONAS", "PERSONAS", "Scenario", "load_scenario"]
 MAX_TOTAL_DURATION_S = 48 * 3600
 
 
@@ -126,7 +126,7 @@ class Scenario(_Frozen):
     name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     size: Literal["tiny", "small", "default"] = "small"
-    personas: dict[Literal["sales", "service", "marketing", "manager", "integration"], Persona] = Field(min_length=1)
+    personas: dict[PersonaName, Persona] = Field(min_length=1)
     open_model: OpenModel = Field(default_factory=OpenModel)
     stages: list[Stage] = Field(min_length=1, max_length=1000)
     warmup: DurationS = Field(0.0, ge=0, description="default warm-up left out at the start of each stage")

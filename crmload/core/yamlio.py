@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from crmload.errors import ConfigError, ConfigErrors
+from crmload.core.errors import ConfigError, ConfigErrors
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -1,0 +1,105 @@
+"""A run's samples prepared for analysis: the steady window, the probes, outcomes, latencies, groups.
+
+Judging a clause (:mod:`crmload.analysis.verdict`), comparing two runs
+(:mod:`crmload.analysis.compare`), the capacity, surge and drift analyses and the report all start
+from the same view of a run: which rows are in the steady-state window, which are access-control
+probes, which failed (by the standard's failure outcomes, or the default set when there is no
+standard, as in a comparison), each row's latency corrected for coordinated omission, and the
+sorted latencies of a group. :class:`Prepared` computes each once, as numpy columns, and needs no
+standard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crmload.analysis.run import RunData, steady_mask, window_seconds
+from crmload.core.rundir import DEFAULT_FAILURE_OUTCOMES, Kind, Outcome
+
+Mask = NDArray[np.bool_]
+
+
+class Selection(Protocol):
+    """Which samples to pick (a clause's ``select``); empty fields pick everything."""
+
+    @property
+    def operations(self) -> Sequence[str]: ...
+    @property
+    def persona(self) -> Sequence[str]: ...
+    @property
+    def journey(self) -> Sequence[str]: ...
+    @property
+    def stage(self) -> Sequence[str]: ...
+    @property
+    def kind(self) -> str: ...
+
+
+class Prepared:
+    """One run's samples, prepared. Build once per run (and per set of failure outcomes).
+
+    Attributes (numpy columns over every row of ``run.samples``):
+
+    - ``window``: inside a judged stage's steady-state window, and not a probe;
+    - ``probes``: rows of access-control probe journeys (``probe.*``): judged by SEC-AC-01 alone;
+    - ``kind``: the ``kind`` text column; ``requests``: steady-window requests;
+    - ``failed`` / ``ok``: the outcome counts as a failure / is ``ok``;
+    - ``latency``: response time plus schedule lag (coordinated-omission correction), ms.
+    """
+
+    def __init__(self, run: RunData, failure_outcomes: Iterable[str] | None = None) -> None:
+        self.run = run
+        self.s = s = run.samples
+        self.failure_outcomes = sorted(str(o) for o in (failure_outcomes or DEFAULT_FAILURE_OUTCOMES))
+        self.window_s = window_seconds(run)
+        journeys = s.t("journey")
+        self.probes: Mask = journeys.mask([label for label in journeys.labels if label.startswith("probe.")])
+        self.window: Mask = steady_mask(run) & ~self.probes  # ANDed into every selection: no copy of the rows
+        self.kind = s.t("kind")
+        outcome = s.t("outcome")
+        self.failed: Mask = outcome.mask(self.failure_outcomes)
+        self.ok: Mask = outcome.eq(Outcome.OK)
+        lag = s["schedule_lag_ms"]
+        self.has_lag: Mask = np.isfinite(lag)
+        self.latency: NDArray[np.float64] = s["response_time_ms"] + np.where(self.has_lag, lag, 0.0)
+        self.requests: Mask = self.kind.eq(Kind.REQUEST) & self.window
+        self._sorted: dict[tuple[str, str], NDArray[np.float64]] = {}
+
+    def all_requests(self) -> Mask:
+        """Every request of the run but the probes, whatever its window (charts show the whole run)."""
+        return self.kind.eq(Kind.REQUEST) & ~self.probes
+
+    def select(self, sel: Selection) -> Mask:
+        """Mask of the steady-window samples ``sel`` picks."""
+        s = self.s
+        mask = self.kind.eq(sel.kind) & self.window
+        if sel.operations:
+            mask &= s.t("operation").mask(sel.operations)
+        if sel.persona:
+            mask &= s.t("persona").mask(sel.persona)
+        if sel.journey:
+            mask &= s.t("journey").mask(sel.journey)
+        if sel.stage:
+            idx = [st.index for st in self.run.stages if st.name in sel.stage]
+            mask &= np.isin(s["stage"], idx)
+        return mask
+
+    def groups(self, mask: Mask, per: str) -> Iterator[tuple[str, Mask]]:
+        """(label, mask) per group of ``per`` inside ``mask``, made one at a time (ten million rows ×
+        33 masks would not fit)."""
+        if per == "stage":
+            stages = self.s["stage"]
+            for k in np.unique(stages[mask]):
+                yield str(int(k)), mask & (stages == k)
+        else:
+            yield from self.s.t(per).groups(within=mask)
+
+    def ok_sorted(self, key: tuple[str, str], mask: Mask) -> NDArray[np.float64]:
+        """The successful rows' latencies in ``mask``, ascending; cached under ``key``."""
+        found = self._sorted.get(key)
+        if found is None:
+            found = self._sorted[key] = np.sort(self.latency[mask & self.ok])
+        return found

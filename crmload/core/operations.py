@@ -1,0 +1,113 @@
+"""The canonical operations and the personas: one table each, read by every layer.
+
+Journeys speak in canonical operations, adapters map them onto a CRM, the standard judges them.
+This table is the one place that says which operations exist, whether each writes, which class
+of the shipped standard it belongs to by default, and what the journeys read from its answer;
+the reference CRM adds its own routes and role rules on top (``crmload.democrm.operations``),
+the standard's validation (``crmload.analysis.thresholds``) checks names against it, and the
+reports order operations by it. A user's ``thresholds.yaml`` stays the authority on classes: the
+``default_class`` here is what the shipped standard says, and a test ties the two together.
+
+Adding an operation: a row here, a route and handler in the reference CRM, a method on the
+reference adapter, and the journey step that calls it (README, "Development").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ClassId = Literal["LOGIN", "READ", "WRITE", "LIST", "REPORT", "BULK"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One canonical operation.
+
+    ``reads``: the fields of the answer the journeys use (``results[].id``: the ``id`` of each item
+    of the list ``results``); an adapter must return them for the journeys to go on. A write's
+    answer may also carry ``version``, which the lost-write audit (DATA-01) then checks.
+    """
+
+    name: str
+    write: bool
+    default_class: ClassId
+    reads: tuple[str, ...] = ()
+
+    @property
+    def method_name(self) -> str:
+        """The adapter method that implements it: ``customer.view`` -> ``customer_view``."""
+        return self.name.replace(".", "_")
+
+
+def _ops(*rows: Operation) -> dict[str, Operation]:
+    return {o.name: o for o in rows}
+
+
+_R, _W = False, True
+
+OPERATIONS: dict[str, Operation] = _ops(
+    Operation("auth.login", _W, "LOGIN"),
+    Operation("customer.search", _R, "LIST", ("results[].id",)),
+    Operation("customer.view", _R, "READ"),
+    Operation("customer.create", _W, "WRITE", ("id",)),
+    Operation("customer.update", _W, "WRITE", ("id",)),
+    Operation("contact.create", _W, "WRITE", ("id",)),
+    Operation("lead.create", _W, "WRITE", ("id",)),
+    Operation("lead.convert", _W, "WRITE", ("account_id",)),
+    Operation("opportunity.list", _R, "LIST"),
+    Operation("opportunity.view", _R, "READ", ("stage",)),
+    Operation("opportunity.create", _W, "WRITE", ("id",)),
+    Operation("opportunity.update_stage", _W, "WRITE", ("id",)),
+    Operation("activity.log", _W, "WRITE", ("id",)),
+    Operation("ticket.queue", _R, "LIST"),
+    Operation("ticket.create", _W, "WRITE", ("id",)),
+    Operation("ticket.view", _R, "READ", ("account_id",)),
+    Operation("ticket.comment", _W, "WRITE", ("id",)),
+    Operation("ticket.assign", _W, "WRITE", ("id",)),
+    Operation("ticket.resolve", _W, "WRITE", ("id",)),
+    Operation("service.history", _R, "READ"),
+    Operation("kb.search", _R, "LIST"),
+    Operation("survey.submit", _W, "WRITE", ("id",)),
+    Operation("segment.preview", _R, "LIST"),
+    Operation("campaign.create", _W, "WRITE", ("id",)),
+    Operation("campaign.launch", _W, "WRITE"),
+    Operation("campaign.report", _R, "READ"),
+    Operation("import.bulk", _W, "BULK"),
+    Operation("export.bulk", _R, "BULK"),
+    Operation("report.pipeline", _R, "REPORT"),
+    Operation("report.service", _R, "REPORT"),
+    Operation("report.campaign", _R, "REPORT"),
+    Operation("order.sync", _W, "WRITE", ("ids",)),
+    Operation("webform.submit", _W, "WRITE", ("id",)),
+)
+OPERATION_NAMES: tuple[str, ...] = tuple(OPERATIONS)
+
+
+@dataclass(frozen=True)
+class Persona:
+    """One persona: the CRM role its users log in as, and how its load is offered.
+
+    ``model``: ``closed`` personas share a stage's ``users`` by weight (think time between steps);
+    ``open`` personas start iterations on the stage's ``arrival_rate`` (a pool of users, k6's
+    constant-arrival-rate)."""
+
+    name: str
+    role: str
+    model: Literal["closed", "open"]
+
+
+PERSONAS: dict[str, Persona] = {
+    p.name: p
+    for p in (
+        Persona("sales", "sales", "closed"),
+        Persona("service", "service", "closed"),
+        Persona("marketing", "marketing", "closed"),
+        Persona("manager", "manager", "closed"),
+        Persona("integration", "integration", "open"),
+    )
+}
+PERSONA_NAMES: tuple[str, ...] = tuple(PERSONAS)
+CLOSED_PERSONAS: tuple[str, ...] = tuple(p.name for p in PERSONAS.values() if p.model == "closed")
+OPEN_PERSONAS: tuple[str, ...] = tuple(p.name for p in PERSONAS.values() if p.model == "open")
+PersonaName = Literal["sales", "service", "marketing", "manager", "integration"]

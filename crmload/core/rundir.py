@@ -1,0 +1,374 @@
+"""The run directory, typed: one module owns what every writer writes and every reader reads.
+
+A run directory (README, "The run directory") is the contract between the Locust side that
+records and the analysis that judges. This module fixes its vocabulary and its records:
+
+- :class:`Kind`, :class:`Outcome` and :class:`RunStatus`: the words a sample or a run may say,
+  with the one definition of "counts as a failure" (:data:`DEFAULT_FAILURE_OUTCOMES`, which a
+  standard may replace with its own ``defaults.failure_outcomes``);
+- :class:`SampleRow`, :class:`GeneratorRow`, :class:`WriteRow`: one row of ``samples.csv``,
+  ``generators.csv`` and ``writes.csv`` (named tuples: as cheap as the bare tuples on the hot
+  path, and their field names are the files' columns);
+- :class:`Meta` (``meta.json``), :class:`StageRecord` (``stages.json``) and
+  :class:`CaptureSummary` (``capture.json``), with :func:`write_meta` and :func:`read_meta`.
+
+Versions. ``meta.json`` carries ``schema_version`` (:data:`SCHEMA_VERSION`). A reader refuses a
+newer, unknown version with a message that names it, and reads older ones through
+:data:`UPGRADES`, one function per version step, so that runs and baselines saved by an earlier
+crmload stay readable and comparable. History:
+
+- 1: crmload 0.1. Two writers with different keys; adapters named ``loadtests.…``.
+- 2: crmload 0.2. One writer (:func:`new_meta`) for ``crmload run`` and plain Locust runs;
+  ``source``, ``runner`` and ``failure_outcomes`` added; modules named ``crmload.…``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crmload import __version__
+from crmload.core.errors import RunError
+
+SCHEMA_VERSION = 2
+# the formats of the judged outputs, each with a JSON Schema in crmload/core/schemas/
+VERDICT_FORMAT, VERDICT_FORMAT_VERSION = "crmload.verdict", 1
+COMPARISON_FORMAT, COMPARISON_FORMAT_VERSION = "crmload.comparison", 1
+
+META_FILE = "meta.json"
+STAGES_FILE = "stages.json"
+CAPTURE_FILE = "capture.json"
+SAMPLES_FILE = "samples.csv"
+GENERATORS_FILE = "generators.csv"
+WRITES_FILE = "writes.csv"
+
+
+class Kind(StrEnum):
+    """What a sample row is."""
+
+    REQUEST = "request"  # one request to the CRM
+    JOURNEY = "journey"  # one journey: first step start to last step end
+    DROPPED = "dropped"  # an open-model iteration that could not start within max_lag
+
+
+class Outcome(StrEnum):
+    """How a request (or a journey: its first failing step's outcome) ended."""
+
+    OK = "ok"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    CHECK_FAILED = "check_failed"  # 2xx, but the content says the operation failed
+    THROTTLED = "throttled"  # 429: reported apart from failures
+    DROPPED = "dropped"  # rows of kind ``dropped``
+
+
+# what counts as a failure unless a standard says otherwise (``defaults.failure_outcomes``):
+# http_4xx and throttled (429) are reported apart
+FAILURE_OUTCOME_ORDER: tuple[Outcome, ...] = (
+    Outcome.HTTP_5XX,
+    Outcome.TIMEOUT,
+    Outcome.CONNECTION,
+    Outcome.CHECK_FAILED,
+)
+DEFAULT_FAILURE_OUTCOMES: frozenset[Outcome] = frozenset(FAILURE_OUTCOME_ORDER)
+
+
+def counts_as_failure(outcome: str, failures: frozenset[str] | frozenset[Outcome] = DEFAULT_FAILURE_OUTCOMES) -> bool:
+    """Does ``outcome`` count as a failure, under the standard's ``failures`` (default: the shipped set)?"""
+    return outcome in failures
+
+
+def failure_outcomes(values: list[str] | tuple[str, ...] | None) -> frozenset[Outcome]:
+    """The failure outcomes a standard names, as :class:`Outcome`; the default set for None."""
+    return DEFAULT_FAILURE_OUTCOMES if values is None else frozenset(Outcome(v) for v in values)
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"  # meta.json of a run still going, or of one killed before it could say
+    COMPLETED = "completed"  # every stage ran
+    STOPPED = "stopped"  # ended early by the scenario's own stop criteria: an answer
+    ABORTED = "aborted"  # ended by a fault
+    INTERRUPTED = "interrupted"  # ended by a signal (Ctrl-C, SIGTERM)
+    UNKNOWN = "unknown"  # no meta.json
+
+
+INCOMPLETE_STATUSES = frozenset({RunStatus.ABORTED, RunStatus.INTERRUPTED})
+
+
+class SampleRow(NamedTuple):
+    """One row of ``samples.csv``."""
+
+    ts: float  # request start, Unix seconds (UTC)
+    kind: str  # a Kind
+    operation: str  # canonical operation (requests), journey name (journeys), persona (dropped)
+    persona: str
+    journey: str
+    response_time_ms: float
+    schedule_lag_ms: float | str  # open model: start delay behind the intended start; "" otherwise
+    status: int  # HTTP status, 0 when none arrived
+    outcome: str  # an Outcome
+    bytes: int
+    stage: int  # index into stages.json, -1 before the first stage
+    users: int  # active users when the request started
+    worker: str  # load generator process: local, master, w0, w1 ...
+    server_ms: float | None  # the target's Server-Timing, when it sends one
+
+
+class GeneratorRow(NamedTuple):
+    """One row of ``generators.csv``: a load generator's CPU use, once a second."""
+
+    ts: float
+    worker: str
+    cpu_percent: float
+    users: int
+
+
+class WriteRow(NamedTuple):
+    """One row of ``writes.csv``: a write the CRM acknowledged, for the DATA-01 audit."""
+
+    ts: float
+    worker: str
+    entity: str
+    id: Any
+    field: str
+    value: Any
+    version: Any
+
+
+SAMPLE_COLUMNS: tuple[str, ...] = SampleRow._fields
+GENERATOR_COLUMNS: tuple[str, ...] = GeneratorRow._fields
+WRITE_COLUMNS: tuple[str, ...] = WriteRow._fields
+
+
+class _Record(BaseModel):
+    # unknown keys are kept: a file of this version may carry more than this reader needs
+    model_config = ConfigDict(extra="allow")
+
+
+class StageTarget(_Record):
+    users: int = 0
+    arrival_rate: float = 0.0
+
+
+class StageRecord(_Record):
+    """One stage as it ran (``stages.json`` is a list of these): the plan plus the UTC start and end."""
+
+    index: int
+    name: str
+    kind: str = "users"
+    target: StageTarget = Field(default_factory=StageTarget)
+    planned_start_s: float | None = None
+    planned_duration_s: float | None = None
+    warmup_s: float = 0.0
+    judged: bool | None = None
+    surge: bool | None = None
+    start: float
+    end: float | None = None
+
+
+class LostWorker(_Record):
+    detected_at: float
+    last_batch_at: float | None = None
+    samples: int = 0
+
+
+class CaptureSummary(_Record):
+    """``capture.json``: what the capture saw besides the rows."""
+
+    rows_by_worker: dict[str, int] = Field(default_factory=dict)
+    skipped_operations: dict[str, int] = Field(default_factory=dict)
+    dropped_by_stage: dict[str, int] = Field(default_factory=dict)
+    workers_missing_final: list[str] = Field(default_factory=list)
+    lost_workers: dict[str, LostWorker] = Field(default_factory=dict)
+    abort_reason: str | None = None
+    stopped_by: dict[str, float | str] | None = None
+    written_at: float | None = None
+
+
+class Meta(_Record):
+    """``meta.json``: what ran, against what, with what, and how it ended."""
+
+    schema_version: int = SCHEMA_VERSION
+    crmload_version: str = __version__
+    source: str = "crmload run"  # or "locust": plain ``locust -f loadtests/locustfile.py``
+    git_sha: str | None = None
+    scenario_name: str | None = None
+    scenario_file: str | None = None
+    scenario_sha256: str | None = None
+    scenario: dict[str, Any] | None = None  # the effective (possibly scaled) scenario
+    scenario_plan: list[dict[str, Any]] = Field(default_factory=list)
+    thresholds_file: str | None = None
+    thresholds_sha256: str | None = None
+    failure_outcomes: list[str] | None = None  # the standard's, when the run knew it
+    target: str | None = None  # "embedded" or the URL, credentials redacted
+    target_url: str | None = None
+    adapter: str | None = None
+    locust_version: str | None = None
+    runner: str | None = None
+    processes: int | None = None
+    host: str | None = None
+    python: str | None = None
+    platform: str | None = None
+    data_size: str | None = None
+    crm_faults: dict[str, Any] | None = None
+    started_utc: str | None = None
+    ended_utc: str | None = None
+    status: str = RunStatus.RUNNING
+    status_reason: str | None = None
+
+
+def schema_file(fmt: str, version: int) -> Path:
+    """The JSON Schema of an output format: ``schema_file(VERDICT_FORMAT, 1)`` -> ``…/verdict-1.schema.json``."""
+    return Path(__file__).resolve().parent / "schemas" / f"{fmt.removeprefix('crmload.')}-{version}.schema.json"
+
+
+def utc_text(ts: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def git_sha(source: Path | None = None) -> str | None:
+    """The commit of the checkout crmload runs from, when it runs from one (not from a wheel)."""
+    where = source or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def new_meta(**fields: Any) -> Meta:
+    """A ``meta.json`` for a run that starts now, with this machine's provenance filled in.
+
+    The one writer of ``meta.json``: ``crmload run`` and a plain Locust run both call it."""
+    base: dict[str, Any] = {
+        "git_sha": git_sha(),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "started_utc": utc_text(),
+    }
+    return Meta.model_validate({**base, **fields})
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file and a rename: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=1, default=str, allow_nan=False))
+
+
+def write_meta(run_dir: Path, meta: Meta) -> None:
+    write_json_atomic(run_dir / META_FILE, meta.model_dump(mode="json"))
+
+
+def _upgrade_1(data: dict[str, Any]) -> dict[str, Any]:
+    """1 -> 2: the two writers' keys become one record; modules moved under ``crmload.``."""
+    out = dict(data)
+    out.setdefault("source", "crmload run" if "thresholds_file" in data else "locust")
+    adapter = out.get("adapter")
+    if isinstance(adapter, str):
+        out["adapter"] = upgrade_module_name(adapter)
+    out["schema_version"] = 2
+    return out
+
+
+# version -> the function that lifts a record of that version by one
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1}
+
+
+def upgrade_module_name(spec: str) -> str:
+    """``loadtests.adapters.reference:ReferenceCRM`` (crmload 0.1) -> ``crmload.loadtests.…``."""
+    for old in ("loadtests.", "analysis.", "democrm."):
+        if spec.startswith(old):
+            return "crmload." + spec
+    return spec
+
+
+def upgrade_meta(data: dict[str, Any], where: Path) -> dict[str, Any]:
+    """Lift a ``meta.json`` of any known version to :data:`SCHEMA_VERSION`; refuse a newer one."""
+    version = data.get("schema_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise RunError(f"{where}: schema_version: not a version number (got {version!r}); the file is damaged")
+    if version > SCHEMA_VERSION:
+        raise RunError(
+            f"{where}: schema_version {version} is newer than this crmload {__version__} reads "
+            f"(up to {SCHEMA_VERSION}) — fix: upgrade crmload to read this run directory"
+        )
+    while version < SCHEMA_VERSION:
+        data = UPGRADES[version](data)
+        version = int(data["schema_version"])
+    return data
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise RunError(f"{path}: unreadable JSON ({exc}); the run directory may be damaged") from None
+
+
+def _shape_error(path: Path, exc: ValidationError) -> RunError:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return RunError(f"{path}: {field}: {first['msg']}; the run directory may be damaged")
+
+
+def read_meta(run_dir: Path) -> Meta | None:
+    """``meta.json`` upgraded to this version; None when the run left none."""
+    path = run_dir / META_FILE
+    data = _read_json(path)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: not a JSON object; the run directory may be damaged")
+    try:
+        return Meta.model_validate(upgrade_meta(data, path))
+    except ValidationError as exc:
+        raise _shape_error(path, exc) from None
+
+
+def read_stages(run_dir: Path) -> list[StageRecord]:
+    path = run_dir / STAGES_FILE
+    data = _read_json(path)
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise RunError(f"{path}: not a JSON list of stages; the run directory may be damaged")
+    try:
+        return [StageRecord.model_validate(s) for s in data]
+    except ValidationError as exc:
+        raise _shape_error(path, exc) from None
+
+
+def read_capture(run_dir: Path) -> CaptureSummary:
+    path = run_dir / CAPTURE_FILE
+    data = _read_json(path)
+    if data is None:
+        return CaptureSummary()
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: not a JSON object; the run directory may be damaged")
+    try:
+        return CaptureSummary.model_validate(data)
+    except ValidationError as exc:
+        raise _shape_error(path, exc) from None

@@ -1,0 +1,55 @@
+"""Golden runs: recorded run directories re-judged give the verdicts crmload 0.1 gave them.
+
+``tests/golden/<name>/`` holds what a real run left (samples, stages, meta of schema version 1,
+capture summary, audit, the standard it was judged against) and ``expected-verdict.json``, the
+``verdict.json`` that crmload 0.1 wrote for it before the restructure of 0.2. Re-analysing must
+give the same clauses, tables and kind sections to the last digit: the restructure changed where
+the code lives, not what it computes. (A change that means to alter a verdict updates the file,
+and says so in its commit.)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmload.analysis.analyze import analyze
+from crmload.analysis.thresholds import load_thresholds
+
+GOLDEN = Path(__file__).parent / "golden"
+# the run's provenance ("run": schema_version, crmload_version) is allowed to differ
+COMPARED = ("status", "exit_code", "run_status", "window_s", "method", "warnings", "clauses", "tables")
+
+
+def _rejudged(name: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    run_dir = tmp_path / name
+    shutil.copytree(GOLDEN / name, run_dir)
+    analyze(run_dir, load_thresholds(run_dir / "thresholds.yaml"), report=False)
+    got = json.loads((run_dir / "verdict.json").read_text())
+    expected = json.loads((GOLDEN / name / "expected-verdict.json").read_text())
+    return got, expected
+
+
+@pytest.mark.parametrize("name", ["smoke", "capacity", "peak"])
+def test_a_recorded_run_is_judged_as_before_the_restructure(name: str, tmp_path: Path) -> None:
+    got, expected = _rejudged(name, tmp_path)
+    for key in COMPARED:
+        assert got[key] == expected[key], key
+    kinds = {k for k in expected if k not in (*COMPARED, "run")}
+    assert kinds == {k for k in got if k not in (*COMPARED, "run", "format", "format_version")}
+    for key in kinds:
+        assert got[key] == expected[key], key
+    # the run directory was recorded at schema version 1 and is read through the upgrade path
+    assert json.loads((GOLDEN / name / "meta.json").read_text())["schema_version"] == 1
+    assert got["run"]["schema_version"] == 2
+
+
+def test_the_golden_runs_cover_every_kind_of_section() -> None:
+    sections = set()
+    for name in ("smoke", "capacity", "peak"):
+        sections |= set(json.loads((GOLDEN / name / "expected-verdict.json").read_text()))
+    assert {"capacity", "surge"} <= sections
