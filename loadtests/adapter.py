@@ -13,14 +13,20 @@ lists it. See ``README.md`` for a worked example.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import gevent
 import orjson
+from locust.contrib.fasthttp import FastHttpSession, FastResponse
 
 from crmload.loadtests.capture import CheckFailed, Throttled
 
 MAX_RETRY_AFTER_S = 30.0
+
+# What an operation returns: the CRM's answer as parsed JSON (a dict for most operations), its raw
+# body when that is not JSON, or None when the call failed (already recorded). Raw JSON is a true
+# edge: its shape is the CRM's; the journeys read the fields crmload.core.operations lists.
+Answer: TypeAlias = Any
 
 
 class NotSupported(Exception):
@@ -41,9 +47,10 @@ class CrmAdapter:
 
     name = "abstract"
 
-    def __init__(self, client: Any, context: dict[str, Any]) -> None:
+    def __init__(self, client: FastHttpSession, context: dict[str, Any]) -> None:
         self.client = client
-        self.context = context  # persona, journey, journey_obj: added to every sample
+        # Locust's request context (persona, journey, journey_obj): added to every sample
+        self.context = context
         self._probing = False
 
     # -- the one path every request takes --------------------------------------------------------
@@ -56,7 +63,7 @@ class CrmAdapter:
         expect: tuple[int, ...] = (200, 201),
         expect_denied: bool = False,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Answer:
         """Send one request named ``operation``; return parsed JSON (or raw bytes), or None on failure.
 
         ``expect_denied``: the request is a probe of access control; 401/403 is the right answer
@@ -95,7 +102,7 @@ class CrmAdapter:
                     pass
             return body
 
-    def probe(self, operation: str, *args: Any, anonymous: bool = False) -> Any:
+    def probe(self, operation: str, *args: Any, anonymous: bool = False) -> Answer:
         """Attempt an operation this user must not be allowed; returns ``{"denied": bool, "status": int}``.
 
         401 and 403 are the right answers (recorded as ``ok``); a 2xx is a breach of access control,
@@ -112,13 +119,15 @@ class CrmAdapter:
             self._probing = False
             self.client.auth_header = saved
 
-    def check_failed(self, operation: str, response: Any) -> str | None:
+    def check_failed(self, operation: str, response: FastResponse) -> str | None:
         """Say why a 2xx answer is a failure (e.g. an error page served with 200); None when it is fine."""
         return None
 
     @staticmethod
-    def _honour_retry_after(resp: Any) -> None:
+    def _honour_retry_after(resp: FastResponse) -> None:
         raw = resp.headers.get("retry-after") if resp.headers else None
+        if isinstance(raw, list):  # a header sent more than once: the first counts
+            raw = raw[0] if raw else None
         try:
             delay = float(raw) if raw else 1.0
         except ValueError:
@@ -132,7 +141,7 @@ class CrmAdapter:
 
     def __getattr__(self, attr: str) -> Any:
         # any canonical operation the subclass did not implement
-        def unsupported(*_a: Any, **_kw: Any) -> Any:
+        def unsupported(*_a: Any, **_kw: Any) -> Answer:
             raise NotSupported(attr.replace("_", ".", 1))
 
         if attr.startswith("_"):

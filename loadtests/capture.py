@@ -25,7 +25,7 @@ import re
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,8 @@ from typing import Any
 import gevent
 import psutil
 from locust.env import Environment
-from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
+from locust.rpc.protocol import Message
+from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, Runner, WorkerRunner
 
 from crmload.core.rundir import (
     CAPTURE_FILE,
@@ -139,7 +140,7 @@ class _Outbox:
 class Capture:
     """Collects rows in this process and delivers them, per the runner's role (see module docstring)."""
 
-    def __init__(self, environment: Environment, run_dir: Path, stage_of: Any) -> None:
+    def __init__(self, environment: Environment, run_dir: Path, stage_of: Callable[[], int]) -> None:
         self.env = environment
         self.run_dir = run_dir
         # batches of any other run (a stray worker of an earlier run) are refused; workers take the
@@ -185,7 +186,7 @@ class Capture:
 
     # -- roles -------------------------------------------------------------------------------------
     @property
-    def _runner(self) -> Any:
+    def _runner(self) -> Runner | None:
         return self.env.runner
 
     def _is_writer(self) -> bool:
@@ -403,6 +404,7 @@ class Capture:
     def _send_batch(self, streams: dict[str, list[Any]] | None, final: bool) -> None:
         out = self._outbox
         runner = self._runner
+        assert isinstance(runner, WorkerRunner)  # batches travel from a worker to its master
         now = time.monotonic()
         if streams is not None and (any(streams.values()) or final):
             out.seq += 1
@@ -422,12 +424,13 @@ class Capture:
                 out.unacked[seq] = (now, payload)
                 runner.send_message("crmload_samples", payload)
 
-    def _on_ack(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+    def _on_ack(self, environment: Environment, msg: Message, **_kw: Any) -> None:
         for seq in msg.data["seqs"]:
             self._outbox.unacked.pop(seq, None)
 
-    def _on_stop_request(self, environment: Environment, msg: Any, **_kw: Any) -> None:
-        self._runner.stop()  # fires test_stop here, which sends the final batch
+    def _on_stop_request(self, environment: Environment, msg: Message, **_kw: Any) -> None:
+        if self._runner is not None:
+            self._runner.stop()  # fires test_stop here, which sends the final batch
 
     def _drain(self) -> None:
         deadline = time.monotonic() + FINAL_WAIT_S
@@ -435,14 +438,14 @@ class Capture:
             gevent.sleep(0.5)
             self._send_batch(None, False)
 
-    def _on_users(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+    def _on_users(self, environment: Environment, msg: Message, **_kw: Any) -> None:
         self.total_users = int(msg.data["users"])
         if not self._run_assigned:
             # a worker on another machine may have another CRMLOAD_RUN_DIR: the master's run id decides
             self.run_id = str(msg.data.get("run", self.run_id))
             self._run_assigned = True
 
-    def _on_batch(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+    def _on_batch(self, environment: Environment, msg: Message, **_kw: Any) -> None:
         data = msg.data
         if data.get("run") != self.run_id:
             logging.getLogger("crmload").warning("ignored samples of another run from %s", msg.node_id)
@@ -459,6 +462,7 @@ class Capture:
             if data["final"]:
                 self._finals.add(worker)
         runner = self._runner
+        assert isinstance(runner, MasterRunner)  # only the master registers crmload_samples
         runner.send_message("crmload_ack", {"seqs": [seq]}, msg.node_id)
 
     def _skipped_by_worker(self, worker: str, data: dict[str, Any]) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmload.loadtests.adapter import CrmAdapter
+from locust.contrib.fasthttp import FastResponse
+
+from crmload.loadtests.adapter import Answer, CrmAdapter
 
 
 class ReferenceCRM(CrmAdapter):
@@ -17,61 +19,61 @@ class ReferenceCRM(CrmAdapter):
         self.client.auth_header = f"Bearer {r['token']}"
         return True
 
-    def check_failed(self, operation: str, response: Any) -> str | None:
+    def check_failed(self, operation: str, response: FastResponse) -> str | None:
         if response.content[:9] == b'{"error":':
             return "answer carries an error object"
         return None
 
     # customers
-    def customer_search(self, q: str, by: str = "name") -> Any:
+    def customer_search(self, q: str, by: str = "name") -> Answer:
         return self.call("customer.search", "GET", "/api/customers/search", params={"q": q, "by": by})
 
-    def customer_view(self, account_id: int) -> Any:
+    def customer_view(self, account_id: int) -> Answer:
         return self.call("customer.view", "GET", f"/api/customers/{account_id}")
 
-    def customer_create(self, record: dict[str, Any]) -> Any:
+    def customer_create(self, record: dict[str, Any]) -> Answer:
         return self.call("customer.create", "POST", "/api/customers", json=record)
 
-    def customer_update(self, account_id: int, patch: dict[str, Any]) -> Any:
+    def customer_update(self, account_id: int, patch: dict[str, Any]) -> Answer:
         return self.call("customer.update", "PATCH", f"/api/customers/{account_id}", json=patch)
 
-    def contact_create(self, record: dict[str, Any]) -> Any:
+    def contact_create(self, record: dict[str, Any]) -> Answer:
         return self.call("contact.create", "POST", "/api/contacts", json=record)
 
-    def service_history(self, account_id: int) -> Any:
+    def service_history(self, account_id: int) -> Answer:
         return self.call("service.history", "GET", f"/api/customers/{account_id}/history")
 
     # sales
-    def lead_create(self, record: dict[str, Any]) -> Any:
+    def lead_create(self, record: dict[str, Any]) -> Answer:
         return self.call("lead.create", "POST", "/api/leads", json=record)
 
-    def lead_convert(self, lead_id: int) -> Any:
+    def lead_convert(self, lead_id: int) -> Answer:
         return self.call("lead.convert", "POST", f"/api/leads/{lead_id}/convert")
 
-    def opportunity_list(self, page: int = 1, page_size: int = 25) -> Any:
+    def opportunity_list(self, page: int = 1, page_size: int = 25) -> Answer:
         return self.call("opportunity.list", "GET", "/api/opportunities", params={"page": page, "page_size": page_size})
 
-    def opportunity_view(self, opp_id: int) -> Any:
+    def opportunity_view(self, opp_id: int) -> Answer:
         return self.call("opportunity.view", "GET", f"/api/opportunities/{opp_id}")
 
-    def opportunity_create(self, record: dict[str, Any]) -> Any:
+    def opportunity_create(self, record: dict[str, Any]) -> Answer:
         return self.call("opportunity.create", "POST", "/api/opportunities", json=record)
 
-    def opportunity_update_stage(self, opp_id: int, stage: str) -> Any:
+    def opportunity_update_stage(self, opp_id: int, stage: str) -> Answer:
         return self.call(
             "opportunity.update_stage", "PATCH", f"/api/opportunities/{opp_id}/stage", json={"stage": stage}
         )
 
-    def activity_log(self, account_id: int, kind: str, subject: str) -> Any:
+    def activity_log(self, account_id: int, kind: str, subject: str) -> Answer:
         return self.call(
             "activity.log", "POST", "/api/activities", json={"account_id": account_id, "kind": kind, "subject": subject}
         )
 
     # service
-    def ticket_queue(self, status: str = "open", page: int = 1) -> Any:
+    def ticket_queue(self, status: str = "open", page: int = 1) -> Answer:
         return self.call("ticket.queue", "GET", "/api/tickets", params={"status": status, "page": page})
 
-    def ticket_create(self, account_id: int, subject: str, priority: str = "normal") -> Any:
+    def ticket_create(self, account_id: int, subject: str, priority: str = "normal") -> Answer:
         return self.call(
             "ticket.create",
             "POST",
@@ -79,62 +81,62 @@ class ReferenceCRM(CrmAdapter):
             json={"account_id": account_id, "subject": subject, "priority": priority},
         )
 
-    def ticket_view(self, ticket_id: int) -> Any:
+    def ticket_view(self, ticket_id: int) -> Answer:
         return self.call("ticket.view", "GET", f"/api/tickets/{ticket_id}")
 
-    def ticket_comment(self, ticket_id: int, body: str) -> Any:
+    def ticket_comment(self, ticket_id: int, body: str) -> Answer:
         return self.call("ticket.comment", "POST", f"/api/tickets/{ticket_id}/comments", json={"body": body})
 
-    def ticket_assign(self, ticket_id: int, assignee_id: int) -> Any:
+    def ticket_assign(self, ticket_id: int, assignee_id: int) -> Answer:
         return self.call("ticket.assign", "POST", f"/api/tickets/{ticket_id}/assign", json={"assignee_id": assignee_id})
 
-    def ticket_resolve(self, ticket_id: int) -> Any:
+    def ticket_resolve(self, ticket_id: int) -> Answer:
         return self.call("ticket.resolve", "POST", f"/api/tickets/{ticket_id}/resolve")
 
-    def kb_search(self, q: str) -> Any:
+    def kb_search(self, q: str) -> Answer:
         return self.call("kb.search", "GET", "/api/kb/search", params={"q": q})
 
-    def survey_submit(self, ticket_id: int, score: int, comment: str = "") -> Any:
+    def survey_submit(self, ticket_id: int, score: int, comment: str = "") -> Answer:
         return self.call(
             "survey.submit", "POST", "/api/surveys", json={"ticket_id": ticket_id, "score": score, "comment": comment}
         )
 
     # marketing
-    def segment_preview(self, filter_: dict[str, Any]) -> Any:
+    def segment_preview(self, filter_: dict[str, Any]) -> Answer:
         return self.call("segment.preview", "POST", "/api/segments/preview", json={"filter": filter_})
 
-    def campaign_create(self, name: str, filter_: dict[str, Any], channel: str = "email") -> Any:
+    def campaign_create(self, name: str, filter_: dict[str, Any], channel: str = "email") -> Answer:
         return self.call(
             "campaign.create", "POST", "/api/campaigns", json={"name": name, "filter": filter_, "channel": channel}
         )
 
-    def campaign_launch(self, campaign_id: int) -> Any:
+    def campaign_launch(self, campaign_id: int) -> Answer:
         return self.call("campaign.launch", "POST", f"/api/campaigns/{campaign_id}/launch")
 
-    def campaign_report(self, campaign_id: int) -> Any:
+    def campaign_report(self, campaign_id: int) -> Answer:
         return self.call("campaign.report", "GET", f"/api/reports/campaigns/{campaign_id}")
 
-    def import_bulk(self, csv_text: str) -> Any:
+    def import_bulk(self, csv_text: str) -> Answer:
         return self.call(
             "import.bulk", "POST", "/api/import/leads", data=csv_text.encode(), headers={"Content-Type": "text/csv"}
         )
 
-    def export_bulk(self, entity: str = "contacts", limit: int = 10_000) -> Any:
+    def export_bulk(self, entity: str = "contacts", limit: int = 10_000) -> Answer:
         return self.call("export.bulk", "GET", f"/api/export/{entity}.csv", params={"limit": limit})
 
     # reports
-    def report_pipeline(self) -> Any:
+    def report_pipeline(self) -> Answer:
         return self.call("report.pipeline", "GET", "/api/reports/pipeline")
 
-    def report_service(self) -> Any:
+    def report_service(self) -> Answer:
         return self.call("report.service", "GET", "/api/reports/service")
 
-    def report_campaign(self) -> Any:
+    def report_campaign(self) -> Answer:
         return self.call("report.campaign", "GET", "/api/reports/campaigns")
 
     # integration
-    def order_sync(self, orders: list[dict[str, Any]]) -> Any:
+    def order_sync(self, orders: list[dict[str, Any]]) -> Answer:
         return self.call("order.sync", "POST", "/api/orders/sync", json={"orders": orders})
 
-    def webform_submit(self, record: dict[str, Any]) -> Any:
+    def webform_submit(self, record: dict[str, Any]) -> Answer:
         return self.call("webform.submit", "POST", "/api/webforms/lead", json=record)

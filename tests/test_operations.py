@@ -1,0 +1,58 @@
+"""The one table of canonical operations (crmload.core.operations) and everything that reads it."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from crmload.analysis.thresholds import load_thresholds
+from crmload.core import operations as canonical
+from crmload.core.personas import JOURNEYS, OPTIONS
+from crmload.core.resources import shipped_standard
+from crmload.democrm.operations import OPERATIONS as SERVED
+from crmload.democrm.operations import ROLES
+
+# read as source, not imported: importing Locust monkey-patches this process (it runs in subprocesses)
+LOADTESTS = Path(canonical.__file__).resolve().parents[2] / "loadtests"
+JOURNEYS_SOURCE = LOADTESTS / "journeys.py"
+
+
+def _methods(path: Path, cls: str) -> set[str]:
+    tree = ast.parse(path.read_text())
+    (node,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls]
+    return {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
+
+
+def test_every_operation_has_its_default_class_in_the_shipped_standard() -> None:
+    classes = {k.id: set(k.operations) for k in load_thresholds(shipped_standard()).classes}
+    for op in canonical.OPERATIONS.values():
+        holding = [cid for cid, ops in classes.items() if op.name in ops]
+        assert holding == [op.default_class], op.name
+    assert set().union(*classes.values()) == set(canonical.OPERATION_NAMES)
+
+
+def test_the_reference_crm_serves_exactly_the_canonical_operations() -> None:
+    assert list(SERVED) == list(canonical.OPERATION_NAMES)
+    for name, op in SERVED.items():
+        assert op.write == canonical.OPERATIONS[name].write
+
+
+def test_the_reference_adapter_implements_every_operation() -> None:
+    methods = _methods(LOADTESTS / "adapters" / "reference.py", "ReferenceCRM")
+    missing = [
+        op.name for op in canonical.OPERATIONS.values() if op.name != "auth.login" and op.method_name not in methods
+    ]
+    assert missing == []
+
+
+def test_the_journeys_call_only_canonical_operations_and_each_one_at_least_once() -> None:
+    called = set(re.findall(r'self\.step\(\s*"([a-z_]+\.[a-z_]+)"', JOURNEYS_SOURCE.read_text()))
+    assert called <= set(canonical.OPERATION_NAMES)
+    assert set(canonical.OPERATION_NAMES) - called == {"auth.login"}  # logging in is the adapter's login()
+
+
+def test_the_personas_table_is_the_one_every_layer_reads() -> None:
+    assert set(canonical.PERSONA_NAMES) == set(JOURNEYS) == set(OPTIONS)
+    assert set(canonical.CLOSED_PERSONAS) | set(canonical.OPEN_PERSONAS) == set(canonical.PERSONA_NAMES)
+    assert {p.role for p in canonical.PERSONAS.values()} <= set(ROLES)
