@@ -25,6 +25,7 @@ from crmload.analysis.run import RunData, Stage
 from crmload.analysis.stats import percentile
 from crmload.analysis.thresholds import Thresholds
 from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result
+from crmload.core.rundir import Kind
 
 LATE_MS = 100.0
 
@@ -81,7 +82,7 @@ def recovery(judge: Judge, thresholds: Thresholds, after: float, until: float, w
     rt, err = _scopes(thresholds)
     p95_limit, rate_limit = thresholds.lookup_p95_limit_ms(), thresholds.failure_rate_limit()
     ts = judge.p.s["ts"]
-    base = judge.p.kind.eq("request") & ~judge.p.probes
+    base = judge.p.all_requests()
     first = math.floor(after - window_s)
     near = base & (ts >= first - window_s) & (ts < until)  # only the samples the windows can hold
     order = np.argsort(ts[near], kind="stable")
@@ -143,8 +144,8 @@ def _arrivals(run: RunData, judge: Judge) -> list[dict[str, Any]]:
         if st.arrival_rate <= 0:
             continue
         in_stage = s["stage"] == st.index
-        started = kind.eq("journey") & in_stage & np.isfinite(lag)
-        dropped = int((kind.eq("dropped") & in_stage).sum())
+        started = kind.eq(Kind.JOURNEY) & in_stage & np.isfinite(lag)
+        dropped = int((kind.eq(Kind.DROPPED) & in_stage).sum())
         lags = np.sort(lag[started])
         seconds = max(1e-9, st.end - st.start)
         out.append(

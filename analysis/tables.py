@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from crmload.analysis.frame import Samples
 from crmload.analysis.stats import PERCENTILES, latency_summary, pct_key, percentile, wilson
+from crmload.core.rundir import Outcome
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def scope_table(
     if not mask.any():
         return rows
     outcome = s.t("outcome")
-    ok_all = outcome.eq("ok")
+    ok_all = outcome.eq(Outcome.OK)
     failed_all = outcome.mask(failure_outcomes)
     groups: Iterable[tuple[str, NDArray[np.bool_]]]
     if by == "stage":

@@ -233,6 +233,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from crmload.runner import RunOptions, execute
 
     path = scenario_path(args.scenario)
+    if not path.exists():
+        names = ", ".join(scenario_names())
+        raise CrmloadError(f"{args.scenario}: no scenario file or name like that — fix: give a path, or one of {names}")
     scenario = load_scenario(path)
     thresholds_path = args.thresholds or default_standard()
     thresholds = load_thresholds(thresholds_path)

@@ -24,6 +24,7 @@ from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from crmload.core.personas import JOURNEYS, option_value, weight_option
+from crmload.core.rundir import Outcome
 from crmload.loadtests import runtime
 from crmload.loadtests.adapter import CrmAdapter, NotSupported
 
@@ -41,7 +42,7 @@ class JourneyRun:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.outcome = "ok"
+        self.outcome: str = Outcome.OK
         self.start_ts = time.time()
         self._t0 = time.perf_counter()
 

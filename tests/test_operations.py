@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import get_args
 
 from crmload.analysis.thresholds import load_thresholds
 from crmload.core import operations as canonical
@@ -56,3 +57,4 @@ def test_the_personas_table_is_the_one_every_layer_reads() -> None:
     assert set(canonical.PERSONA_NAMES) == set(JOURNEYS) == set(OPTIONS)
     assert set(canonical.CLOSED_PERSONAS) | set(canonical.OPEN_PERSONAS) == set(canonical.PERSONA_NAMES)
     assert {p.role for p in canonical.PERSONAS.values()} <= set(ROLES)
+    assert get_args(canonical.PersonaName) == canonical.PERSONA_NAMES  # the type says the same names

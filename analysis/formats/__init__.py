@@ -10,13 +10,12 @@ Adding a format is one module here (found and imported by :func:`registry`) plus
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
+from crmload.analysis.registry import Registry
 from crmload.analysis.run import RunData
 from crmload.analysis.tables import Row
 from crmload.analysis.verdict import Verdict
@@ -46,22 +45,13 @@ class OutputFormat(ABC):
         """Write this format's file(s) into ``ctx.run_dir`` (atomically); the paths written."""
 
 
-_REGISTRY: dict[str, OutputFormat] = {}
-
-
-F = TypeVar("F", bound=type[OutputFormat])
-
-
-def register(cls: F) -> F:
-    """Class decorator: make ``cls`` one of the output formats."""
-    _REGISTRY[cls.name] = cls()
-    return cls
+_REGISTRY: Registry[OutputFormat] = Registry(__name__)
+register = _REGISTRY.register  # class decorator: make an OutputFormat subclass one of them
 
 
 def registry() -> list[OutputFormat]:
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
-    return sorted(_REGISTRY.values(), key=lambda f: f.order)
+    """Every output format of this package, in order (its modules are imported on first use)."""
+    return _REGISTRY.all()
 
 
 def write_outputs(ctx: OutputContext, report: bool) -> list[Path]:

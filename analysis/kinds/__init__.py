@@ -12,12 +12,11 @@ the scenario model's ``kind`` field names the kinds a scenario may ask for.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
+from crmload.analysis.registry import Registry
 from crmload.analysis.run import RunData
 from crmload.analysis.thresholds import Thresholds
 from crmload.analysis.verdict import Judge, Result, Verdict
@@ -71,23 +70,13 @@ class KindAnalysis(ABC):
         """Its section of report.html, from its verdict.json section."""
 
 
-_REGISTRY: dict[str, KindAnalysis] = {}
-
-
-K = TypeVar("K", bound=type[KindAnalysis])
-
-
-def register(cls: K) -> K:
-    """Class decorator: make ``cls`` one of the kind analyses."""
-    _REGISTRY[cls.name] = cls()
-    return cls
+_REGISTRY: Registry[KindAnalysis] = Registry(__name__)
+register = _REGISTRY.register  # class decorator: make a KindAnalysis subclass one of them
 
 
 def registry() -> list[KindAnalysis]:
     """Every kind analysis of this package, in order (its modules are imported on first use)."""
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
-    return sorted(_REGISTRY.values(), key=lambda k: k.order)
+    return _REGISTRY.all()
 
 
 @dataclass(frozen=True)

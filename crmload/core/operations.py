@@ -4,9 +4,9 @@ Journeys speak in canonical operations, adapters map them onto a CRM, the standa
 This table is the one place that says which operations exist, whether each writes, which class
 of the shipped standard it belongs to by default, and what the journeys read from its answer;
 the reference CRM adds its own routes and role rules on top (``crmload.democrm.operations``),
-the standard's validation (``crmload.analysis.thresholds``) checks names against it, and the
-reports order operations by it. A user's ``thresholds.yaml`` stays the authority on classes: the
-``default_class`` here is what the shipped standard says, and a test ties the two together.
+and the standard's validation (``crmload.analysis.thresholds``) checks names against it. A
+user's ``thresholds.yaml`` stays the authority on classes: the ``default_class`` here is what the
+shipped standard says, and a test ties the two together.
 
 Adding an operation: a row here, a route and handler in the reference CRM, a method on the
 reference adapter, and the journey step that calls it (README, "Development").
