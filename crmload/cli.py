@@ -19,6 +19,7 @@ from crmload.core.resources import default_standard, scenario_names, scenario_pa
 
 if TYPE_CHECKING:
     from crmload.analysis.compare import Comparison
+    from crmload.core.scenario import Scenario
 
 DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 
@@ -224,23 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from crmload.analysis.analyze import analyze
-    from crmload.analysis.outputs import terminal_table
-    from crmload.analysis.thresholds import load_thresholds
+def _run_scenario(args: argparse.Namespace) -> tuple[Path, Scenario]:
+    """The scenario ``crmload run`` was given, loaded and scaled by ``--users``, ``--rate-scale``, ``--duration``."""
     from crmload.core.scenario import load_scenario
     from crmload.core.units import parse_duration_s
-    from crmload.runner import RunOptions, execute
 
     path = scenario_path(args.scenario)
     if not path.exists():
         names = ", ".join(scenario_names())
         raise CrmloadError(f"{args.scenario}: no scenario file or name like that — fix: give a path, or one of {names}")
     scenario = load_scenario(path)
-    thresholds_path = args.thresholds or default_standard()
-    thresholds = load_thresholds(thresholds_path)
-    if args.processes < 1:
-        raise CrmloadError("--processes must be at least 1")
     duration_s = None
     if args.duration:
         try:
@@ -249,7 +243,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CrmloadError(f"--duration: {exc}".split(" | ")[0]) from None
     if args.users is not None and args.users < 1:
         raise CrmloadError("--users must be at least 1")
-    scenario = scenario.scaled(users=args.users, rate_factor=args.rate_scale, duration_s=duration_s)
+    return path, scenario.scaled(users=args.users, rate_factor=args.rate_scale, duration_s=duration_s)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from crmload.analysis.analyze import analyze
+    from crmload.analysis.outputs import terminal_table
+    from crmload.analysis.thresholds import load_thresholds
+    from crmload.runner import RunOptions, execute
+
+    path, scenario = _run_scenario(args)
+    thresholds_path = args.thresholds or default_standard()
+    thresholds = load_thresholds(thresholds_path)
+    if args.processes < 1:
+        raise CrmloadError("--processes must be at least 1")
     baseline = None
     if args.baseline:
         from crmload.baselines import resolve
