@@ -11,8 +11,14 @@ Method (stated in every report):
   step above it is the **break**: the clauses that failed there, by how much (measured / limit).
   No break: the ceiling is at least the top step. A step that is INCONCLUSIVE (thin data, a
   saturated generator) ends what can be claimed.
-- **knee**: the first step after which throughput grows less than half as fast as users
-  (elasticity ``d ln X / d ln N < 0.5``).
+- **knee**: where throughput stops keeping up with users, found by a continuous two-segment fit of
+  ``ln X`` against ``ln N`` with its break at a step (the break with the least squared error); the
+  slope after the break is the elasticity ``d ln X / d ln N`` of the saturated part. The knee is
+  reported only when that slope is significantly below 0.5 — its 95 % interval (200 refits to the
+  steps' throughput resampled from their one-second bins) wholly below it: throughput then grows
+  less than half as fast as users. One noisy pair of steps never makes a knee. When the slope's
+  interval lies within ±0.2 the throughput is a **plateau** from the knee on (a hard limit: a pool,
+  a lock, a licence count): its level is reported, and the USL curve is flagged as a poor model of it.
 - **Universal Scalability Law**: ``X(N) = λN / (1 + σ(N−1) + κN(N−1))`` fitted by least squares to
   the steps' throughput; the peak is at ``N* = sqrt((1−σ)/κ)``, reported only when it lies within
   ``PEAK_REACH`` (10) times the highest step: farther out it is an extrapolation the data cannot
@@ -21,8 +27,10 @@ Method (stated in every report):
   one-second bins.
 - **Little's law**: in a closed model every user either waits on the CRM or thinks, so
   ``N = X · (R + Z)``. The think time per request implied by the measured users, throughput and
-  mean response time is compared with the scenario's configured mean; a large gap means the load
-  generator did not offer the load the scenario describes.
+  mean response time is compared with the scenario's think time per request: the users over the
+  request rate the journeys would reach with no response time at all (``crmload plan``'s rates:
+  think steps per iteration times the mean think time, over requests per iteration); a large gap
+  means the load generator did not offer the load the scenario describes.
 - **PERF-CONC-01**: PASS when the ceiling is at or above the required users; FAIL when a step at
   or below the required users broke; INCONCLUSIVE when the staircase stopped below the required
   users without a break, or an inconclusive step hides the answer.
@@ -30,7 +38,6 @@ Method (stated in every report):
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from dataclasses import dataclass, field, replace
@@ -110,6 +117,8 @@ class Capacity:
     think_s: float | None  # configured mean think time per request
     result: Result  # PERF-CONC-01
     stopped: str | None = None
+    knee_slope: tuple[float, float, float] | None = None  # slope after the knee's break: value, 95 % interval
+    plateau_rps: float | None = None  # throughput from the knee on, when it is flat
 
     def to_dict(self) -> dict[str, Any]:
         u = self.usl
@@ -125,6 +134,8 @@ class Capacity:
                 ],
             },
             "knee_users": self.knee_users,
+            "knee_slope": None if self.knee_slope is None else [_num(v) for v in self.knee_slope],
+            "plateau_rps": _num(self.plateau_rps),
             "usl": None
             if u is None
             else {
@@ -199,14 +210,52 @@ def _usl_intervals(steps: list[Step], fit: Usl, reps: int = 200, seed: int = 11)
     return replace(fit, intervals=intervals)
 
 
-def knee(steps: list[Step]) -> int | None:
-    """Users of the first step after which throughput grows less than half as fast as users."""
-    for a, b in itertools.pairwise(steps):
-        if a.throughput_rps > 0 and b.users > a.users and math.isfinite(b.throughput_rps):
-            elasticity = math.log(max(b.throughput_rps, 1e-9) / a.throughput_rps) / math.log(b.users / a.users)
-            if elasticity < 0.5:
-                return a.users
-    return None
+KNEE_ELASTICITY = 0.5  # throughput growing less than half as fast as users
+PLATEAU_SLOPE = 0.2  # |elasticity| within this after the knee: a flat plateau
+
+
+def _two_segment(x: NDArray[np.float64], y: NDArray[np.float64], k: int) -> tuple[float, float]:
+    """Continuous two-segment least squares of y on x broken at x[k]: (slope after the break, SSE)."""
+    design = np.column_stack([np.ones_like(x), x, np.maximum(0.0, x - x[k])])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    sse = float(np.sum((design @ coef - y) ** 2))
+    return float(coef[1] + coef[2]), sse
+
+
+@dataclass(frozen=True)
+class Knee:
+    users: int | None  # the step at the break, when the slope after it is significantly below 0.5
+    slope: float
+    low: float
+    high: float
+    plateau_rps: float | None
+
+
+def knee(steps: list[Step], reps: int = 200, seed: int = 13) -> Knee | None:
+    """The knee of the staircase (module docstring); None with fewer than three usable steps."""
+    usable = [s for s in steps if s.users > 0 and s.throughput_rps > 0 and math.isfinite(s.throughput_rps)]
+    if len(usable) < 3:
+        return None
+    x = np.log(np.array([s.users for s in usable], dtype=np.float64))
+    y = np.log(np.array([s.throughput_rps for s in usable]))
+    # a break at the first step is one line through all steps; at least two steps after the break
+    fits = {k: _two_segment(x, y, k) for k in range(len(usable) - 1)}
+    k = min(fits, key=lambda i: fits[i][1])
+    slope = fits[k][0]
+    rng = np.random.default_rng(seed)
+    draws = []
+    if all(len(s.bins) for s in usable):
+        for _ in range(reps):
+            rps = np.array([rng.choice(np.asarray(s.bins), size=len(s.bins)).mean() for s in usable])
+            if (rps > 0).all():
+                draws.append(_two_segment(x, np.log(rps), k)[0])
+    if len(draws) < reps // 2:
+        return Knee(None, slope, -math.inf, math.inf, None)
+    low, high = (float(v) for v in np.quantile(np.asarray(draws), [0.025, 0.975]))
+    found = high < KNEE_ELASTICITY
+    flat = found and low >= -PLATEAU_SLOPE and high <= PLATEAU_SLOPE
+    level = float(np.mean([s.throughput_rps for s in usable[k:]])) if flat else None
+    return Knee(usable[k].users if found else None, slope, low, high, level)
 
 
 def _step_run(run: RunData, stage: Stage) -> RunData:
@@ -214,15 +263,21 @@ def _step_run(run: RunData, stage: Stage) -> RunData:
 
 
 def configured_think_s(scenario: dict[str, Any]) -> float | None:
-    """Mean think time per request over the closed personas, weighted by their share of users."""
-    personas = {k: v for k, v in (scenario.get("personas") or {}).items() if k != "integration"}
-    total = sum(float(p.get("weight", 1.0)) for p in personas.values())
-    if not personas or total <= 0:
+    """The scenario's think time per request: users over the request rate its journeys would reach
+    with no response time (Little's law with R = 0, the planner's rates), for its first users stage."""
+    from crmload.analysis.plan import stage_rates
+    from crmload.core.scenario import Scenario
+
+    try:
+        model = Scenario.model_validate(scenario)
+    except ValueError:
         return None
-    weighted = sum(
-        float(p.get("weight", 1.0)) * sum(map(float, p.get("think_time", (1.0, 3.0)))) / 2.0 for p in personas.values()
-    )
-    return weighted / total
+    stage = next((s for s in model.stages if s.users > 0), None)
+    if stage is None:
+        return None
+    rates = stage_rates(model, stage)
+    closed = sum(r for (persona, _j, _op), r in rates.requests.items() if persona != "integration")
+    return stage.users / closed if closed > 0 else None
 
 
 def analyse(
@@ -301,7 +356,21 @@ def analyse(
                           steps, ceiling, breaking, unclear, broken, required)  # fmt: skip
     stopped = str(run.meta.status_reason) if run.status == RunStatus.STOPPED else None
     zero = list(Judge(run, thresholds, zero_ids).verdict().results) if zero_ids else []
-    return Capacity(steps, ceiling, breaking, broken, knee(steps), fit, think, result, stopped), zero
+    found = knee(steps)
+    capacity = Capacity(
+        steps,
+        ceiling,
+        breaking,
+        broken,
+        found.users if found else None,
+        fit,
+        think,
+        result,
+        stopped,
+        (found.slope, found.low, found.high) if found else None,
+        found.plateau_rps if found else None,
+    )
+    return capacity, zero
 
 
 def excess(r: Result) -> float | None:

@@ -432,24 +432,28 @@ class Judge:
                 # pooled rate decides; a group fails the clause only when significantly above on its own
                 bad = [p for p in parts if p.status == FAIL]
                 status = FAIL if bad or pooled.status == FAIL else pooled.status
+                # a group that fails the clause on its own is what the clause reports: its figure,
+                # margin and interval, not the pooled ones (which may be well inside the limit)
+                head = min(bad, key=lambda p: p.margin if p.margin is not None else math.inf) if bad else pooled
                 reason = (
                     pooled.reason
                     if not bad
                     else "significantly above the limit: "
                     + ", ".join(f"{p.scope.split('=', 1)[1]} {p.measured_text()}" for p in bad)
+                    + f"; all requests: {pooled.reason}"
                 )
                 results.append(
                     Result(
                         c.id,
                         c.title,
                         status,
-                        "all",
+                        head.scope,
                         limit.metric,
-                        pooled.measured,
+                        head.measured,
                         limit.text,
-                        pooled.margin,
-                        pooled.interval,
-                        pooled.samples,
+                        head.margin,
+                        head.interval,
+                        head.samples,
                         reason,
                         tuple(parts),
                     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,50 +21,84 @@ from crmload.core.resources import default_standard, scenario_names, scenario_pa
 
 if TYPE_CHECKING:
     from crmload.analysis.compare import Comparison
+    from crmload.analysis.thresholds import Thresholds
     from crmload.core.scenario import Scenario
 
 DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 
 
-def _fault_pairs(values: list[str] | None, what: str) -> dict[str, float]:
-    from crmload.democrm.faults import parse_op_value
+def _fault_pairs(values: list[str] | None, what: str, rate: bool = False) -> dict[str, float]:
+    from crmload.democrm.faults import parse_op_rate, parse_op_value
 
     out: dict[str, float] = {}
     for v in values or []:
         try:
-            op, num = parse_op_value(v)
+            op, num = parse_op_rate(v) if rate else parse_op_value(v)
         except ValueError as exc:
-            raise CrmloadError(f"--{what}: {exc}") from None
+            raise CrmloadError(f"--crm-{what}: {exc}") from None
         out[op] = num
     return out
+
+
+def _fault_time(text: str | None, what: str) -> float:
+    from crmload.core.units import parse_duration_s
+
+    if not text:
+        return 0.0
+    try:
+        value = float(parse_duration_s(text))
+    except ValueError as exc:
+        raise CrmloadError(f"--crm-{what}: {exc}".split(" | ")[0]) from None
+    if not math.isfinite(value) or value < 0:
+        raise CrmloadError(f"--crm-{what}: must be a time of at least 0 (got {text!r}) — fix: write e.g. 30s")
+    return value
 
 
 def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
     faults: dict[str, Any] = {}
     latency: dict[str, dict[str, float]] = {}
-    for op, ms in _fault_pairs(args.latency, "latency").items():
-        latency.setdefault(op, {})["fixed_ms"] = ms
-    for op, ms in _fault_pairs(args.latency_exp, "latency-exp").items():
-        latency.setdefault(op, {})["exp_mean_ms"] = ms
-    for op, ms in _fault_pairs(args.latency_growth, "latency-growth").items():
-        latency.setdefault(op, {})["growth_ms_per_s"] = ms
+    for option, key in (("latency", "fixed_ms"), ("latency_exp", "exp_mean_ms"), ("latency_growth", "growth_ms_per_s")):
+        for op, ms in _fault_pairs(getattr(args, option), option.replace("_", "-")).items():
+            latency.setdefault(op, {})[key] = ms
     if latency:
         faults["latency"] = latency
-    errs = _fault_pairs(args.error_rate, "error-rate")
+    errs = _fault_pairs(args.error_rate, "error-rate", rate=True)
     if errs:
-        faults["errors"] = {op: {"rate": r / 100.0 if r > 1 else r, "status": 503} for op, r in errs.items()}
-    if args.concurrency_limit:
+        faults["errors"] = {op: {"rate": r, "status": 503} for op, r in errs.items()}
+    throttle = _fault_pairs(args.throttle, "throttle", rate=True)
+    if throttle:
+        faults["throttle"] = throttle
+    if args.concurrency_limit is not None:
         faults["concurrency_limit"] = args.concurrency_limit
         faults["service_time_ms"] = args.service_time_ms
-    if args.stall_s:
-        faults["stall_s"] = args.stall_s
     if args.drop_write_rate:
-        faults["drop_write_rate"] = args.drop_write_rate
+        from crmload.democrm.faults import parse_rate
+
+        try:
+            faults["drop_write_rate"] = parse_rate(args.drop_write_rate)
+        except ValueError as exc:
+            raise CrmloadError(f"--crm-drop-write-rate: {exc}") from None
+    for option, key in (("stall_s", "stall_s"), ("stall_at", "stall_at_s"), ("latency_at", "latency_at_s")):
+        if getattr(args, option):
+            faults[key] = _fault_time(getattr(args, option), option.replace("_", "-"))
     if args.grant_forbidden:
         faults["grant_forbidden"] = True
-    throttle = _fault_pairs(args.throttle, "throttle")
-    if throttle:
-        faults["throttle"] = {op: r / 100.0 if r > 1 else r for op, r in throttle.items()}
+    return _validated_faults(faults)
+
+
+def _validated_faults(faults: dict[str, Any]) -> dict[str, Any]:
+    """The faults as the reference CRM will take them; a value it refuses is an error naming the option."""
+    from pydantic import ValidationError
+
+    from crmload.democrm.faults import Faults
+
+    try:
+        Faults.model_validate(faults)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]).replace("_", "-") if first["loc"] else "faults"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise CrmloadError(f"--crm-{field}: {message} — fix: see crmload run --help") from None
     return faults
 
 
@@ -94,7 +130,7 @@ def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         dest="error_rate",
         action="append",
         metavar="OP=RATE",
-        help="answer 503 to this fraction (or percent, if > 1) of calls of OP; repeatable",
+        help="answer 503 to this share of calls of OP, written 2%% or 0.02 (a bare 1 is refused); repeatable",
     )
     g.add_argument(
         f"--{prefix}concurrency-limit",
@@ -111,21 +147,32 @@ def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         help="...each held this long (a known capacity of N / service time)",
     )
     g.add_argument(
-        f"--{prefix}stall-s", dest="stall_s", type=float, default=0.0, help="hold every request for the first S seconds"
+        f"--{prefix}stall-s",
+        dest="stall_s",
+        metavar="TIME",
+        help="hold every request arriving in this long (e.g. 5s) from the start of the load, or of --crm-stall-at",
+    )
+    g.add_argument(
+        f"--{prefix}stall-at", dest="stall_at", metavar="TIME", help="start the stall this long into the load"
+    )
+    g.add_argument(
+        f"--{prefix}latency-at",
+        dest="latency_at",
+        metavar="TIME",
+        help="start the latency faults this long into the load",
     )
     g.add_argument(
         f"--{prefix}drop-write-rate",
         dest="drop_write_rate",
-        type=float,
-        default=0.0,
-        help="silently roll back this fraction of acknowledged writes",
+        metavar="RATE",
+        help="silently roll back this share of acknowledged writes (2%% or 0.02)",
     )
     g.add_argument(
         f"--{prefix}throttle",
         dest="throttle",
         action="append",
         metavar="OP=RATE",
-        help="answer 429 (Retry-After: 1) to this fraction of calls of OP; repeatable",
+        help="answer 429 (Retry-After: 1) to this share of calls of OP (2%% or 0.02); repeatable",
     )
     g.add_argument(
         f"--{prefix}grant-forbidden",
@@ -184,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="when a load-generator process dies mid-run (default: continue, and report it)",
     )
     run.add_argument("--baseline", metavar="RUN_OR_NAME", help="compare the run with this run or saved baseline")
+    run.add_argument(
+        "--strict", action="store_true", help="refuse (exit 2) a scenario whose plan leaves a judged clause undecidable"
+    )
     _add_compare_options(run)
     _add_fault_options(run, prefix="crm-")
 
@@ -204,6 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--results", type=Path, default=Path("results"))
     lst = base_sub.add_parser("list", help="list saved baselines")
     lst.add_argument("--results", type=Path, default=Path("results"))
+
+    pl = sub.add_parser("plan", help="the samples each judged clause will get, against those it needs")
+    pl.add_argument("scenario", nargs="?", help="scenario file or name (default: smoke)")
+    pl.add_argument("--thresholds", type=Path, help="the standard (default: ./thresholds.yaml, else the shipped one)")
+    pl.add_argument("--users", type=int, help="as for crmload run")
+    pl.add_argument("--rate-scale", type=float, help="as for crmload run")
+    pl.add_argument("--duration", help="as for crmload run")
+    pl.add_argument(
+        "--response-time", help="mean response time per request to plan with (e.g. 200ms; default 0: upper bounds)"
+    )
+    pl.add_argument(
+        "--like", type=Path, metavar="RUN_DIR", help="plan with the mean response time measured in this run"
+    )
+    pl.add_argument("--all", action="store_true", help="list every clause group, not only the undecidable ones")
+    pl.add_argument("--json", action="store_true", help="the plan as JSON")
 
     an = sub.add_parser("analyze", help="judge a recorded run again and rewrite its verdict")
     an.add_argument("run_dir", type=Path)
@@ -265,6 +330,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     faults = _faults_from_args(args)
     if faults and args.target != "embedded":
         raise CrmloadError("--crm-* fault options apply to the embedded reference CRM only")
+    _check_plan(scenario, thresholds, args)  # last: after every option is known to be right
     opts = RunOptions(
         scenario_path=path,
         scenario=scenario,
@@ -300,6 +366,56 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise compare_error
     code = result.verdict.exit_code
     return EXIT_FAIL if comparison is not None and comparison.exit_code == EXIT_FAIL else code
+
+
+def _check_plan(scenario: Scenario, thresholds: Thresholds, args: argparse.Namespace) -> None:
+    """Before any load: say which judged clauses the scenario cannot decide; ``--strict`` refuses it."""
+    from crmload.analysis.plan import plan, text
+
+    found = plan(scenario, thresholds)
+    if not found.undecidable:
+        return
+    scaled = " after scaling" if args.duration or args.users or args.rate_scale else ""
+    lines = text(found).splitlines()
+    shown = [*lines[1:6], *([f"  … and {len(lines) - 6} more: crmload plan for all"] if len(lines) > 6 else [])]
+    print("\n".join([f"{lines[0]}{scaled}", *shown]), file=sys.stderr)
+    if args.strict:
+        raise CrmloadError(
+            f"--strict: {len(found.undecidable)} judged clause group(s) of {scenario.name}{scaled} cannot be decided "
+            "— fix: hold the stages longer or raise the load as the plan says, or judge fewer clauses (judge:)"
+        )
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from crmload.analysis.plan import plan, text
+    from crmload.analysis.thresholds import load_thresholds
+    from crmload.core.units import parse_duration_s
+
+    _path, scenario = _run_scenario(args)
+    thresholds = load_thresholds(args.thresholds or default_standard())
+    response_s = 0.0
+    if args.response_time:
+        try:
+            response_s = float(parse_duration_s(args.response_time))
+        except ValueError as exc:
+            raise CrmloadError(f"--response-time: {exc}".split(" | ")[0]) from None
+    if args.like:
+        response_s = _measured_response_s(args.like)
+    found = plan(scenario, thresholds, response_s)
+    print(json.dumps(found.to_dict(), indent=1) if args.json else text(found, everything=args.all))
+    return 0
+
+
+def _measured_response_s(run_dir: Path) -> float:
+    """Mean response time of the successful steady-state requests of a recorded run, in seconds."""
+    from crmload.analysis.prepared import Prepared
+    from crmload.analysis.run import load_run
+
+    p = Prepared(load_run(run_dir))
+    chosen = p.requests & p.ok
+    if not chosen.any():
+        raise CrmloadError(f"--like {run_dir}: the run has no successful steady-state requests to measure")
+    return float(p.s["response_time_ms"][chosen].mean()) / 1000.0
 
 
 def _standard_of(run_dir: Path) -> Path:
@@ -401,7 +517,7 @@ def _kept_comparison(run_dir: Path) -> Comparison | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from crmload.analysis.thresholds import Thresholds, load_thresholds
+    from crmload.analysis.thresholds import load_thresholds
     from crmload.core.scenario import load_scenario
     from crmload.core.yamlio import compose
 
@@ -442,6 +558,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "baseline": cmd_baseline,
     "analyze": cmd_analyze,
+    "plan": cmd_plan,
     "validate": cmd_validate,
     "demo-crm": cmd_demo_crm,
 }
@@ -458,6 +575,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of our output went away (`crmload plan | head`): nothing more can be said there
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

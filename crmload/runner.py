@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -243,6 +244,7 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
             if not opts.quiet:
                 print(f"starting the embedded reference CRM (data size {size})...", file=out, flush=True)
             embedded = server.EmbeddedCRM(size=size, faults=Faults.model_validate(opts.crm_faults)).start()
+            embedded.state.faults.wait_for_load()  # timed faults count from Locust's start (_supervise)
             base_url = embedded.base_url
             testdata = embedded.manifest_path
         else:
@@ -322,9 +324,15 @@ def _locust_command(opts: RunOptions, base_url: str) -> list[str]:
 
 
 def _supervise(
-    proc: subprocess.Popen[bytes], progress: _Progress, opts: RunOptions, run_dir: Path
+    proc: subprocess.Popen[bytes],
+    progress: _Progress,
+    opts: RunOptions,
+    run_dir: Path,
+    on_start: Callable[[float], None] | None = None,
 ) -> tuple[str, str, list[int]]:
-    """Watch the Locust child until it ends: progress, signals, fail-fast aborts. (status, reason, signals)."""
+    """Watch the Locust child until it ends: progress, signals, fail-fast aborts. (status, reason, signals).
+
+    ``on_start``: called once with the load's start (Unix seconds) when Locust has started its test."""
     status, reason = RunStatus.COMPLETED, "all stages ran"
     interrupted: list[int] = []
 
@@ -349,7 +357,10 @@ def _supervise(
                 print(progress.line(), file=progress.out, flush=True)
             else:
                 progress.poll()
-            started = started or (run_dir / "locust.json").exists()
+            if not started and (run_dir / "locust.json").exists():
+                started = True
+                if on_start is not None:
+                    on_start(_locust_started(run_dir))
             if progress.logins_failed >= 5 and progress.logins_ok == 0:
                 abort("every login failed: wrong credentials or a broken adapter")
             if not started and time.monotonic() > startup_deadline:
@@ -367,6 +378,14 @@ def _supervise(
             proc.wait()
         _reap_group(proc.pid)
     return status, reason, interrupted
+
+
+def _locust_started(run_dir: Path) -> float:
+    """When Locust started its test (``locust.json``), Unix seconds; now, if it cannot be read."""
+    try:
+        return float(json.loads((run_dir / "locust.json").read_text())["started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return time.time()
 
 
 def _final_status(status: str, reason: str, run_dir: Path) -> tuple[str, str]:
@@ -406,7 +425,9 @@ def _run_locust(
             _locust_command(opts, base_url), env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_child_setup
         )
         progress = _Progress(run_dir, opts.scenario, out, opts.failure_outcomes)
-        status, reason, interrupted = _supervise(proc, progress, opts, run_dir)
+        # the reference CRM's faults count their times from the start of the load, not of the CRM
+        anchor = embedded.state.faults.load_started if embedded is not None else None
+        status, reason, interrupted = _supervise(proc, progress, opts, run_dir, anchor)
     if interrupted:
         status, reason = RunStatus.INTERRUPTED, f"signal {signal.Signals(interrupted[0]).name} received"
     elif not (run_dir / "locust.json").exists():

@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 from jsonschema import Draft202012Validator
 
+from crmload.analysis.plan import Need, plan
+from crmload.analysis.thresholds import load_thresholds
 from crmload.core.rundir import (
     COMPARISON_FORMAT,
     COMPARISON_FORMAT_VERSION,
@@ -19,6 +21,7 @@ from crmload.core.rundir import (
     VERDICT_FORMAT_VERSION,
     schema_file,
 )
+from crmload.core.scenario import Scenario
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,3 +67,24 @@ def verdict_errors(data: Any) -> list[str]:
 
 def comparison_errors(data: Any) -> list[str]:
     return [e.message for e in validator(COMPARISON_FORMAT, COMPARISON_FORMAT_VERSION).iter_errors(data)]
+
+
+def _recorded(verdict: dict[str, Any]) -> dict[tuple[str, str, str], int]:
+    out = {}
+    for c in verdict["clauses"] + (verdict.get("surge") or {}).get("clauses", []):
+        for part in c["parts"] or [c]:
+            for sub in part["parts"] or [part]:
+                out[(c["id"], sub["scope"].replace("surge: ", ""), sub["limit"])] = sub["samples"]
+    return out
+
+
+def predictions_against(run_dir: Path, verdict_file: str) -> list[tuple[Need, int]]:
+    meta = json.loads((run_dir / "meta.json").read_text())
+    found = plan(Scenario.model_validate(meta["scenario"]), load_thresholds(run_dir / "thresholds.yaml"))
+    recorded = _recorded(json.loads((run_dir / verdict_file).read_text()))
+    pairs = []
+    for n in found.needs:
+        got = recorded.get((n.clause_id, n.scope, n.limit))
+        if got is not None and n.window != "whole run" and not n.clause_id.startswith("PERF-CONC"):
+            pairs.append((n, got))
+    return pairs

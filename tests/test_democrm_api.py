@@ -350,3 +350,60 @@ def test_latency_stall_and_capacity_faults(api: Any) -> None:
         assert time.perf_counter() - t0 >= 0.3
     finally:
         admin.put("/api/admin/faults", json={})
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("2%", 0.02), ("0.02", 0.02), ("100%", 1.0), ("0", 0.0), (" 12.5% ", 0.125)]
+)
+def test_rates_are_read_one_unambiguous_way(text: str, value: float) -> None:
+    from crmload.democrm.faults import parse_rate
+
+    assert parse_rate(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("1", "ambiguous"),
+        ("80", "ambiguous"),
+        ("150%", "between 0 and 100"),
+        ("-0.1", "between"),
+        ("nan", "between"),
+        ("x", "not a rate"),
+    ],
+)
+def test_an_ambiguous_or_impossible_rate_is_refused(text: str, words: str) -> None:
+    from crmload.democrm.faults import parse_rate
+
+    with pytest.raises(ValueError, match=words):
+        parse_rate(text)
+
+
+def test_timed_faults_wait_for_the_load() -> None:
+    """Faults given at start wait for the load: before it (a preflight) nothing is held; once the
+    load has started, a stall at 0.2 s for 0.3 s holds a request arriving at 0.25 s until 0.5 s."""
+    import asyncio
+    import time
+
+    from crmload.democrm.faults import Faults, FaultState
+
+    async def scenario() -> tuple[float, float, float]:
+        state = FaultState(Faults(stall_s=0.3, stall_at_s=0.2, latency={"*": {"fixed_ms": 100}}, latency_at_s=0.6))
+        state.wait_for_load()
+        t0 = time.perf_counter()
+        await state.before("customer.view")  # before the load: no stall, no latency
+        preflight = time.perf_counter() - t0
+        state.load_started(time.time())
+        await asyncio.sleep(0.25)
+        t1 = time.perf_counter()
+        await state.before("customer.view")  # inside the stall
+        held = time.perf_counter() - t1
+        await asyncio.sleep(0.2)  # past 0.6 s: the latency fault is in force
+        t2 = time.perf_counter()
+        await state.before("customer.view")
+        return preflight, held, time.perf_counter() - t2
+
+    preflight, held, late = asyncio.run(scenario())
+    assert preflight < 0.05
+    assert held >= 0.5 - 0.25 - 0.01  # to the stall's end, never less (sleep_at_least)
+    assert late >= 0.1

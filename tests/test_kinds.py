@@ -11,7 +11,7 @@ from synth import T0, S, write_stages
 
 from crmload.analysis import drift
 from crmload.analysis.analyze import analyze
-from crmload.analysis.capacity import fit_usl, usl
+from crmload.analysis.capacity import Step, configured_think_s, fit_usl, knee, usl
 from crmload.analysis.thresholds import Clause, Thresholds
 from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS
 from crmload.core.scenario import StopWhen
@@ -198,3 +198,47 @@ def _section(run: Path, name: str) -> dict:  # type: ignore[type-arg]
     import json
 
     return dict(json.loads((run / "verdict.json").read_text())[name])
+
+
+def _steps(throughputs: dict[int, float], seed: int = 5, seconds: int = 60) -> list[Step]:
+    """Steps of a staircase with Poisson one-second bins around the given throughputs."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, (users, rps) in enumerate(throughputs.items()):
+        bins = tuple(float(b) for b in rng.poisson(rps, seconds))
+        x = sum(bins) / seconds
+        out.append(Step(i, f"u{users}", users, seconds, int(sum(bins)), x, 1.0, 2.0, 1.0, 0.0, PASS, (), bins, None))
+    return out
+
+
+def test_a_hard_limit_makes_a_knee_at_saturation_and_a_plateau() -> None:
+    # 10 requests/s per user up to a hard limit of 150/s: saturation at 15 users, between the
+    # steps of 14 and 20 users; from there throughput is flat
+    users = (6, 9, 14, 20, 30, 45)
+    found = knee(_steps({n: min(10.0 * n, 150.0) for n in users}))
+    assert found is not None and found.users in (14, 20)
+    assert found.high < 0.5 and found.plateau_rps == pytest.approx(150, rel=0.03)
+
+
+def test_throughput_that_keeps_up_with_users_has_no_knee() -> None:
+    found = knee(_steps({n: 10.0 * n for n in (6, 9, 14, 20, 30, 45)}))
+    assert found is not None and found.users is None and found.low > 0.5
+
+
+def test_one_noisy_step_is_not_a_knee() -> None:
+    # linear growth with one step 30 % low: a pair of steps with an elasticity far below 0.5,
+    # but not a loss of elasticity the whole staircase supports
+    rates = {n: 10.0 * n for n in (6, 9, 14, 20, 30, 45, 68)}
+    rates[20] *= 0.7
+    found = knee(_steps(rates))
+    assert found is not None and found.users is None
+
+
+def test_think_time_per_request_comes_from_the_journeys() -> None:
+    # managers only: 3 think steps of 1 s and 5 requests per dashboard: 0.6 s per request
+    scenario = {
+        "name": "t",
+        "personas": {"manager": {"think_time": [1.0, 1.0], "options": {"probe_share": 0}}},
+        "stages": [{"name": "u10", "users": 10, "duration": 10}],
+    }
+    assert configured_think_s(scenario) == pytest.approx(0.6)

@@ -225,6 +225,8 @@ def test_injected_errors_fail_perf_err_01_naming_the_operation(faulted) -> None:
     assert "customer.search" in clause["reason"]
     named = [p["scope"] for p in clause["parts"] if p["status"] == "FAIL"]
     assert named == ["operation=customer.search"]
+    # the clause shows the failing operation's figure (5 %, beyond the limit), not the pooled one
+    assert clause["scope"] == "operation=customer.search" and clause["margin"] < 0 and clause["measured"] > 0.01
     searches = _work(faulted, "customer.search")
     failed = (searches["outcome"] == "http_5xx").sum()
     assert len(searches) >= 100 and abs(failed - len(searches) / 20) <= 1
@@ -253,3 +255,32 @@ def test_silently_dropped_writes_fail_data_01_with_their_ids(faulted) -> None:  
     audit = faulted.json("audit.json")
     assert clause["status"] == "FAIL" and audit["breaches"] >= 1
     assert audit["examples"] and audit["examples"][0].split()[0] in clause["reason"]
+
+
+def test_a_stall_starts_when_asked_relative_to_the_load(tmp_path: Path) -> None:
+    """``--crm-stall-s 3s --crm-stall-at 8s``: requests before 8 s into the load are not held (the
+    stall no longer happens when the CRM is built, before any load); a request that starts inside
+    the stall waits for its end, 11 s into the load."""
+    run = crmload(
+        "run",
+        str(REPO / "tests" / "scenarios" / "plain.yaml"),
+        "--duration",
+        "16s",
+        "--crm-stall-s",
+        "3s",
+        "--crm-stall-at",
+        "8s",
+        results=tmp_path,
+    )
+    assert run.code in (0, 1, 3), run.stdout + run.stderr
+    start = run.json("locust.json")["started"]  # the load's start: Locust's test start, its first request
+    df = run.samples()
+    req = df[df["kind"] == "request"]
+    into = req["ts"] - start
+    end_ms = (start + 11.0 - req["ts"]) * 1000.0
+    before = req[into < 7.95]
+    assert len(before) > 50 and before["response_time_ms"].max() < 1000.0
+    inside = req[(into >= 8.0) & (into < 10.9)]  # each user is held by its first request in the stall
+    assert len(inside) >= 2
+    assert (inside["response_time_ms"] >= end_ms[inside.index] - 300.0).all()  # held to the stall's end
+    assert (req[into > 11.2]["response_time_ms"] < 1000.0).all()

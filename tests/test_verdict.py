@@ -74,8 +74,12 @@ def test_failure_rate_of_one_operation_fails_and_is_named(tmp_path: Path) -> Non
     )
     status, r = _one(tmp_path, samples, ERR)
     assert status == FAIL
-    assert r.measured == pytest.approx(0.005) and r.interval[1] == pytest.approx(0.00918, abs=2e-5)
+    # the clause reports the operation that fails it: 10 of 100, beyond the limit, with its interval
+    assert r.scope == "operation=ticket.view" and r.measured == pytest.approx(0.1) and r.margin < 0
+    assert r.interval[0] == pytest.approx(0.0552, abs=2e-4) and r.samples == 100
     assert "ticket.view" in r.reason and "customer.view" not in r.reason
+    pooled = "all requests: 10 of 2000 failed [0.272 %, 0.918 %]"  # and says where the pooled rate stands
+    assert pooled in r.reason
 
 
 def test_zero_failures_over_enough_requests_passes(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ class Capacity(KindAnalysis):
             + esc(cap["ceiling_users"] if cap["ceiling_users"] is not None else "below the first step")
             + "</b> users",
             "break: " + _break_html(cap.get("break")),
-            f"throughput knee: {esc(cap['knee_users'] if cap['knee_users'] is not None else 'not reached')} users",
+            _knee_html(cap),
         ]
         if cap.get("usl"):
             facts.append(_usl_html(cap["usl"]))
@@ -65,6 +65,22 @@ class Capacity(KindAnalysis):
             + "</ul><table><tr><th>step</th><th>users</th><th>req/s</th><th>p50</th><th>p95</th><th>failures</th>"
             "<th>n</th><th>implied think</th><th>verdict</th></tr>" + rows + "</table>"
         )
+
+
+def _knee_html(cap: Any) -> str:
+    slope = cap.get("knee_slope")
+    if slope is None:
+        return "throughput knee: not assessed (fewer than three steps)"
+    what = f"elasticity after it {num(slope[0], '{:.2f}')} [{num(slope[1], '{:.2f}')}, {num(slope[2], '{:.2f}')}]"
+    if cap["knee_users"] is None:
+        return f"throughput knee: not reached ({what}: not significantly below 0.5)"
+    text = f"throughput knee: <b>{esc(cap['knee_users'])}</b> users ({what})"
+    if cap.get("plateau_rps") is not None:
+        text += (
+            f"; a <b>plateau</b> at {num(cap['plateau_rps'], '{:.1f}')} requests/s from there: a hard limit, "
+            "which the USL curve models poorly"
+        )
+    return text
 
 
 def _break_html(brk: Any) -> str:

@@ -7,7 +7,7 @@ error with a fix instead of a setting that silently does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,3 +75,65 @@ def option_value(persona: str, options: Mapping[str, object], name: str) -> floa
     value = options.get(name, OPTIONS[persona][name].default)
     assert isinstance(value, int | float)
     return float(value)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one iteration of a journey does on average: requests per operation and think steps.
+
+    The sample planner (``crmload plan``) predicts sample counts from these, the persona's think
+    time and the stage's users or arrival rate. They restate ``loadtests/journeys.py`` (each
+    journey's steps, branches weighted by their options' shares) and assume test data in which
+    every user has records to work on; ``tests/test_plan.py`` checks them against a recorded run.
+    """
+
+    operations: dict[str, float]
+    thinks: float  # think steps (each a uniform draw from the persona's think_time)
+
+    @property
+    def requests(self) -> float:
+        return sum(self.operations.values())
+
+
+def _ones(*operations: str) -> dict[str, float]:
+    return dict.fromkeys(operations, 1.0)
+
+
+Share = Callable[[str], float]  # an option of the persona, by name
+
+# journey -> its profile, from the persona's options (the branches of loadtests/journeys.py)
+_PROFILES: dict[str, Callable[[Share], Profile]] = {
+    "sales.customer_call": lambda o: Profile(
+        _ones("opportunity.list", "customer.search", "customer.view", "activity.log", "opportunity.view")
+        | {"opportunity.update_stage": 1.0, "report.pipeline": o("report_share")},
+        4.0 + o("report_share"),
+    ),
+    "sales.lead_to_deal": lambda o: Profile(
+        _ones("lead.create", "lead.convert", "customer.update", "contact.create", "opportunity.create")
+        | {"opportunity.update_stage": 1.0, "customer.create": o("walk_in_share")},
+        3.0,
+    ),
+    "service.work_ticket": lambda o: Profile(
+        _ones("ticket.queue", "ticket.view", "customer.search", "service.history", "ticket.comment", "kb.search")
+        | {"ticket.assign": 0.5, "ticket.resolve": 0.5, "survey.submit": 0.5 * 0.3},
+        4.0,
+    ),
+    "service.new_ticket": lambda o: Profile(
+        _ones("customer.search", "customer.view", "ticket.create", "ticket.comment"), 1.0
+    ),
+    "marketing.campaign": lambda o: Profile(
+        _ones("segment.preview", "campaign.create", "campaign.launch", "campaign.report", "report.campaign"), 3.0
+    ),
+    "marketing.bulk": lambda o: Profile(_ones("import.bulk", "export.bulk"), 1.0),
+    "manager.dashboard": lambda o: Profile(
+        _ones("report.pipeline", "report.service", "report.campaign", "opportunity.list", "customer.view"), 3.0
+    ),
+    "integration.order_sync": lambda o: Profile(_ones("order.sync"), 0.0),
+    "integration.webform": lambda o: Profile(_ones("webform.submit"), 0.0),
+}
+
+
+def profile(journey: str, options: Mapping[str, object]) -> Profile:
+    """The :class:`Profile` of ``journey`` under a persona's ``options`` (defaults where unset)."""
+    persona = journey.split(".", 1)[0]
+    return _PROFILES[journey](lambda name: option_value(persona, options, name))
