@@ -82,8 +82,8 @@ def analyze(
     jour = p.kind.eq(Kind.JOURNEY) & p.window
     all_requests = run.samples.t("kind").eq(Kind.REQUEST)
     tables = {
-        "operation": scope_table(p.s, p.requests, "operation", p.window_s, fo),
-        "persona": scope_table(p.s, p.requests, "persona", p.window_s, fo),
+        "operation": scope_table(p.s, p.requests, "operation", p.window_s, fo, dropped=p.dropped_for),
+        "persona": scope_table(p.s, p.requests, "persona", p.window_s, fo, dropped=p.dropped_for),
         "journey": scope_table(p.s, jour, "operation", p.window_s, [*fo, Outcome.HTTP_4XX]),
         "stage": scope_table(
             run.samples, all_requests, "stage", {str(st.index): st.end - st.start for st in run.stages}, fo

@@ -88,6 +88,10 @@ def _row_dict(r: Row) -> dict[str, Any]:
         "percentiles_ms": {k: clean(v) for k, v in r.percentiles_ms.items()},
         "max_ms": clean(r.max_ms),
         "co_p99_ms": r.co_p99_ms,
+        "co_percentiles_ms": None
+        if r.co_percentiles_ms is None
+        else {k: clean(v) for k, v in r.co_percentiles_ms.items()},
+        "dropped": r.dropped,
         "failures": r.failures,
         "failure_rate": r.failure_rate,
         "failure_rate_high": r.failure_rate_high,
@@ -118,14 +122,15 @@ def summary_markdown(verdict: Verdict, tables: dict[str, list[Row]], meta: Meta)
             "",
             "### Operations (steady state, successful requests; ms)",
             "",
-            "| operation | n | req/s | " + " | ".join(PCT_COLUMNS) + " | max | failures |",
-            "|---|---:|---:|" + "---:|" * (len(PCT_COLUMNS) + 2),
+            "| operation | n | req/s | " + " | ".join(PCT_COLUMNS) + " | max | failures | p99 corrected |",
+            "|---|---:|---:|" + "---:|" * (len(PCT_COLUMNS) + 3),
         ]
         for row in ops:
+            co = "" if row.co_percentiles_ms is None else _ms(row.co_percentiles_ms["p99"])
             out.append(
                 f"| `{row.key}` | {row.n} | {row.throughput_rps:.2f} | "
                 + " | ".join(_ms(row.percentiles_ms[c]) for c in PCT_COLUMNS)
-                + f" | {_ms(row.max_ms)} | {row.failures} ({row.failure_rate * 100:.2f} %) |"
+                + f" | {_ms(row.max_ms)} | {row.failures} ({row.failure_rate * 100:.2f} %) | {co} |"
             )
     out += ["", f"<sub>Method: {verdict.method}.</sub>", ""]
     return "\n".join(out)

@@ -66,6 +66,9 @@ class Prepared:
         self.has_lag: Mask = np.isfinite(lag)
         self.latency: NDArray[np.float64] = s["response_time_ms"] + np.where(self.has_lag, lag, 0.0)
         self.requests: Mask = self.kind.eq(Kind.REQUEST) & self.window
+        # open-model arrivals that never started (later than max_lag): their latency is at least
+        # their lag, the one figure known of them; they enter the corrected figures as such
+        self.dropped: Mask = self.kind.eq(Kind.DROPPED) & self.window
         self._sorted: dict[tuple[str, str], NDArray[np.float64]] = {}
 
     def all_requests(self) -> Mask:
@@ -97,9 +100,25 @@ class Prepared:
         else:
             yield from self.s.t(per).groups(within=mask)
 
+    def dropped_for(self, mask: Mask) -> Mask:
+        """The dropped arrivals that belong with the open-model requests in ``mask``: every dropped
+        arrival of each open persona that ``mask`` holds requests of (which journey, and so which
+        operation, a dropped arrival would have run is unknown: each group that could hold it counts
+        it, which can only raise a percentile, never lower one)."""
+        if not self.dropped.any():
+            return self.dropped
+        persona = self.s.t("persona")
+        open_rows = mask & self.has_lag
+        if not open_rows.any():
+            return np.zeros(len(mask), dtype=bool)
+        present = {persona.labels[c] for c in np.unique(persona.codes[open_rows]) if c < len(persona.labels)}
+        return self.dropped & persona.mask(present)
+
     def ok_sorted(self, key: tuple[str, str], mask: Mask) -> NDArray[np.float64]:
-        """The successful rows' latencies in ``mask``, ascending; cached under ``key``."""
+        """The latencies of the successful rows in ``mask`` and of the dropped arrivals that belong
+        with them (:meth:`dropped_for`, at their lag), ascending; cached under ``key``."""
         found = self._sorted.get(key)
         if found is None:
-            found = self._sorted[key] = np.sort(self.latency[mask & self.ok])
+            chosen = (mask & self.ok) | self.dropped_for(mask)
+            found = self._sorted[key] = np.sort(self.latency[chosen])
         return found

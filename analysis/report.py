@@ -58,6 +58,14 @@ def _table(rows: list[Row], title: str) -> str:
             f"<td>{esc(outcomes)}</td>",
         ]
         body.append(f"<tr><td><code>{esc(r.key)}</code></td>{''.join(cells)}</tr>")
+        if r.co_percentiles_ms is not None:  # the open model's corrected figures, right under the raw ones
+            co = r.co_percentiles_ms
+            label = "corrected for coordinated omission" + (f", with {r.dropped} dropped arrivals" if r.dropped else "")
+            body.append(
+                "<tr class=muted><td>↳ corrected</td><td></td><td></td>"
+                + "".join(f"<td class=n>{_ms(co[c])}</td>" for c in PCT_COLUMNS)
+                + f"<td></td><td></td><td>{esc(label)}</td></tr>"
+            )
     return (
         f"<h3>{esc(title)}</h3><table><tr><th>{esc(title.split()[0].lower())}</th>{head}</tr>"
         + "".join(body)
@@ -111,7 +119,9 @@ started {esc(meta.started_utc or "?")} · exit code {verdict.exit_code}</p></hea
 {"".join(rows)}</table>{warnings}
 {comparison_html}
 <h2>Figures per scope</h2><p class=muted>Latencies in ms, of successful requests; exact nearest-rank percentiles
-from raw samples; failures are {esc(", ".join(failure_outcomes))}.</p>
+from raw samples (response times as measured); for the open model a second line, "corrected", adds each
+request's schedule lag and counts the arrivals dropped beyond max_lag at their lag (a lower bound), as the
+verdict judges them; failures are {esc(", ".join(failure_outcomes))}.</p>
 {scopes}
 <h2>Charts</h2>{figures}
 <h2>Provenance</h2><pre>{esc(json.dumps(meta.model_dump(mode="json"), indent=1, default=str))}</pre>

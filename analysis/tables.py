@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +29,10 @@ class Row:
     outcomes: dict[str, int]
     server_p50_ms: float | None
     box_ms: dict[str, float] = field(default_factory=dict)  # p1 p25 p50 p75 p99, for box plots
+    # open model: percentiles corrected for coordinated omission (response time + schedule lag,
+    # the scope's dropped arrivals included at their lag), beside the raw ones; None for closed
+    co_percentiles_ms: dict[str, float] | None = None
+    dropped: int = 0  # open-model arrivals of this scope that never started (later than max_lag)
 
 
 def scope_table(
@@ -38,10 +42,13 @@ def scope_table(
     window_s: float | dict[str, float],
     failure_outcomes: list[str],
     confidence: float = 0.95,
+    dropped: Callable[[NDArray[np.bool_]], NDArray[np.bool_]] | None = None,
 ) -> list[Row]:
     """One row per value of ``by`` among the ``mask`` rows; latency percentiles of successful samples, rates of all.
 
     ``window_s``: the seconds the rows' samples span (one figure, or one per key) for throughput.
+    ``dropped``: the dropped arrivals that belong with a group's rows (``Prepared.dropped_for``),
+    which the corrected percentiles include at their lag.
     """
     rows: list[Row] = []
     if not mask.any():
@@ -64,9 +71,16 @@ def scope_table(
         summ = latency_summary(ok_sorted)
         box = {f"p{p:g}": percentile(ok_sorted, p) for p in (1.0, 25.0, 50.0, 75.0, 99.0)} if len(ok_sorted) else {}
         co = None
+        co_pct: dict[str, float] | None = None
+        n_dropped = 0
         if np.isfinite(lag).any():
-            corrected = np.sort((rt + np.nan_to_num(lag, nan=0.0))[ok])
-            co = latency_summary(corrected).percentiles_ms["p99"]
+            corrected = (rt + np.nan_to_num(lag, nan=0.0))[ok]
+            if dropped is not None:
+                extra = dropped(g)
+                n_dropped = int(extra.sum())
+                corrected = np.concatenate([corrected, lag_all[extra]])
+            co_pct = latency_summary(np.sort(corrected)).percentiles_ms
+            co = co_pct["p99"]
         codes, counts = np.unique(outcome.codes[g], return_counts=True)
         outcomes = {
             outcome.labels[c] if c < len(outcome.labels) else "": int(n) for c, n in zip(codes, counts, strict=True)
@@ -92,6 +106,8 @@ def scope_table(
                 outcomes,
                 float(np.median(srv)) if len(srv) else None,
                 box,
+                co_pct,
+                n_dropped,
             )
         )
     return rows

@@ -140,8 +140,10 @@ def judge_limit(
     all_latencies: np.ndarray | None,
     confidence: float,
     min_tail: int,
+    dropped: int = 0,
 ) -> Result:
-    """Judge one limit on one group. ``latencies_sorted``: successful samples' latencies, ascending."""
+    """Judge one limit on one group. ``latencies_sorted``: successful samples' latencies, ascending
+    (with ``dropped`` of them open-model arrivals that never started, at their lag)."""
     base: dict[str, Any] = dict(clause_id=clause_id, title=title, scope=scope, metric=limit.metric, limit=limit.text)
     if limit.metric == "rate":
         if n_all == 0:
@@ -195,7 +197,8 @@ def judge_limit(
         value,
         (ci.low, ci.high),
         n,
-        f"p{p:g} of {n} successful requests",
+        f"p{p:g} of {n - dropped} successful requests"
+        + (f" and {dropped} arrivals dropped beyond max_lag (at their lag: a lower bound)" if dropped else ""),
         needs=need if n < need or not ci.bounded else None,
     )
 
@@ -379,11 +382,13 @@ class Judge:
         d = self.t.defaults
         p = self.p
         failed = p.failed[mask]
+        dropped = int(p.dropped_for(mask).sum()) if limit.is_time else 0
         res = judge_limit(
             limit,
             clause_id=clause_id,
             title=title,
             scope=scope,
+            dropped=dropped,
             latencies_sorted=p.ok_sorted((cache_key, scope), mask) if limit.is_time else _NO_LATENCIES,
             n_all=int(mask.sum()),
             failures=int(failed.sum()),
@@ -588,8 +593,8 @@ class Judge:
                 float(held - required),
                 None,
                 n,
-                f"the run held at most {held} users in a judged window, below the required {required}: "
-                "the claim was not tested",
+                f"the run held at most {held} active users in a judged window, below the required {required}: "
+                "the claim was not tested" + self._pool_note(),
             )
         status = worst([r.status for r in others]) if others else INCONCLUSIVE
         broke = [r.clause_id for r in others if r.status != PASS]
@@ -599,10 +604,21 @@ class Judge:
             reason = f"{held} users held; every other judged clause passed"
         else:
             reason = f"{held} users held, but not all clauses passed at that load: {', '.join(broke)}"
+        reason += self._pool_note()
         res = Result(c.id, c.title, status, "all", "users", float(held), lim, float(held - required), None, n, reason)
         if self.trust.incomplete and res.status == PASS:
             return _restate(res, INCONCLUSIVE, self.trust.incomplete)
         return res
+
+    def _pool_note(self) -> str:
+        """What the user counts say of the open model's pool, when the run had arrivals."""
+        scenario = self.run.scenario
+        if not any(float(s.get("arrival_rate", 0) or 0) > 0 for s in scenario.get("stages", [])):
+            return ""
+        pool = int((scenario.get("open_model") or {}).get("max_users", 0))
+        if self.run.meta.upgraded_from == 1:
+            return f" (users as crmload 0.1 recorded them: they include the open model's pool of {pool}, idle or not)"
+        return f" (active users; the open model's idle pool of {pool} is not counted)"
 
     def users_held(self) -> int:
         """Users held through a judged steady window: the lowest user count seen in it, best stage."""

@@ -212,8 +212,10 @@ class _Progress:
         found = self.scenario.stage_at(elapsed)
         stage = f"stage {found[0] + 1}/{len(self.scenario.stages)} {found[1].name}" if found else "stopping"
         fail_pct = 100.0 * self.failures / self.requests if self.requests else 0.0
+        pool = self.scenario.open_model.max_users if any(s.arrival_rate > 0 for s in self.scenario.stages) else 0
+        users = f"users {self.users()} active" + (f" (+ open-model pool of {pool})" if pool else "")
         return (
-            f"[{stage}] users {self.users()} | {rate:7.1f} req/s | requests {self.requests} | failures "
+            f"[{stage}] {users} | {rate:7.1f} req/s | requests {self.requests} | failures "
             f"{self.failures} ({fail_pct:.2f} %) | {format_duration(elapsed)} / "
             f"{format_duration(self.scenario.total_duration_s)}"
         )

@@ -62,6 +62,7 @@ STREAMS = {
 }
 FLUSH_INTERVAL_S = 1.0
 RESEND_AFTER_S = 5.0
+OPEN_USER_CLASS = "IntegrationUser"  # the open model's pool: active only inside an iteration
 FINAL_WAIT_S = 30.0
 
 _SERVER_TIMING = re.compile(r"dur=([0-9.]+)")
@@ -153,6 +154,8 @@ class Capture:
         self.skipped: Counter[str] = Counter()
         self.dropped: Counter[int] = Counter()
         self.total_users = 0
+        self.open_active = 0  # open-model users inside an iteration, in this process
+        self._open_active_by_worker: dict[str, int] = {}
         self.worker = "local"
         self._outbox = _Outbox()
         self._seen: dict[str, set[int]] = {}
@@ -232,10 +235,25 @@ class Capture:
 
     # -- recording (hot path) ---------------------------------------------------------------------
     def users_now(self) -> int:
+        """Active users: the closed users, plus the open model's users inside an iteration (its idle
+        pool is not load). A worker reports the total its master last sent."""
         runner = self._runner
+        if runner is None:
+            return 0
         if isinstance(runner, WorkerRunner):
-            return self.total_users or runner.user_count
-        return int(runner.user_count) if runner is not None else 0
+            return self.total_users or self._closed_users(runner) + self.open_active
+        if isinstance(runner, MasterRunner):
+            return self._closed_users(runner) + sum(self._open_active_by_worker.values())
+        return self._closed_users(runner) + self.open_active
+
+    @staticmethod
+    def _closed_users(runner: Runner) -> int:
+        counts = runner.reported_user_classes_count if isinstance(runner, MasterRunner) else runner.user_classes_count
+        return sum(n for name, n in counts.items() if name != OPEN_USER_CLASS)
+
+    def open_iteration(self, delta: int) -> None:
+        """An open-model user starts (+1) or ends (-1) an iteration: it is an active user meanwhile."""
+        self.open_active += delta
 
     def _context_now(self) -> tuple[int, int]:
         """(stage index, active users), refreshed at most every 100 ms: the hot path stays cheap."""
@@ -374,7 +392,7 @@ class Capture:
             return
         if isinstance(runner, MasterRunner):
             # the master runs no users: it records its own CPU and tells the workers the total user count
-            runner.send_message("crmload_users", {"users": runner.user_count, "run": self.run_id})
+            runner.send_message("crmload_users", {"users": self.users_now(), "run": self.run_id})
             self._watch_workers(runner)
         streams = self._take()
         if isinstance(runner, LocalRunner):
@@ -416,6 +434,7 @@ class Capture:
                 "final": final,
                 "skipped": dict(self.skipped),
                 "dropped": {str(k): v for k, v in self.dropped.items()},
+                "open_active": self.open_active,
             }
             out.unacked[out.seq] = (now, payload)
             runner.send_message("crmload_samples", payload)
@@ -451,6 +470,7 @@ class Capture:
             logging.getLogger("crmload").warning("ignored samples of another run from %s", msg.node_id)
             return
         worker, seq = data["worker"], int(data["seq"])
+        self._open_active_by_worker[worker] = int(data.get("open_active", 0))
         seen = self._seen.setdefault(worker, set())
         self._workers_seen.add(worker)
         if seq not in seen:

@@ -456,8 +456,12 @@ class IntegrationUser(CrmUser):
         if not self.logged_in:
             self.logged_in = self.adapter.login(self.identity.username, self.identity.password)
         name = self.pick_journey()
-        with self.journey(name, schedule_lag_ms=lag_ms):
-            getattr(self, name.split(".", 1)[1])()
+        rt.capture.open_iteration(+1)  # an active user from here to the iteration's end
+        try:
+            with self.journey(name, schedule_lag_ms=lag_ms):
+                getattr(self, name.split(".", 1)[1])()
+        finally:
+            rt.capture.open_iteration(-1)
 
     def order_sync(self) -> None:
         batch = int(self.option("batch_size"))

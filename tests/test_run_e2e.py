@@ -284,3 +284,52 @@ def test_a_stall_starts_when_asked_relative_to_the_load(tmp_path: Path) -> None:
     assert len(inside) >= 2
     assert (inside["response_time_ms"] >= end_ms[inside.index] - 300.0).all()  # held to the stall's end
     assert (req[into > 11.2]["response_time_ms"] < 1000.0).all()
+
+
+def test_concurrency_counts_active_users_not_the_idle_open_model_pool(tmp_path: Path) -> None:
+    """4 closed users and an open-model pool of 30 that carries 2 arrivals/s of millisecond
+    iterations: about 4 users are active at any time, never 34. PERF-CONC-01 asking for 10 is
+    not tested, and says the idle pool was not counted."""
+    scenario = tmp_path / "pool.yaml"
+    scenario.write_text(
+        "name: pool\nsize: tiny\nrequired_users: 10\n"
+        "personas:\n  sales: {weight: 1, think_time: [0.05s, 0.1s]}\n  integration: {}\n"
+        "open_model: {max_users: 30, max_lag: 2s}\n"
+        "stages:\n  - {name: hold, users: 4, spawn_rate: 4, arrival_rate: 2, duration: 10s, warmup: 2s}\n"
+        "judge: [PERF-CONC-01, PERF-ERR-01]\n"
+    )
+    run = crmload("run", str(scenario), results=tmp_path / "results")
+    assert run.code in (0, 3), run.stdout + run.stderr
+    df = run.samples()
+    steady = df[(df["kind"] == "request") & (df["ts"] > df["ts"].min() + 3)]
+    assert steady["users"].max() <= 8 and steady["users"].median() >= 4
+    conc = next(c for c in run.json("verdict.json")["clauses"] if c["id"] == "PERF-CONC-01")
+    assert conc["status"] == "INCONCLUSIVE" and conc["measured"] < 10
+    assert "idle pool of 30 is not counted" in conc["reason"]
+
+
+def test_dropped_arrivals_enter_the_corrected_percentiles(tmp_path: Path) -> None:
+    """Coordinated omission, known answer: 20 arrivals/s, a pool of 5 users, max_lag 2 s (the
+    shipped scenarios'), a 3 s stall 12 s into the load. An arrival u seconds into the stall
+    waits 3 − u; with 5 users busy after 0.25 s, those of u < 1 s wait more than 2 s and are dropped
+    (at the stall's end, at their lag: 2–2.75 s). Over a judged window of D = 28 s at 20/s the
+    latencies above x are the stall's arrivals with 3 − u > x: P = (3 − x) / D, so the p99 is
+    3 − 0.01·D = 2.72 s. Left out, the dropped arrivals would put it near 2.0 s (26 % low)."""
+    scenario = tmp_path / "co.yaml"
+    scenario.write_text(
+        "name: co\nsize: tiny\n"
+        "personas:\n  integration: {options: {batch_size: 1}}\n"
+        "open_model: {max_users: 5, max_lag: 2s}\n"
+        "stages:\n  - {name: arrivals, arrival_rate: 20, duration: 30s, warmup: 2s}\n"
+        "judge: [CLS-WRITE]\n"
+    )
+    run = crmload("run", str(scenario), "--crm-stall-s", "3s", "--crm-stall-at", "12s", results=tmp_path / "r")
+    assert run.code in (0, 1, 3), run.stdout + run.stderr
+    verdict = run.json("verdict.json")
+    (row,) = [r for r in verdict["tables"]["persona"] if r["key"] == "integration"]
+    assert 10 <= row["dropped"] <= 20  # u in [0.25 s, 1 s): about 15
+    theory_ms = (3.0 - 0.01 * 28.0) * 1000.0
+    assert row["co_percentiles_ms"]["p99"] == pytest.approx(theory_ms, rel=0.10), row
+    assert row["percentiles_ms"]["p99"] < 0.5 * theory_ms  # the raw figure misses the lag entirely
+    write = next(c for c in verdict["clauses"] if c["id"] == "CLS-WRITE")
+    assert any("arrivals dropped beyond max_lag" in p["reason"] for p in write["parts"]), write

@@ -19,7 +19,9 @@ crmload stay readable and comparable. History:
 
 - 1: crmload 0.1. Two writers with different keys; adapters named ``loadtests.…``.
 - 2: crmload 0.2. One writer (:func:`new_meta`) for ``crmload run`` and plain Locust runs;
-  ``source``, ``runner`` and ``failure_outcomes`` added; modules named ``crmload.…``.
+  ``source``, ``runner`` and ``failure_outcomes`` added; modules named ``crmload.…``. The
+  ``users`` of samples and generators count active users (closed users, and open-model users
+  inside an iteration); in version 1 they counted the open model's whole pool, idle or not.
 """
 
 from __future__ import annotations
@@ -226,6 +228,7 @@ class Meta(_Record):
     ended_utc: str | None = None
     status: str = RunStatus.RUNNING
     status_reason: str | None = None
+    upgraded_from: int | None = None  # the schema_version it was recorded with, when older (set on reading)
 
 
 def schema_file(fmt: str, version: int) -> Path:
@@ -313,9 +316,12 @@ def upgrade_meta(data: dict[str, Any], where: Path) -> dict[str, Any]:
             f"{where}: schema_version {version} is newer than this crmload {__version__} reads "
             f"(up to {SCHEMA_VERSION}) — fix: upgrade crmload to read this run directory"
         )
+    recorded = version
     while version < SCHEMA_VERSION:
         data = UPGRADES[version](data)
         version = int(data["schema_version"])
+    if recorded < SCHEMA_VERSION:
+        data["upgraded_from"] = recorded
     return data
 
 
