@@ -284,7 +284,7 @@ def plan(
     rates = [stage_rates(scenario, s, response_s) for s in scenario.stages]
     found = windows(scenario)
     clauses = [c for c in thresholds.clauses if c.id in wanted]
-    clauses += [_class_clause(k) for k in thresholds.classes if f"CLS-{k.id}" in wanted]
+    clauses += [k.as_clause() for k in thresholds.classes if f"CLS-{k.id}" in wanted]
     needs: list[Need] = []
     for c in clauses:
         if c.metric == "concurrency":
@@ -295,17 +295,6 @@ def plan(
             for w in found:
                 needs += _clause_needs(c, w, _pooled(rates, scenario, w), thresholds)
     return Plan(scenario.name, response_s, tuple(found), tuple(needs), scenario.total_duration_s)
-
-
-def _class_clause(k: Any) -> Clause:
-    return Clause(
-        id=f"CLS-{k.id}",
-        title=k.title,
-        select=Select(operations=k.operations),
-        per="operation",
-        limits=[lim.text for lim in k.limits()],
-        apdex_t=k.apdex_t,
-    )
 
 
 def _pooled(rates: list[Rates], scenario: Scenario, w: Window) -> Rates:

@@ -92,6 +92,17 @@ class OperationClass(_Frozen):
             out.append(Limit("apdex", ">=", self.apdex_min, f"apdex >= {self.apdex_min:g}"))
         return out
 
+    def as_clause(self) -> Clause:
+        """The class as the clause ``CLS-<id>`` it is judged as: its limits on each of its operations."""
+        return Clause(
+            id=f"CLS-{self.id}",
+            title=self.title,
+            select=Select(operations=self.operations),
+            per="operation",
+            limits=[lim.text for lim in self.limits()],
+            apdex_t=self.apdex_t,
+        )
+
 
 class Select(_Frozen):
     """Which samples a clause judges. Empty fields select everything."""

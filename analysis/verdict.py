@@ -32,7 +32,7 @@ from crmload.analysis.expr import Limit, format_value
 from crmload.analysis.prepared import Prepared
 from crmload.analysis.run import RunData, steady_mask
 from crmload.analysis.stats import apdex, min_samples_for, percentile, percentile_interval, wilson
-from crmload.analysis.thresholds import Clause, OperationClass, Select, Thresholds
+from crmload.analysis.thresholds import Clause, OperationClass, Thresholds
 from crmload.core.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_PASS
 from crmload.core.rundir import INCOMPLETE_STATUSES, Kind, Outcome, RunStatus
 
@@ -488,16 +488,7 @@ class Judge:
         return _combine(c.id, c.title, results)
 
     def judge_class(self, k: OperationClass) -> Result:
-        clause = Clause(
-            id=f"CLS-{k.id}",
-            title=k.title,
-            select=Select(operations=k.operations),
-            per="operation",
-            limits=[lim.text for lim in k.limits()],
-            apdex_t=k.apdex_t,
-            required_users=None,
-        )
-        return self.judge_clause(clause)
+        return self.judge_clause(k.as_clause())
 
     def security_probes(self) -> dict[str, Any]:
         """SEC-AC-01 evidence from the probe journeys' requests: a 2xx answer to a forbidden action is a breach."""
