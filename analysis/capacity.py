@@ -233,7 +233,12 @@ class Knee:
 
 def knee(steps: list[Step], reps: int = 200, seed: int = 13) -> Knee | None:
     """The knee of the staircase (module docstring); None with fewer than three usable steps."""
-    usable = [s for s in steps if s.users > 0 and s.throughput_rps > 0 and math.isfinite(s.throughput_rps)]
+    # a step too short for two whole one-second bins (one a stop criterion cut) cannot be resampled
+    usable = [
+        s
+        for s in steps
+        if s.users > 0 and s.throughput_rps > 0 and math.isfinite(s.throughput_rps) and len(s.bins) >= 2
+    ]
     if len(usable) < 3:
         return None
     x = np.log(np.array([s.users for s in usable], dtype=np.float64))

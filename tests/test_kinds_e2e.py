@@ -58,8 +58,10 @@ def test_ceiling_under_a_known_capacity_is_where_queueing_theory_puts_it(limited
     assert cap["ceiling_users"] in STEPS[i - 1 : i + 2], cap  # within one step
     assert cap["break"]["clauses"][0]["id"] == "PERF-RT-01"  # latency breaks first, not failures
     assert cap["break"]["clauses"][0]["excess"] > 0
-    # the knee: throughput stops growing near saturation, N = C·(S + Z)/S ≈ 9 users
+    # the knee: throughput stops growing near saturation, N = C·(S + Z)/S ≈ 9 users; a hard limit,
+    # so the throughput after it is a plateau near the capacity C/S = 80 requests/s
     assert cap["knee_users"] in (6, 9, 14)
+    assert cap["knee_slope"][2] < 0.5 and cap["plateau_rps"] == pytest.approx(80, rel=0.15)
     assert cap["usl"]["peak_rps"] == pytest.approx(80, rel=0.15)
     # Little's law: the think time per request implied by users, throughput and latency
     for step in (s for s in cap["steps"] if s["seconds"] >= 2):  # the step cut short by the stop is too brief
