@@ -188,14 +188,18 @@ def fit_usl(users: NDArray[np.float64], rps: NDArray[np.float64]) -> Usl | None:
     return Usl(float(lam), float(sigma), float(kappa), peak, float(usl(np.array([peak]), lam, sigma, kappa)[0]))
 
 
+def _resampled_rps(steps: list[Step], rng: np.random.Generator) -> NDArray[np.float64]:
+    """Each step's throughput from its one-second bins drawn again with replacement (a bootstrap replicate)."""
+    return np.array([rng.choice(np.asarray(s.bins), size=len(s.bins)).mean() for s in steps])
+
+
 def _usl_intervals(steps: list[Step], fit: Usl, reps: int = 200, seed: int = 11) -> Usl:
     rng = np.random.default_rng(seed)
     users = np.array([s.users for s in steps], dtype=np.float64)
     draws: dict[str, list[float]] = {"sigma": [], "kappa": [], "peak_users": [], "peak_rps": []}
     if all(len(s.bins) for s in steps):
         for _ in range(reps):
-            rps = np.array([rng.choice(np.asarray(s.bins), size=len(s.bins)).mean() for s in steps])
-            refit = fit_usl(users, rps)
+            refit = fit_usl(users, _resampled_rps(steps, rng))
             if refit is not None:
                 for k in draws:
                     draws[k].append(getattr(refit, k))
@@ -251,7 +255,7 @@ def knee(steps: list[Step], reps: int = 200, seed: int = 13) -> Knee | None:
     draws = []
     if all(len(s.bins) for s in usable):
         for _ in range(reps):
-            rps = np.array([rng.choice(np.asarray(s.bins), size=len(s.bins)).mean() for s in usable])
+            rps = _resampled_rps(usable, rng)
             if (rps > 0).all():
                 draws.append(_two_segment(x, np.log(rps), k)[0])
     if len(draws) < reps // 2:

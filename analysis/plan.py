@@ -156,8 +156,7 @@ class Plan:
 
 
 def _steady_s(scenario: Scenario, stage: Stage) -> float:
-    warmup = scenario.warmup if stage.warmup is None else stage.warmup
-    return max(0.0, stage.duration - warmup)
+    return max(0.0, stage.duration - scenario.warmup_s(stage))
 
 
 def windows(scenario: Scenario) -> list[Window]:

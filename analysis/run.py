@@ -8,7 +8,6 @@ columns. A run killed mid-way leaves a ``samples.csv`` whose last line may be pa
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from crmload.core.rundir import (
     Meta,
     RunStatus,
     read_capture,
+    read_json,
     read_meta,
     read_stages,
 )
@@ -69,15 +69,6 @@ class RunData:
     def scenario(self) -> dict[str, Any]:
         """The effective scenario as recorded (empty when the run did not record it)."""
         return self.meta.scenario or {}
-
-
-def _read_json(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return default
-    except (json.JSONDecodeError, OSError) as exc:
-        raise RunError(f"{path}: unreadable JSON ({exc}); the run directory may be damaged") from None
 
 
 def _complete_lines(path: Path) -> bytes:
@@ -166,7 +157,7 @@ def load_run(path: Path) -> RunData:
             )
         )
     generators = _read_generators(path / GENERATORS_FILE)
-    extras = {name: _read_json(path / f"{name}.json", None) for name in ("security", "audit")}
+    extras = {name: read_json(path / f"{name}.json") for name in ("security", "audit")}
     return RunData(
         path,
         samples,

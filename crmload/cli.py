@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 from crmload import __version__
 from crmload.core.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, CrmloadError
 from crmload.core.resources import default_standard, scenario_names, scenario_path
+from crmload.loadtests.settings import DEFAULT_ADAPTER
 
 if TYPE_CHECKING:
     from crmload.analysis.compare import Comparison
     from crmload.analysis.thresholds import Thresholds
     from crmload.core.scenario import Scenario
-
-DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 
 
 def _fault_pairs(values: list[str] | None, what: str, rate: bool = False) -> dict[str, float]:
@@ -40,15 +39,20 @@ def _fault_pairs(values: list[str] | None, what: str, rate: bool = False) -> dic
     return out
 
 
-def _fault_time(text: str | None, what: str) -> float:
+def _duration_option(text: str, option: str) -> float:
+    """Seconds from a time option (``90``, ``90s``, ``5m``); a located error naming ``option`` otherwise."""
     from crmload.core.units import parse_duration_s
 
+    try:
+        return float(parse_duration_s(text))
+    except ValueError as exc:
+        raise CrmloadError(f"{option}: {exc}".split(" | ")[0]) from None
+
+
+def _fault_time(text: str | None, what: str) -> float:
     if not text:
         return 0.0
-    try:
-        value = float(parse_duration_s(text))
-    except ValueError as exc:
-        raise CrmloadError(f"--crm-{what}: {exc}".split(" | ")[0]) from None
+    value = _duration_option(text, f"--crm-{what}")
     if not math.isfinite(value) or value < 0:
         raise CrmloadError(f"--crm-{what}: must be a time of at least 0 (got {text!r}) — fix: write e.g. 30s")
     return value
@@ -293,19 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_scenario(args: argparse.Namespace) -> tuple[Path, Scenario]:
     """The scenario ``crmload run`` was given, loaded and scaled by ``--users``, ``--rate-scale``, ``--duration``."""
     from crmload.core.scenario import load_scenario
-    from crmload.core.units import parse_duration_s
 
     path = scenario_path(args.scenario)
     if not path.exists():
         names = ", ".join(scenario_names())
         raise CrmloadError(f"{args.scenario}: no scenario file or name like that — fix: give a path, or one of {names}")
     scenario = load_scenario(path)
-    duration_s = None
-    if args.duration:
-        try:
-            duration_s = float(parse_duration_s(args.duration))
-        except ValueError as exc:
-            raise CrmloadError(f"--duration: {exc}".split(" | ")[0]) from None
+    duration_s = _duration_option(args.duration, "--duration") if args.duration else None
     if args.users is not None and args.users < 1:
         raise CrmloadError("--users must be at least 1")
     return path, scenario.scaled(users=args.users, rate_factor=args.rate_scale, duration_s=duration_s)
@@ -389,16 +387,10 @@ def _check_plan(scenario: Scenario, thresholds: Thresholds, args: argparse.Names
 def cmd_plan(args: argparse.Namespace) -> int:
     from crmload.analysis.plan import plan, text
     from crmload.analysis.thresholds import load_thresholds
-    from crmload.core.units import parse_duration_s
 
     _path, scenario = _run_scenario(args)
     thresholds = load_thresholds(args.thresholds or default_standard())
-    response_s = 0.0
-    if args.response_time:
-        try:
-            response_s = float(parse_duration_s(args.response_time))
-        except ValueError as exc:
-            raise CrmloadError(f"--response-time: {exc}".split(" | ")[0]) from None
+    response_s = _duration_option(args.response_time, "--response-time") if args.response_time else 0.0
     if args.like:
         response_s = _measured_response_s(args.like)
     found = plan(scenario, thresholds, response_s)

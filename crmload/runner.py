@@ -42,12 +42,12 @@ from crmload.core.rundir import (
 )
 from crmload.core.scenario import Scenario, stopped_reason
 from crmload.core.units import format_duration
+from crmload.loadtests.settings import DEFAULT_ADAPTER
 from crmload.safety import check_target_allowed, free_loopback_port, host_of, redact, tcp_reachable
 
 if TYPE_CHECKING:
     from crmload.democrm.server import EmbeddedCRM
 
-DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 STARTUP_TIMEOUT_S = 30.0
 
 

@@ -23,6 +23,8 @@ from crmload.core.resources import scenario_path as find_scenario
 from crmload.core.rundir import Outcome, failure_outcomes, upgrade_module_name
 from crmload.core.scenario import Scenario, load_scenario
 
+# the shipped adapter, for the reference CRM (the command line's default too; importing this module
+# imports no Locust)
 DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 
 

@@ -325,11 +325,12 @@ def upgrade_meta(data: dict[str, Any], where: Path) -> dict[str, Any]:
     return data
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path, default: Any = None) -> Any:
+    """A JSON file of a run directory; ``default`` when it does not exist; a RunError when damaged."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None
+        return default
     except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise RunError(f"{path}: unreadable JSON ({exc}); the run directory may be damaged") from None
 
@@ -343,7 +344,7 @@ def _shape_error(path: Path, exc: ValidationError) -> RunError:
 def read_meta(run_dir: Path) -> Meta | None:
     """``meta.json`` upgraded to this version; None when the run left none."""
     path = run_dir / META_FILE
-    data = _read_json(path)
+    data = read_json(path)
     if data is None:
         return None
     if not isinstance(data, dict):
@@ -356,7 +357,7 @@ def read_meta(run_dir: Path) -> Meta | None:
 
 def read_stages(run_dir: Path) -> list[StageRecord]:
     path = run_dir / STAGES_FILE
-    data = _read_json(path)
+    data = read_json(path)
     if data is None:
         return []
     if not isinstance(data, list):
@@ -369,7 +370,7 @@ def read_stages(run_dir: Path) -> list[StageRecord]:
 
 def read_capture(run_dir: Path) -> CaptureSummary:
     path = run_dir / CAPTURE_FILE
-    data = _read_json(path)
+    data = read_json(path)
     if data is None:
         return CaptureSummary()
     if not isinstance(data, dict):

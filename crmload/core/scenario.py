@@ -217,6 +217,10 @@ class Scenario(_Frozen):
         ]
         return self.model_copy(update={"stages": stages, "warmup": self.warmup * d_factor})
 
+    def warmup_s(self, stage: Stage) -> float:
+        """The warm-up left out at the start of ``stage``: its own, else the scenario's."""
+        return self.warmup if stage.warmup is None else stage.warmup
+
     def stages_plan(self) -> list[dict[str, Any]]:
         return [
             {
@@ -226,7 +230,7 @@ class Scenario(_Frozen):
                 "target": {"users": s.users, "arrival_rate": s.arrival_rate},
                 "planned_start_s": self.stage_start_s(i),
                 "planned_duration_s": s.duration,
-                "warmup_s": self.warmup if s.warmup is None else s.warmup,
+                "warmup_s": self.warmup_s(s),
                 "judged": s.judged,
                 "surge": s.surge,
             }
