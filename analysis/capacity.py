@@ -50,7 +50,7 @@ from crmload.analysis.run import RunData, Stage
 from crmload.analysis.stats import percentile
 from crmload.analysis.thresholds import Thresholds
 from crmload.analysis.timeline import window_bins
-from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result, worst
+from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result
 from crmload.core.rundir import RunStatus
 
 ZERO_TOLERANCE = ("forbidden_granted", "lost_writes")
@@ -72,6 +72,7 @@ class Step:
     results: tuple[Result, ...]
     bins: tuple[float, ...] = ()  # successful requests per one-second bin, for resampling
     implied_think_s: float | None = None
+    confidence: float = 0.95  # the level it was judged at (higher for a step held until decided)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +88,7 @@ class Step:
             "failure_rate": _num(self.failure_rate),
             "status": self.status,
             "implied_think_s": _num(self.implied_think_s),
+            "confidence": self.confidence,
             "clauses": {
                 r.clause_id: {"status": r.status, "measured": _num(r.measured), "limit": r.limit} for r in self.results
             },
@@ -119,6 +121,8 @@ class Capacity:
     stopped: str | None = None
     knee_slope: tuple[float, float, float] | None = None  # slope after the knee's break: value, 95 % interval
     plateau_rps: float | None = None  # throughput from the knee on, when it is flat
+    resolution: float | None = None  # the next tested load above the ceiling, as a share of it
+    breach_only: dict[str, list[str]] = field(default_factory=dict)  # clause -> limits a step could not bound
 
     def to_dict(self) -> dict[str, Any]:
         u = self.usl
@@ -146,6 +150,8 @@ class Capacity:
                 "peak_rps": _num(u.peak_rps),
                 "intervals": {k: [_num(a), _num(b)] for k, (a, b) in u.intervals.items()},
             },
+            "resolution": _num(self.resolution),
+            "breach_only": self.breach_only,
             "configured_think_s": self.think_s,
             "stopped_early": self.stopped,
             "steps": [s.to_dict() for s in self.steps],
@@ -289,68 +295,179 @@ def configured_think_s(scenario: dict[str, Any]) -> float | None:
     return stage.users / closed if closed > 0 else None
 
 
-def analyse(
-    run: RunData, thresholds: Thresholds, judge_ids: list[str] | None, required_users: int | None
-) -> tuple[Capacity, list[Result]]:
-    """The capacity analysis, and the whole-run results of the zero-tolerance clauses."""
-    scenario = run.scenario
-    wanted = set(judge_ids) if judge_ids else None
-    conc = [c for c in thresholds.clauses if c.metric == "concurrency" and (wanted is None or c.id in wanted)]
-    step_ids = [
+def step_thresholds(thresholds: Thresholds) -> Thresholds:
+    """The standard as a step is judged against it: a staircase asks what N concurrent users see,
+    and a closed model is exactly that, so the caveat that its percentiles understate an open
+    arrival process does not apply to the steps."""
+    defaults = thresholds.defaults.model_copy(update={"busy_share_limit": 1.0})
+    return thresholds.model_copy(update={"defaults": defaults})
+
+
+def step_clause_ids(thresholds: Thresholds, wanted: set[str] | None) -> list[str]:
+    """The clauses judged step by step: all but the concurrency and zero-tolerance ones."""
+    return [
         c.id
         for c in thresholds.clauses
         if c.metric not in ("concurrency", *ZERO_TOLERANCE) and (wanted is None or c.id in wanted)
     ] + [f"CLS-{k.id}" for k in thresholds.classes if wanted is None or f"CLS-{k.id}" in wanted]
+
+
+def _limit_results(r: Result) -> list[Result]:
+    """A clause result's results per limit (a clause of several limits keeps them as parts)."""
+    return list(r.parts) if " and " in r.limit and r.parts else [r]
+
+
+def _decided_groups(r: Result) -> list[tuple[Result, str, Result]]:
+    """(limit result, label, result) of every group a clause result is decided on: a rate on the
+    pooled requests, any other limit on each of its groups."""
+    out = []
+    for lim in _limit_results(r):
+        if lim.metric == "rate" or not lim.parts:
+            out.append((lim, f"{lim.limit} all" if lim.metric == "rate" else f"{lim.limit} {lim.scope}", lim))
+        else:
+            out += [(lim, f"{lim.limit} {g.scope}", g) for g in lim.parts]
+    return out
+
+
+def _needed(res: Result, min_tail: int, confidence: float) -> int:
+    from crmload.analysis.expr import parse_limit
+    from crmload.analysis.plan import samples_needed
+
+    try:
+        return samples_needed(parse_limit(res.limit), min_tail, confidence)
+    except ValueError:
+        return 0
+
+
+def breach_only(res: Result, projection: float, min_tail: int, confidence: float) -> list[str]:
+    """The groups of one clause result that the step cannot show compliant however it ends: fewer
+    samples, projected to the step's longest run, than the limit needs when every one is within it.
+    A step tests these for a breach only (module docstring). Returns "limit scope" labels."""
+    return [
+        label
+        for lim, label, g in _decided_groups(res)
+        if g.status == INCONCLUSIVE and g.samples * projection < _needed(lim, min_tail, confidence)
+    ]
+
+
+def step_status(
+    results: list[Result],
+    projection: float,
+    min_tail: int,
+    confidence: float,
+    defining: set[str],
+    trusted: bool = True,
+) -> tuple[str, dict[str, list[str]]]:
+    """A step's status from its clause results: FAIL on any evidence of a breach; PASS when every
+    clause that defines the ceiling (``defining``) is decided PASS, and every other limit too
+    unless the step cannot decide it, in which case it shows no breach; else INCONCLUSIVE.
+    Also the breach-only groups per clause."""
+    thin = {
+        r.clause_id: breach_only(r, projection, min_tail, confidence) for r in results if r.clause_id not in defining
+    }
+    thin = {k: v for k, v in thin.items() if v}
+    statuses = [r.status for r in results]
+    if FAIL in statuses:
+        return FAIL, thin
+    if not results or not trusted:
+        return INCONCLUSIVE, thin
+    for r in results:
+        if any(g.status != PASS and label not in thin.get(r.clause_id, []) for _l, label, g in _decided_groups(r)):
+            return INCONCLUSIVE, thin
+    return PASS, thin
+
+
+def ceiling_clauses(scenario: dict[str, Any], thresholds: Thresholds) -> set[str]:
+    """The clauses that define the ceiling (:meth:`Thresholds.ceiling_clauses`)."""
+    return thresholds.ceiling_clauses(scenario.get("ceiling_clauses"))
+
+
+def judge_step(
+    run: RunData,
+    st: Stage,
+    thresholds: Thresholds,
+    step_ids: list[str],
+    confidence: float | None = None,
+    defining: set[str] | None = None,
+) -> tuple[Step, dict[str, list[str]]]:
+    """One step judged on its own (``thresholds`` as :func:`step_thresholds` makes it), at
+    ``confidence`` (the standard's, or the level a held step's looks judge at)."""
+    level = confidence if confidence is not None else (st.confidence or thresholds.defaults.confidence)
+    defaults = thresholds.defaults.model_copy(update={"confidence": max(level, thresholds.defaults.confidence)})
+    t = thresholds.model_copy(update={"defaults": defaults})
+    j = Judge(_step_run(run, st), t, step_ids or ["__none__"])
+    results = list(j.verdict().results) if step_ids else []
+    req = j.p.requests
+    ok = req & j.p.ok
+    seconds = max(0.0, st.end - st.steady_start)
+    lat = np.sort(j.p.latency[ok])
+    n = int(req.sum())
+    x = float(ok.sum()) / seconds if seconds > 0 else math.nan
+    second, centres = window_bins(j.p.s["ts"][ok], [(st.steady_start, st.end)], 1.0)
+    bins = np.bincount(second[second >= 0], minlength=len(centres))
+    mean_ms = float(lat.mean()) if len(lat) else math.nan
+    implied = st.users / x - mean_ms / 1000.0 if x > 0 and math.isfinite(mean_ms) else None
+    status, thin = step_status(
+        results,
+        st.projection,
+        defaults.min_tail_samples,
+        defaults.confidence,
+        defining if defining is not None else ceiling_clauses(run.scenario, thresholds),
+        j.trust.generator_saturated is None,
+    )
+    step = Step(
+        st.index,
+        st.name,
+        st.users,
+        seconds,
+        n,
+        x,
+        percentile(lat, 50.0),
+        percentile(lat, 95.0),
+        mean_ms,
+        float((req & j.p.failed).sum()) / n if n else math.nan,
+        status,
+        tuple(results),
+        tuple(float(b) for b in bins),
+        implied,
+        defaults.confidence,
+    )
+    return step, thin
+
+
+def ceiling_of(steps: list[Step]) -> tuple[int | None, Step | None, Step | None]:
+    """(ceiling, breaking step, unclear step) of steps taken in order of users: the ceiling is the
+    highest load at which it and every lower step passed; the step above it broke or is unclear."""
+    ceiling: int | None = None
+    for s in sorted(steps, key=lambda s: (s.users, s.index)):
+        if s.status == PASS:
+            ceiling = s.users if ceiling is None or s.users > ceiling else ceiling
+            continue
+        return ceiling, (s if s.status == FAIL else None), (s if s.status != FAIL else None)
+    return ceiling, None, None
+
+
+def analyse(
+    run: RunData, thresholds: Thresholds, judge_ids: list[str] | None, required_users: int | None
+) -> tuple[Capacity, list[Result]]:
+    """The capacity analysis, and the whole-run results: the zero-tolerance clauses, and the
+    limits no single step could show compliant, judged on the steps up to the ceiling pooled."""
+    scenario = run.scenario
+    wanted = set(judge_ids) if judge_ids else None
+    conc = [c for c in thresholds.clauses if c.metric == "concurrency" and (wanted is None or c.id in wanted)]
+    step_ids = step_clause_ids(thresholds, wanted)
     zero_ids = [c.id for c in thresholds.clauses if c.metric in ZERO_TOLERANCE and (wanted is None or c.id in wanted)]
     think = configured_think_s(scenario)
-    # a staircase asks what N concurrent users see, and a closed model is exactly that: the caveat
-    # that its percentiles understate an open arrival process does not apply to the steps
-    defaults = thresholds.defaults.model_copy(update={"busy_share_limit": 1.0})
-    per_step = thresholds.model_copy(update={"defaults": defaults})
+    per_step = step_thresholds(thresholds)
     steps: list[Step] = []
+    thin: dict[str, list[str]] = {}
     for st in sorted((s for s in run.stages if s.judged and s.users > 0), key=lambda s: s.start):
-        j = Judge(_step_run(run, st), per_step, step_ids or ["__none__"])
-        results = j.verdict().results if step_ids else ()
-        req = j.p.requests
-        ok = req & j.p.ok
-        seconds = max(0.0, st.end - st.steady_start)
-        lat = np.sort(j.p.latency[ok])
-        n = int(req.sum())
-        x = float(ok.sum()) / seconds if seconds > 0 else math.nan
-        second, centres = window_bins(j.p.s["ts"][ok], [(st.steady_start, st.end)], 1.0)
-        bins = np.bincount(second[second >= 0], minlength=len(centres))
-        mean_ms = float(lat.mean()) if len(lat) else math.nan
-        implied = st.users / x - mean_ms / 1000.0 if x > 0 and math.isfinite(mean_ms) else None
-        steps.append(
-            Step(
-                st.index,
-                st.name,
-                st.users,
-                seconds,
-                n,
-                x,
-                percentile(lat, 50.0),
-                percentile(lat, 95.0),
-                mean_ms,
-                float((req & j.p.failed).sum()) / n if n else math.nan,
-                worst([r.status for r in results]) if results else INCONCLUSIVE,
-                tuple(results),
-                tuple(float(b) for b in bins),
-                implied,
-            )
-        )
-    ceiling: int | None = None
-    breaking: Step | None = None
-    unclear: Step | None = None
-    for s in steps:
-        if s.status == PASS:
-            ceiling = s.users
-            continue
-        if s.status == FAIL:
-            breaking = s
-        else:
-            unclear = s
-        break
+        step, step_thin = judge_step(run, st, per_step, step_ids)
+        steps.append(step)
+        if step.status == PASS:
+            for cid, groups in step_thin.items():
+                thin.setdefault(cid, []).extend(groups)
+    ceiling, breaking, unclear = ceiling_of(steps)
     broken = []
     if breaking is not None:
         for r in breaking.results:
@@ -365,7 +482,8 @@ def analyse(
                           steps, ceiling, breaking, unclear, broken, required)  # fmt: skip
     stopped = str(run.meta.status_reason) if run.status == RunStatus.STOPPED else None
     zero = list(Judge(run, thresholds, zero_ids).verdict().results) if zero_ids else []
-    found = knee(steps)
+    pooled = _pooled_below(run, per_step, sorted(thin), ceiling) if ceiling is not None and thin else []
+    found = knee(sorted(steps, key=lambda s: (s.users, s.index)))
     capacity = Capacity(
         steps,
         ceiling,
@@ -378,8 +496,30 @@ def analyse(
         stopped,
         (found.slope, found.low, found.high) if found else None,
         found.plateau_rps if found else None,
+        _resolution(steps, ceiling),
+        {cid: sorted(set(groups)) for cid, groups in thin.items()},
     )
-    return capacity, zero
+    return capacity, zero + pooled
+
+
+def _resolution(steps: list[Step], ceiling: int | None) -> float | None:
+    """How close the next tested load above the ceiling lies, as a share of the ceiling."""
+    if ceiling is None:
+        return None
+    above = [s.users for s in steps if s.users > ceiling]
+    return (min(above) - ceiling) / ceiling if above else None
+
+
+def _pooled_below(run: RunData, thresholds: Thresholds, clause_ids: list[str], ceiling: int) -> list[Result]:
+    """The clauses with limits no passing step could show compliant, judged on the steady windows of
+    every step at or below the ceiling pooled (at the highest level any of them was judged at)."""
+    below = [replace(s, judged=True) for s in run.stages if s.judged and 0 < s.users <= ceiling]
+    if not below:
+        return []
+    pooled_run = replace(run, stages=below)
+    results = Judge(pooled_run, thresholds, clause_ids).verdict().results
+    scope = f"steps up to the ceiling ({ceiling} users) pooled"
+    return [replace(r, scope=f"{scope}; {r.scope}", reason=f"{r.reason} ({scope})") for r in results]
 
 
 def excess(r: Result) -> float | None:
@@ -409,6 +549,12 @@ def _conc_result(
     if breaking is not None:
         what = ", ".join(f"{cid_} {_excess_text(x)}" for cid_, _m, _l, x in broken) or "a clause"
         broke = f"broke at {breaking.users} users ({breaking.name}): {what}"
+        if ceiling:
+            broke += f"; resolution {breaking.users - ceiling} users ({(breaking.users - ceiling) / ceiling:.0%})"
+    elif unclear is not None and ceiling:
+        gap = unclear.users - ceiling
+        broke = f"the next tested load, {unclear.users} users ({unclear.name}), is undecided; resolution {gap} users"
+        broke += f" ({gap / ceiling:.0%})"
     else:
         broke = ""
     if not steps:

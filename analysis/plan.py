@@ -104,12 +104,15 @@ def stage_rates(scenario: Scenario, stage: Stage, response_s: float = 0.0) -> Ra
 
 @dataclass(frozen=True)
 class Window:
-    """Where the verdict judges clauses: ``name``, the stages pooled, their steady seconds."""
+    """Where the verdict judges clauses: ``name``, the stages pooled, their steady seconds (held
+    stages at their ``max``), the confidence they are judged at (higher for held stages: 1 − α/K)."""
 
     name: str
     stages: tuple[int, ...]
     seconds: float
     suffix: str = ""  # "@surge": the clause ids the verdict gives there
+    confidence: float | None = None  # None: the standard's
+    step: bool = False  # a capacity step: limits it cannot bound are tested for a breach only
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,11 @@ class Need:
     needed: int
     rate_per_s: float  # of those samples, in the window
     advice: str
+    breach_only: bool = False  # a capacity step tests it for a breach only; compliance on the steps pooled
 
     @property
     def decidable(self) -> bool:
-        return self.expected >= self.needed
+        return self.expected >= self.needed or self.breach_only
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "decidable": self.decidable}
@@ -138,6 +142,8 @@ class Plan:
     windows: tuple[Window, ...]
     needs: tuple[Need, ...]
     duration_s: float
+    longest_s: float = 0.0  # held stages at their max, a search's refinements: the longest the run takes
+    problems: tuple[str, ...] = ()  # what the plan cannot keep (a budget the run may exceed)
 
     @property
     def undecidable(self) -> list[Need]:
@@ -150,22 +156,48 @@ class Plan:
             "duration_s": self.duration_s,
             "windows": [asdict(w) for w in self.windows],
             "needs": [n.to_dict() for n in self.needs],
+            "longest_s": self.longest_s,
+            "problems": list(self.problems),
             "undecidable": len(self.undecidable),
             "method": (__doc__ or "").split("Method.", 1)[-1].strip(),
         }
 
 
 def _steady_s(scenario: Scenario, stage: Stage) -> float:
-    return max(0.0, stage.duration - scenario.warmup_s(stage))
+    """The steady seconds a stage may get: held stages to their ``max``."""
+    return max(0.0, stage.longest_s - scenario.warmup_s(stage))
 
 
-def windows(scenario: Scenario) -> list[Window]:
+def _level(scenario: Scenario, indices: tuple[int, ...], confidence: float) -> float | None:
+    """The confidence held stages are judged at (the highest of them), or None without one."""
+    held = [scenario.stages[i] for i in indices if scenario.stages[i].held]
+    levels = [1.0 - (1.0 - confidence) / len(s.look_seconds(scenario.warmup_s(s))) for s in held]
+    return max(levels) if levels else None
+
+
+def windows(scenario: Scenario, confidence: float = 0.95) -> list[Window]:
     judged = [i for i, s in enumerate(scenario.stages) if s.judged]
     if scenario.kind == "capacity":
         steps = [i for i in judged if scenario.stages[i].users > 0]
-        return [Window(scenario.stages[i].name, (i,), _steady_s(scenario, scenario.stages[i])) for i in steps]
-    out = [Window("judged stages", tuple(judged), sum(_steady_s(scenario, scenario.stages[i]) for i in judged))]
-    out += [Window(s.name, (i,), _steady_s(scenario, s), "@surge") for i, s in enumerate(scenario.stages) if s.surge]
+        return [
+            Window(s.name, (i,), _steady_s(scenario, s), "", _level(scenario, (i,), confidence), True)
+            for i in steps
+            for s in [scenario.stages[i]]
+        ]
+    out = [
+        Window(
+            "judged stages",
+            tuple(judged),
+            sum(_steady_s(scenario, scenario.stages[i]) for i in judged),
+            "",
+            _level(scenario, tuple(judged), confidence),
+        )
+    ]
+    out += [
+        Window(s.name, (i,), _steady_s(scenario, s), "@surge", _level(scenario, (i,), confidence))
+        for i, s in enumerate(scenario.stages)
+        if s.surge
+    ]
     return out
 
 
@@ -223,8 +255,14 @@ def _advice(needed: int, expected: float, seconds: float, rate: float) -> str:
     return f"hold {format_duration(hold)} instead of {format_duration(seconds)}, or {needed / expected:.2f}× the rate"
 
 
-def _clause_needs(clause: Clause, window: Window, rates: Rates, t: Thresholds) -> list[Need]:
+_BREACH_ONLY = (
+    "a step cannot show it compliant: tested there for a breach, judged on the steps up to the ceiling pooled"
+)
+
+
+def _clause_needs(clause: Clause, window: Window, rates: Rates, t: Thresholds, defining: set[str]) -> list[Need]:
     d = t.defaults
+    level = window.confidence or d.confidence
     selected = _selected(rates, clause.select)
     groups = _groups(selected, clause.select, clause.per)
     needs = []
@@ -234,20 +272,13 @@ def _clause_needs(clause: Clause, window: Window, rates: Rates, t: Thresholds) -
         for label, rate in sorted(items.items()):
             if rate <= 0 and not pooled and clause.per != "none":
                 continue  # a group that gets no samples is not judged at all
-            needed = samples_needed(limit, d.min_tail_samples, d.confidence)
+            needed = samples_needed(limit, d.min_tail_samples, level)
             expected = rate * window.seconds
             scope = "all" if label == "all" else f"{clause.per}={label}"
+            thin = window.step and clause.id not in defining and expected < needed
+            advice = _BREACH_ONLY if thin else _advice(needed, expected, window.seconds, rate)
             needs.append(
-                Need(
-                    clause.id + window.suffix,
-                    window.name,
-                    scope,
-                    limit.text,
-                    expected,
-                    needed,
-                    rate,
-                    _advice(needed, expected, window.seconds, rate),
-                )
+                Need(clause.id + window.suffix, window.name, scope, limit.text, expected, needed, rate, advice, thin)
             )
     return needs
 
@@ -281,9 +312,10 @@ def plan(
     """Every judged clause's expected and needed samples, per window, for ``scenario``."""
     wanted = set(judge_ids if judge_ids is not None else scenario.judge or thresholds.all_ids())
     rates = [stage_rates(scenario, s, response_s) for s in scenario.stages]
-    found = windows(scenario)
+    found = windows(scenario, thresholds.defaults.confidence)
     clauses = [c for c in thresholds.clauses if c.id in wanted]
     clauses += [k.as_clause() for k in thresholds.classes if f"CLS-{k.id}" in wanted]
+    defining = thresholds.ceiling_clauses(scenario.ceiling_clauses)
     needs: list[Need] = []
     for c in clauses:
         if c.metric == "concurrency":
@@ -292,8 +324,60 @@ def plan(
             needs.append(_zero_tolerance_need(c, scenario, rates))
         else:
             for w in found:
-                needs += _clause_needs(c, w, _pooled(rates, scenario, w), thresholds)
-    return Plan(scenario.name, response_s, tuple(found), tuple(needs), scenario.total_duration_s)
+                needs += _clause_needs(c, w, _pooled(rates, scenario, w), thresholds, defining)
+    pooled = _steps_pooled(scenario, thresholds, [n for n in needs if n.breach_only])
+    if pooled is not None:
+        found.append(pooled)
+        for c in clauses:
+            if any(n.breach_only and n.clause_id == c.id for n in needs):
+                needs += _clause_needs(c, pooled, _pooled(rates, scenario, pooled), thresholds, defining)
+    return Plan(
+        scenario.name,
+        response_s,
+        tuple(found),
+        tuple(needs),
+        scenario.total_duration_s,
+        scenario.longest_duration_s,
+        tuple(_budget_problems(scenario, thresholds)),
+    )
+
+
+def _steps_pooled(scenario: Scenario, thresholds: Thresholds, thin: list[Need]) -> Window | None:
+    """Where a capacity run judges the limits no step can bound: the steps up to the required users
+    pooled (the ceiling is not known beforehand; the required users are what must be held)."""
+    required = scenario.required_users or next((c.required_users for c in thresholds.clauses if c.required_users), 0)
+    if not thin or not required:
+        return None
+    steps = tuple(i for i, s in enumerate(scenario.stages) if s.judged and 0 < s.users <= required)
+    seconds = sum(_steady_s(scenario, scenario.stages[i]) for i in steps)
+    return Window(f"steps <= {required} users", steps, seconds, "", None)
+
+
+def _budget_problems(scenario: Scenario, thresholds: Thresholds) -> list[str]:
+    budget = scenario.budget
+    if budget is None:
+        return []
+    out = []
+    worst = scenario.worst_case_s
+    if worst > budget:
+        out.append(
+            f"the run may take up to {format_duration(worst)} (held stages at their max"
+            + (", a ceiling search's refinements" if scenario.search else "")
+            + f"), over its budget of {format_duration(budget)}: the budget ends it first"
+        )
+    required = scenario.required_users or next((c.required_users for c in thresholds.clauses if c.required_users), 0)
+    if scenario.kind == "capacity" and required:
+        t = 0.0
+        for s in scenario.stages:
+            t += s.longest_s
+            if s.judged and s.users >= required:
+                if t > budget:
+                    out.append(
+                        f"held steps at their max reach the required {required} users only after "
+                        f"{format_duration(t)}, past the budget of {format_duration(budget)}"
+                    )
+                break
+    return out
 
 
 def _pooled(rates: list[Rates], scenario: Scenario, w: Window) -> Rates:
@@ -319,9 +403,9 @@ def text(p: Plan, everything: bool = False) -> str:
         f"{len(p.needs) - len(p.undecidable)} of {len(p.needs)} judged clause groups can be decided"
         + ("" if p.response_s else " (counts are upper bounds: response time taken as 0)")
     )
-    lines = [head]
+    lines = [head, *[f"  BUDGET       {problem}" for problem in p.problems]]
     for n in rows:
-        mark = "ok" if n.decidable else "UNDECIDABLE"
+        mark = "breach-only" if n.breach_only else "ok" if n.decidable else "UNDECIDABLE"
         lines.append(
             f"  {mark:11}  {n.clause_id:18} {n.window[:18]:18} {n.scope[:34]:34} {n.limit[:24]:24} "
             f"expects {n.expected:9.0f}  needs {n.needed:6d}" + (f"  — {n.advice}" if n.advice else "")

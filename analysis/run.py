@@ -44,10 +44,22 @@ class Stage:
     warmup_s: float
     judged: bool = True
     surge: bool = False
+    held: bool = False  # held until decided: judged at ``confidence`` (its looks' level)
+    longest_s: float | None = None  # how long it could have run (its max when held)
+    confidence: float | None = None
 
     @property
     def steady_start(self) -> float:
         return min(self.end, self.start + self.warmup_s)
+
+    @property
+    def projection(self) -> float:
+        """Its longest steady window over the steady window it had: how many times the samples it
+        got it would have got had it run its longest (1 for a stage that ran its planned length)."""
+        if self.longest_s is None:
+            return 1.0
+        had = self.end - self.steady_start
+        return max(1.0, (self.longest_s - self.warmup_s) / had) if had > 0 else 1.0
 
 
 @dataclass
@@ -154,6 +166,9 @@ def load_run(path: Path) -> RunData:
                 warmup_s=s.warmup_s,
                 judged=bool(s.judged if s.judged is not None else planned.get("judged", True)),
                 surge=bool(s.surge if s.surge is not None else planned.get("surge", False)),
+                held=s.hold == "until-decided",
+                longest_s=s.max_s if s.hold == "until-decided" else s.planned_duration_s,
+                confidence=s.confidence,
             )
         )
     generators = _read_generators(path / GENERATORS_FILE)

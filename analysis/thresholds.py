@@ -213,6 +213,14 @@ class Thresholds(_Frozen):
             None,
         )
 
+    def ceiling_clauses(self, named: list[str] | None = None) -> set[str]:
+        """The clauses that define a capacity ceiling: every step must show them compliant (a
+        scenario's ``ceiling_clauses``, else the latency and failure-rate clauses)."""
+        if named:
+            return set(named)
+        found = (self.latency_clause(), self.failure_rate_clause())
+        return {c.id for c in found if c is not None}
+
     def failure_rate_clause(self) -> Clause | None:
         """``defaults.failure_rate_clause``, else the first failure-rate clause (PERF-ERR-01)."""
         named = self.defaults.failure_rate_clause

@@ -274,6 +274,14 @@ def _decide(
     )
 
 
+def judged_confidence(run: RunData, confidence: float) -> float:
+    """The level the run's judged stages are judged at: the standard's, or a held stage's looks'
+    level (``1 - alpha/K``, :mod:`crmload.analysis.sequential`) when it is higher: a stage that ended
+    at the first of K looks to decide is judged as that look judged it."""
+    held = [s.confidence for s in run.stages if s.judged and s.held and s.confidence is not None]
+    return max([confidence, *held])
+
+
 class Judge:
     """Judges one run against one standard. Build once; :meth:`verdict` does the work.
 
@@ -296,6 +304,7 @@ class Judge:
         self.required_users = required_users
         self.p = prepared or Prepared(run, [str(o) for o in thresholds.defaults.failure_outcomes])
         self.window_s = self.p.window_s
+        self.confidence = judged_confidence(run, thresholds.defaults.confidence)
         self.trust = self._trust()
 
     # -- trust ------------------------------------------------------------------------------------
@@ -308,6 +317,12 @@ class Judge:
         if self.run.status == RunStatus.STOPPED:  # by the scenario's own stop criteria: an answer, not an accident
             trust.warnings.append(str(self.run.meta.status_reason or "stopped early by a stop criterion"))
         trust.warnings += self._connection_warnings()
+        trust.warnings += [
+            f"stage {st.name} was held until decided: it ended at its decisive look and is judged at "
+            f"{st.confidence * 100:.2f} % confidence (Bonferroni over its looks)"
+            for st in self.run.stages
+            if st.judged and st.held and st.confidence is not None
+        ]
         lost = self.run.capture.lost_workers
         if lost and trust.incomplete is None:
             names = ", ".join(f"{name} (after {info.samples} samples)" for name, info in sorted(lost.items()))
@@ -395,7 +410,7 @@ class Judge:
             apdex_t_ms=apdex_t_ms,
             failed_mask=failed if limit.metric == "apdex" else None,
             all_latencies=p.latency[mask] if limit.metric == "apdex" else None,
-            confidence=d.confidence,
+            confidence=self.confidence,
             min_tail=d.min_tail_samples,
         )
         return self._apply_trust(res, limit)

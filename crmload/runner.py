@@ -36,6 +36,7 @@ from crmload.core.rundir import (
     RunStatus,
     new_meta,
     read_capture,
+    read_stages,
     upgrade_module_name,
     utc_text,
     write_meta,
@@ -46,6 +47,7 @@ from crmload.loadtests.settings import DEFAULT_ADAPTER
 from crmload.safety import check_target_allowed, free_loopback_port, host_of, redact, tcp_reachable
 
 if TYPE_CHECKING:
+    from crmload.conductor import Conductor
     from crmload.democrm.server import EmbeddedCRM
 
 STARTUP_TIMEOUT_S = 30.0
@@ -151,6 +153,7 @@ class _Progress:
     """One status line every couple of seconds, from the files the run writes."""
 
     def __init__(self, run_dir: Path, scenario: Scenario, out: TextIO, failures: list[str]) -> None:
+        self.run_dir = run_dir
         self.samples = run_dir / "samples.csv"
         self._failed = tuple(f",{o},".encode() for o in failures)
         self._request = f",{Kind.REQUEST},".encode()
@@ -203,21 +206,40 @@ class _Progress:
         except (OSError, ValueError, IndexError):
             return 0
 
+    @property
+    def planned_s(self) -> float:
+        sc = self.scenario
+        return sc.longest_duration_s if sc.conducted else sc.total_duration_s
+
+    def stage(self) -> str:
+        """The stage running now, as ``stages.json`` records it (a conductor may add stages)."""
+        try:
+            entries = read_stages(self.run_dir)
+        except (OSError, ValueError, RunError):
+            entries = []
+        if not entries:
+            return "starting"
+        cur = entries[-1]
+        if cur.end is not None:
+            return "stopping"
+        planned = len(self.scenario.stages)
+        of = f"/{planned}" if cur.index < planned else " (added)"
+        return f"stage {cur.index + 1}{of} {cur.name}"
+
     def line(self) -> str:
         now = time.monotonic()
         reqs, _ = self.poll()
         rate = reqs / max(1e-6, now - self._last_t)
         self._last_t = now
         elapsed = now - self.t0
-        found = self.scenario.stage_at(elapsed)
-        stage = f"stage {found[0] + 1}/{len(self.scenario.stages)} {found[1].name}" if found else "stopping"
+        stage = self.stage()
         fail_pct = 100.0 * self.failures / self.requests if self.requests else 0.0
         pool = self.scenario.open_model.max_users if any(s.arrival_rate > 0 for s in self.scenario.stages) else 0
         users = f"users {self.users()} active" + (f" (+ open-model pool of {pool})" if pool else "")
         return (
             f"[{stage}] {users} | {rate:7.1f} req/s | requests {self.requests} | failures "
             f"{self.failures} ({fail_pct:.2f} %) | {format_duration(elapsed)} / "
-            f"{format_duration(self.scenario.total_duration_s)}"
+            f"{format_duration(self.planned_s)}"
         )
 
 
@@ -350,15 +372,15 @@ def _supervise(
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     startup_deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    deadline = startup_deadline + opts.scenario.total_duration_s + 60
+    # a conducted stage may run past its longest while its decision is applied (shape.CONDUCTOR_GRACE_S)
+    deadline = startup_deadline + opts.scenario.longest_duration_s + 60 + 30 * len(opts.scenario.stages)
     started = False
+    conductor = _conductor(opts, run_dir)
+    every = 1.0 if conductor is not None else 2.0
     try:
         while proc.poll() is None:
-            time.sleep(0.5 if progress.requests == 0 else 2.0)
-            if not opts.quiet:
-                print(progress.line(), file=progress.out, flush=True)
-            else:
-                progress.poll()
+            time.sleep(0.5 if progress.requests == 0 else every)
+            _report(progress, conductor, opts.quiet)
             if not started and (run_dir / "locust.json").exists():
                 started = True
                 if on_start is not None:
@@ -380,6 +402,27 @@ def _supervise(
             proc.wait()
         _reap_group(proc.pid)
     return status, reason, interrupted
+
+
+def _report(progress: _Progress, conductor: Conductor | None, quiet: bool) -> None:
+    """One progress line (or a silent poll), and what the conductor decided, if anything."""
+    if not quiet:
+        print(progress.line(), file=progress.out, flush=True)
+    else:
+        progress.poll()
+    said = conductor.poll() if conductor is not None else None
+    if said:
+        print(f"CONDUCTOR: {said}", file=progress.out, flush=True)
+
+
+def _conductor(opts: RunOptions, run_dir: Path) -> Conductor | None:
+    """The run's conductor, when its scenario has stages decided as it runs (or a budget)."""
+    if not (opts.scenario.conducted or opts.scenario.budget is not None):
+        return None
+    from crmload.analysis.thresholds import load_thresholds
+    from crmload.conductor import Conductor
+
+    return Conductor(run_dir, opts.scenario, load_thresholds(opts.thresholds_path))
 
 
 def _locust_started(run_dir: Path) -> float:
@@ -419,6 +462,7 @@ def _run_locust(
         CRMLOAD_MANAGED="1",
         CRMLOAD_ON_WORKER_LOSS=opts.on_worker_loss,
         CRMLOAD_FAILURE_OUTCOMES=",".join(opts.failure_outcomes),
+        CRMLOAD_CONDUCTED="1" if opts.scenario.conducted else "0",
     )
     # the preflight's own requests are not part of the run
     served_before = dict(embedded.state.served) if embedded is not None else {}

@@ -39,19 +39,20 @@ class ArrivalScheduler:
 
     def next_slot(self) -> tuple[float, float] | None:
         """Wait for and claim the next intended start; returns (intended wall ts, lag ms) or None at the end."""
-        scenario = self.clock.scenario
         while True:
+            timeline = self.clock.timeline  # the master may replace it while the run goes
             now = self.clock.elapsed()
             if self._next is None:
                 self._next = now
-            found = scenario.stage_at(self._next)
+            found = timeline.at(self._next)
             if found is None:
                 return None
             index, stage = found
             rate = stage.arrival_rate * self._share()
             if rate <= 0:
                 # nothing to start in this stage: jump to the next stage's start and wait for it
-                self._next = scenario.stage_start_s(index + 1)
+                # (a stage that awaits the conductor has no planned end: look again in a second)
+                self._next = min(timeline.start_s(index + 1), now + 1.0)
                 gevent.sleep(max(0.0, min(self._next - now, 1.0)))
                 continue
             slot = self._next

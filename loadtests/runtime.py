@@ -22,6 +22,7 @@ from crmload.core.errors import ConfigError
 from crmload.core.operations import CLOSED_PERSONAS
 from crmload.core.rundir import META_FILE, RunStatus, new_meta, upgrade_module_name, utc_text, write_meta
 from crmload.core.scenario import Scenario, stopped_reason
+from crmload.core.timeline import Timeline
 from crmload.loadtests.adapter import CrmAdapter
 from crmload.loadtests.arrivals import ArrivalScheduler
 from crmload.loadtests.capture import Capture
@@ -127,6 +128,11 @@ class _Hooks:
         if scenario.stop_when and isinstance(environment.runner, LocalRunner | MasterRunner):
             watch = StopWatch(list(scenario.stop_when), rt.settings.failure_outcomes)
             rt.capture.watch = self.shape.stop_watch = watch
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.register_message("crmload_timeline", self.on_timeline_message)
+        elif isinstance(runner, LocalRunner | MasterRunner):
+            self.shape.on_timeline = self.timeline_changed
         if self.has_arrivals:
             rt.scheduler = ArrivalScheduler(
                 rt.clock,
@@ -136,6 +142,17 @@ class _Hooks:
                 rt.capture.dropped_iteration,
             )
 
+    def on_timeline_message(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+        self.rt.clock.follow(msg.data)
+
+    def timeline_changed(self, timeline: Timeline, wall_t0: float) -> None:
+        """The conductor changed the timeline: this process's clock and every worker's follow it."""
+        data = timeline.to_data(wall_t0)
+        self.rt.clock.follow(data)
+        runner = self.rt.capture.env.runner
+        if isinstance(runner, MasterRunner):
+            runner.send_message("crmload_timeline", data)
+
     def on_test_start(self, environment: Environment, **_kw: Any) -> None:
         rt, s = self.rt, self.rt.settings
         rt.clock.start()
@@ -143,6 +160,7 @@ class _Hooks:
         if isinstance(runner, LocalRunner | MasterRunner):
             s.run_dir.mkdir(parents=True, exist_ok=True)
             self.shape.stage_log = StageLog(rt.scenario, s.run_dir)
+            self.shape.run_dir = s.run_dir
             (s.run_dir / "locust.json").write_text(
                 json.dumps(
                     {
@@ -205,11 +223,12 @@ def install(classes: dict[str, Any], shape: type[ScenarioShape]) -> Runtime:
     configure_personas(scenario, classes)
     has_arrivals = any(st.arrival_rate > 0 for st in scenario.stages)
     shape.scenario = scenario
+    shape.timeline = Timeline.of(scenario, awaited=s.conducted)
     shape.pool_users = scenario.open_model.max_users if has_arrivals and "integration" in scenario.personas else 0
     rt = Runtime(
         settings=s,
         scenario=scenario,
-        clock=StageClock(scenario),
+        clock=StageClock(scenario, Timeline.of(scenario, awaited=s.conducted)),
         capture=None,  # type: ignore[arg-type]  # made by the init event, when Locust has an environment
         adapter_class=load_adapter(s.adapter),
         scheduler=None,

@@ -8,6 +8,7 @@
 | ``CRMLOAD_TESTDATA`` | test-data manifest (credentials, record ids, search keys) | ``testdata.json`` |
 | ``CRMLOAD_ADAPTER`` | target adapter, ``module:Class`` | ``crmload.loadtests.adapters.reference:ReferenceCRM`` |
 | ``CRMLOAD_FAILURE_OUTCOMES`` | outcomes that count as failures, comma-separated | the default set |
+| ``CRMLOAD_CONDUCTED`` | ``1``: a conductor ends held stages and search steps | unset: they run their longest |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Settings:
     testdata_path: Path
     adapter: str
     failure_outcomes: frozenset[Outcome]
+    conducted: bool = False
 
 
 @cache
@@ -56,4 +58,5 @@ def settings() -> Settings:
         testdata_path=Path(os.environ.get("CRMLOAD_TESTDATA", "testdata.json")),
         adapter=upgrade_module_name(os.environ.get("CRMLOAD_ADAPTER", DEFAULT_ADAPTER)),
         failure_outcomes=failures,
+        conducted=os.environ.get("CRMLOAD_CONDUCTED") == "1",
     )

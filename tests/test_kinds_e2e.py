@@ -229,3 +229,56 @@ def test_thirty_percent_slower_lookups_regress_exactly_that_operation(baseline: 
     assert {key for (key, _m), status in by_operation.items() if status == REGRESSED} == {"customer.search"}
     assert IMPROVED not in by_operation.values()
     assert "id=comparison" in (cand.run_dir / "report.html").read_text()  # type: ignore[operator]
+
+
+SEARCH = ("run", str(SCENARIOS / "capacity-search.yaml"), "--thresholds", str(SCENARIOS / "capacity-thresholds.yaml"))
+THINK, THINK_SHARE, LIMIT_S = (0.08, 0.12), 4 / 6, 0.300  # the scenario's think times; the customer call
+# thinks 4 times in its 6 requests; PERF-RT-01's p95 limit
+
+
+@pytest.fixture(scope="module", params=[(4, 50), (3, 60)], ids=["4x50ms", "3x60ms"])
+def searched(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Finished]:
+    servers, service_ms = request.param
+    done = crmload(
+        *SEARCH,
+        "--crm-concurrency-limit",
+        str(servers),
+        "--crm-service-time-ms",
+        str(service_ms),
+        results=tmp_path_factory.mktemp(f"search{servers}"),
+    )
+    return servers, done
+
+
+def test_the_ceiling_search_lands_within_one_refinement_step_of_queueing_theory(
+    searched: tuple[int, Finished],
+) -> None:
+    """Method: the theory is :func:`queueing.simulated_ceiling`, a simulation of the closed network
+    (C servers of fixed hold time S, the scenario's users thinking 80–120 ms before 4 of every 6
+    requests), the most users whose p95 stays under 300 ms. S is the permit's hold time measured as
+    C over the plateau throughput (it includes the event loop's timer overshoot, about 3 % over the
+    nominal service time). Tolerance: one refinement step, the gap between the reported ceiling and
+    the next tested load above it (at most 10 % of the ceiling, by the search's resolution)."""
+    from queueing import simulated_ceiling
+
+    servers, done = searched
+    assert done.code == 0, done.stdout + done.stderr
+    cap = done.json("verdict.json")["capacity"]
+    plateau = cap["plateau_rps"] or max(s["throughput_rps"] for s in cap["steps"])
+    hold_s = servers / plateau
+    expected = simulated_ceiling(servers, hold_s, THINK, THINK_SHARE, LIMIT_S)
+    ceiling, resolution = cap["ceiling_users"], cap["resolution"]
+    step = round(ceiling * resolution)
+    assert resolution <= 0.1 + 1 / ceiling and step >= 1, cap  # the search went down to its resolution
+    assert abs(ceiling - expected) <= step, (ceiling, expected, step, hold_s)
+    refined = [s for s in cap["steps"] if s["name"].startswith("refine-")]
+    assert refined and all(s["users"] not in STEPS for s in refined)
+    # the knee within one staircase step of the saturation point N* = C·(S + Z)/S
+    saturation = servers * (hold_s + 0.1 * THINK_SHARE) / hold_s
+    at = max(i for i, n in enumerate(STEPS) if n <= max(saturation, STEPS[0]))
+    assert cap["knee_users"] in STEPS[max(0, at - 1) : at + 3], (cap["knee_users"], saturation)
+    conc = done.json("verdict.json")["clauses"][0]
+    assert conc["status"] == PASS and f"resolution {step} users" in conc["reason"], conc  # broke or undecided
+    # the run ended with the search, not with the planned staircase
+    stages = done.json("stages.json")
+    assert "u45" not in [s["name"] for s in stages] and stages[-1]["name"].startswith("refine-")

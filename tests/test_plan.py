@@ -106,9 +106,14 @@ def test_plan_command_and_strict_run(tmp_path: Path) -> None:
             [sys.executable, "-m", "crmload.cli", *args], capture_output=True, text=True, cwd=tmp_path, timeout=120
         )
 
-    shown = cli("plan", "capacity")
+    shown = cli("plan", "capacity", "--all")
     assert shown.returncode == 0 and shown.stdout.startswith("PLAN: capacity")
-    assert "UNDECIDABLE  CLS-READ" in shown.stdout and "needs   3838" in shown.stdout
+    # the shipped staircase, held until decided: every step can decide the ceiling's clauses, and
+    # a 0.1 % error rate (3,838 requests at 95 %, more at the looks' level) is tested there for a breach only
+    lines = shown.stdout.splitlines()
+    assert not [x for x in lines if "UNDECIDABLE" in x and ("PERF-RT-01" in x or "PERF-ERR-01" in x)]
+    assert [x for x in lines if x.strip().startswith("breach-only  CLS-READ") and "rate <= 0.1%" in x]
+    assert "BUDGET" not in shown.stdout  # its worst case fits its budget
     data = json.loads(cli("plan", "smoke", "--json").stdout)
     assert data["undecidable"] == 0 and all(n["decidable"] for n in data["needs"])
     short = cli("plan", "smoke", "--duration", "5s")

@@ -333,3 +333,21 @@ def test_dropped_arrivals_enter_the_corrected_percentiles(tmp_path: Path) -> Non
     assert row["percentiles_ms"]["p99"] < 0.5 * theory_ms  # the raw figure misses the lag entirely
     write = next(c for c in verdict["clauses"] if c["id"] == "CLS-WRITE")
     assert any("arrivals dropped beyond max_lag" in p["reason"] for p in write["parts"]), write
+
+
+def test_a_stage_held_until_decided_ends_at_its_first_deciding_look(tmp_path: Path) -> None:
+    done = crmload("run", str(REPO / "tests" / "scenarios" / "held.yaml"), "--thresholds",
+                   str(REPO / "tests" / "scenarios" / "capacity-thresholds.yaml"), results=tmp_path)  # fmt: skip
+    assert done.code == 0, done.stdout + done.stderr
+    (stage,) = done.json("stages.json")
+    # looks at 2, 4, 8, 16 and 32 steady seconds; the first holds about 55 samples, fewer than a p95
+    # needs at the looks' level of 1 - 0.05/5 = 99 %
+    assert stage["looks"] == 5 and stage["confidence"] == pytest.approx(0.99)
+    assert 1 < stage["look"] < 5 and stage["decided"] is True, stage
+    ran = stage["end"] - stage["start"]
+    assert ran == pytest.approx(1.0 + 2.0 * 2 ** (stage["look"] - 1), abs=0.01)  # warm-up + the look's steady seconds
+    verdict = done.json("verdict.json")
+    clause = verdict["clauses"][0]
+    assert clause["status"] == "PASS" and clause["samples"] >= 100
+    assert any("held until decided" in w and "99.00 %" in w for w in verdict["warnings"]), verdict["warnings"]
+    assert done.json("meta.json")["status"] == "completed"

@@ -175,6 +175,12 @@ class StageRecord(_Record):
     warmup_s: float = 0.0
     judged: bool | None = None
     surge: bool | None = None
+    hold: str | None = None  # "until-decided": the conductor ended it at a look
+    max_s: float | None = None
+    confidence: float | None = None  # held: the level each look judged at (1 - alpha/looks)
+    looks: int | None = None  # held: the looks planned
+    look: int | None = None  # held: the look that ended it
+    decided: bool | None = None  # held: every clause decided at that look (else it ran to max)
     start: float
     end: float | None = None
 

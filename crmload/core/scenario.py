@@ -18,6 +18,7 @@ the CRM's speed). Durations accept ``90``, ``"90s"``, ``"5m"``, ``"1h"``.
 from __future__ import annotations
 
 import difflib
+import itertools
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from crmload.core.errors import ConfigError, ConfigErrors
 from crmload.core.operations import CLOSED_PERSONAS, OPEN_PERSONAS, PERSONA_NAMES, PersonaName
 from crmload.core.personas import JOURNEYS, OPTIONS, option_value, weight_option
-from crmload.core.units import DurationS, parse_duration_s, parse_fraction
+from crmload.core.units import DurationS, Fraction, parse_duration_s, parse_fraction
 from crmload.core.yamlio import compose, field_name, key_mark, load_model, locate
 
 PERSONAS = PERSONA_NAMES
@@ -110,16 +111,59 @@ class Stage(_Frozen):
     warmup: DurationS | None = Field(None, ge=0, description="left out of steady-state statistics")
     judged: bool = Field(True, description="false: a ramp or cool-down, left out of the verdict")
     surge: bool = Field(False, description="a promotion surge: judged on its own, recovery measured after it")
+    hold: Literal["fixed", "until-decided"] = Field(
+        "fixed", description="until-decided: judged as it runs, it ends once decided (after duration, by max)"
+    )
+    max: DurationS | None = Field(None, gt=0, description="until-decided: the longest the stage runs")
 
     @model_validator(mode="after")
     def _some_load(self) -> Stage:
         if self.users == 0 and self.arrival_rate == 0:
             raise ValueError("a stage needs users > 0 or arrival_rate > 0 | fix: set users or arrival_rate")
+        if self.hold == "until-decided":
+            if self.max is None:
+                raise ValueError("hold: until-decided needs a max | fix: add e.g. max: 10m (the longest it may run)")
+            if self.max < self.duration:
+                raise ValueError(
+                    f"max ({self.max:g} s) is shorter than duration ({self.duration:g} s), the first look"
+                    " | fix: make max at least duration"
+                )
+        elif self.max is not None:
+            raise ValueError("max is only read with hold: until-decided | fix: add hold: until-decided or drop max")
         return self
+
+    @property
+    def held(self) -> bool:
+        return self.hold == "until-decided"
+
+    def look_seconds(self, warmup_s: float) -> list[float]:
+        """Steady seconds at which a held stage is judged: after ``duration``, doubling, up to ``max``
+        (the looks of :mod:`crmload.conductor`; their number K sets each look's level, 1 − α/K)."""
+        first = max(1.0, self.duration - warmup_s)
+        last = max(first, self.longest_s - warmup_s)
+        looks = [first]
+        while looks[-1] * 2 < last:
+            looks.append(looks[-1] * 2)
+        if looks[-1] < last:
+            looks.append(last)
+        return looks
+
+    @property
+    def longest_s(self) -> float:
+        """How long the stage may run: ``max`` when held until decided, else ``duration``."""
+        return self.max if self.held and self.max is not None else self.duration
 
     @property
     def kind(self) -> str:
         return "arrival_rate" if self.arrival_rate > 0 and self.users == 0 else "users"
+
+
+class Search(_Frozen):
+    """A ceiling search (``kind: capacity``): once a step breaks, steps between the last passing and
+    the first broken load, each halving the gap, until it is at most ``resolution`` of the passing
+    users. Each refinement step runs like the step that broke (duration, warm-up, hold, max)."""
+
+    resolution: Fraction = Field(0.1, gt=0, le=1, description="the gap to stop at, a share of the passing users")
 
 
 class Scenario(_Frozen):
@@ -138,16 +182,27 @@ class Scenario(_Frozen):
     stop_when: list[StopWhen] = Field(default_factory=list, description="end the run early when one holds")
     recovery_window: DurationS = Field(10.0, gt=0, le=3600, description="rolling window of the surge recovery")
     max_drift: float = Field(0.1, gt=0, le=10, description="soak: p95 growth over the run that counts as drift")
+    search: Search | None = Field(None, description="capacity: refine between the last passing and first broken step")
+    budget: DurationS | None = Field(None, gt=0, description="the longest the run may take; the planner checks it")
+    ceiling_clauses: list[str] | None = Field(
+        None, description="capacity: clauses every step must show compliant (default: latency and failure rate)"
+    )
 
     @field_validator("max_drift", mode="before")
     @classmethod
     def _fraction(cls, v: Any) -> Any:
         return parse_fraction(v)
 
+    @model_validator(mode="after")
+    def _search_on_a_staircase(self) -> Scenario:
+        if self.search is not None and self.kind != "capacity":
+            raise ValueError("search is read only with kind: capacity | fix: add kind: capacity or drop search")
+        return self
+
     @field_validator("stages")
     @classmethod
     def _consistent(cls, stages: list[Stage], info: ValidationInfo) -> list[Stage]:
-        total = sum(s.duration for s in stages)
+        total = sum(s.longest_s for s in stages)
         if total > MAX_TOTAL_DURATION_S:
             raise ValueError(f"stages add up to {total / 3600:.1f} h, over the 48 h bound | fix: shorten the stages")
         personas = info.data.get("personas")
@@ -169,7 +224,41 @@ class Scenario(_Frozen):
 
     @property
     def total_duration_s(self) -> float:
+        """The planned run: every stage for its ``duration`` (held stages for their shortest)."""
         return sum(s.duration for s in self.stages)
+
+    @property
+    def conducted(self) -> bool:
+        """Stages whose end is decided while the run goes (held until decided, or a ceiling search)."""
+        return self.search is not None or any(s.held for s in self.stages)
+
+    def refinements(self) -> int:
+        """The most refinement steps a ceiling search can add: bisections of the widest gap between
+        two adjacent steps down to the resolution."""
+        if self.search is None:
+            return 0
+        users = sorted({s.users for s in self.stages if s.judged and s.users > 0})
+        worst = 0
+        for low, high in itertools.pairwise(users):
+            n, lo, hi = 0, low, high
+            while hi - lo > max(1.0, self.search.resolution * lo):
+                hi, n = (lo + hi) // 2, n + 1  # the worst case: every refinement breaks, the gap halves
+            worst = max(worst, n)
+        return worst
+
+    @property
+    def worst_case_s(self) -> float:
+        """The longest the run can take by its stages: held stages for their ``max``, and a ceiling
+        search's refinement steps each as long as the longest step."""
+        longest = sum(s.longest_s for s in self.stages)
+        steps = [s.longest_s for s in self.stages if s.judged and s.users > 0]
+        return longest + self.refinements() * max(steps, default=0.0)
+
+    @property
+    def longest_duration_s(self) -> float:
+        """The longest the run can take: :attr:`worst_case_s`, capped by ``budget``."""
+        worst = self.worst_case_s
+        return min(worst, self.budget) if self.budget is not None else worst
 
     def stage_at(self, elapsed_s: float) -> tuple[int, Stage] | None:
         """The stage running ``elapsed_s`` seconds after the start, or None once all have run."""
@@ -211,31 +300,36 @@ class Scenario(_Frozen):
                     "arrival_rate": s.arrival_rate * r_factor,
                     "duration": s.duration * d_factor,
                     "warmup": None if s.warmup is None else s.warmup * d_factor,
+                    "max": None if s.max is None else s.max * d_factor,
                 }
             )
             for s in self.stages
         ]
-        return self.model_copy(update={"stages": stages, "warmup": self.warmup * d_factor})
+        budget = None if self.budget is None else self.budget * d_factor
+        return self.model_copy(update={"stages": stages, "warmup": self.warmup * d_factor, "budget": budget})
 
     def warmup_s(self, stage: Stage) -> float:
         """The warm-up left out at the start of ``stage``: its own, else the scenario's."""
         return self.warmup if stage.warmup is None else stage.warmup
 
+    def stage_plan(self, index: int, stage: Stage, start_s: float) -> dict[str, Any]:
+        """One stage's record in ``stages.json`` before it runs (the plan; start and end are added)."""
+        return {
+            "index": index,
+            "name": stage.name,
+            "kind": stage.kind,
+            "target": {"users": stage.users, "arrival_rate": stage.arrival_rate},
+            "planned_start_s": start_s,
+            "planned_duration_s": stage.duration,
+            "warmup_s": self.warmup_s(stage),
+            "judged": stage.judged,
+            "surge": stage.surge,
+            "hold": stage.hold,
+            "max_s": stage.max,
+        }
+
     def stages_plan(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "index": i,
-                "name": s.name,
-                "kind": s.kind,
-                "target": {"users": s.users, "arrival_rate": s.arrival_rate},
-                "planned_start_s": self.stage_start_s(i),
-                "planned_duration_s": s.duration,
-                "warmup_s": self.warmup_s(s),
-                "judged": s.judged,
-                "surge": s.surge,
-            }
-            for i, s in enumerate(self.stages)
-        ]
+        return [self.stage_plan(i, s, self.stage_start_s(i)) for i, s in enumerate(self.stages)]
 
 
 def load_scenario(path: Path) -> Scenario:
