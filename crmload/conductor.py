@@ -95,7 +95,12 @@ class Conductor:
             return None
         budget = self.scenario.budget
         if budget is not None and now - self._started >= budget:
-            return self._decide(i, now, {"budget_s": budget}, None, True, f"budget of {budget:g} s reached: run ends")
+            record: dict[str, Any] = {"budget_s": budget}
+            stage = self.stages[i]
+            if stage.held:  # looked at already: judged at the looks' level, the budget's cut as its last look
+                looks = stage.look_seconds(self.scenario.warmup_s(stage))
+                record.update(looks=len(looks), confidence=self._level(len(looks)), decided=False)
+            return self._decide(i, now, record, None, True, f"budget of {budget:g} s reached: the run ends")
         if not self.awaits(i):
             return None
         return self._look_at(cur, i, now)
@@ -108,7 +113,7 @@ class Conductor:
         cut = cur.start + warmup + looks[k]
         if now < cut + FLUSH_S:
             return None
-        level = look_confidence(self._per_step.defaults.confidence, len(looks))
+        level = self._level(len(looks))
         status = self._judge(cur, stage, cut, level)
         last = k == len(looks) - 1
         if status not in (PASS, FAIL) and not last:
@@ -119,6 +124,9 @@ class Conductor:
         nxt, stop, why = self._next(i, stage, status)
         what = f"look {k + 1} of {len(looks)} at {looks[k]:.0f} s steady"
         return self._decide(i, cut, record, nxt, stop, f"stage {stage.name}: {status} at {what}{why}")
+
+    def _level(self, looks: int) -> float:
+        return look_confidence(self._per_step.defaults.confidence, looks)
 
     def _judge(self, cur: StageRecord, stage: Stage, cut: float, level: float) -> str:
         try:

@@ -380,7 +380,7 @@ def _supervise(
     try:
         while proc.poll() is None:
             time.sleep(0.5 if progress.requests == 0 else every)
-            _report(progress, conductor, opts.quiet)
+            conductor = _report(progress, conductor, opts.quiet)
             if not started and (run_dir / "locust.json").exists():
                 started = True
                 if on_start is not None:
@@ -404,15 +404,23 @@ def _supervise(
     return status, reason, interrupted
 
 
-def _report(progress: _Progress, conductor: Conductor | None, quiet: bool) -> None:
-    """One progress line (or a silent poll), and what the conductor decided, if anything."""
+def _report(progress: _Progress, conductor: Conductor | None, quiet: bool) -> Conductor | None:
+    """One progress line (or a silent poll), and what the conductor decided, if anything. Returns
+    the conductor, or None once it cannot judge (its stages then run their longest)."""
     if not quiet:
         print(progress.line(), file=progress.out, flush=True)
     else:
         progress.poll()
-    said = conductor.poll() if conductor is not None else None
+    if conductor is None:
+        return None
+    try:
+        said = conductor.poll()
+    except (RunError, OSError, ValueError) as exc:
+        print(f"CONDUCTOR: cannot judge the run ({exc}); held stages run to their max", file=progress.out)
+        return None
     if said:
         print(f"CONDUCTOR: {said}", file=progress.out, flush=True)
+    return conductor
 
 
 def _conductor(opts: RunOptions, run_dir: Path) -> Conductor | None:

@@ -13,8 +13,9 @@ from e2e import crmload, predictions_against
 
 from crmload.analysis.expr import parse_limit
 from crmload.analysis.plan import plan, samples_needed, stage_rates
-from crmload.analysis.thresholds import Thresholds
-from crmload.core.scenario import Scenario
+from crmload.analysis.thresholds import Thresholds, load_thresholds
+from crmload.core.resources import default_standard
+from crmload.core.scenario import Scenario, load_scenario
 
 GOLDEN = Path(__file__).parent / "golden"
 REPO = Path(__file__).resolve().parent.parent
@@ -135,3 +136,15 @@ def test_the_plan_of_a_scaled_scenario_predicts_what_its_run_records(tmp_path: P
     assert len(pairs) >= 2
     off = [(n.clause_id, n.scope, round(n.expected), got) for n, got in pairs if abs(n.expected - got) > 0.25 * got]
     assert off == []
+
+
+def test_held_steps_are_planned_at_their_max_and_their_looks_level() -> None:
+    from crmload.core.resources import scenario_path
+
+    found = plan(load_scenario(scenario_path("capacity")), load_thresholds(default_standard()))
+    u10 = next(w for w in found.windows if w.name == "u10")
+    # held 90 s to 3m30s with a 30 s warm-up: looks at 60, 120 and 180 steady seconds, each at 1 - 0.05/3
+    assert u10.seconds == 180 and u10.confidence == pytest.approx(1 - 0.05 / 3) and u10.step
+    rate = next(n for n in found.needs if n.window == "u10" and n.clause_id == "CLS-READ" and n.limit == "rate <= 0.1%")
+    assert rate.breach_only and rate.decidable and rate.needed > 3838  # more than at 95 %
+    assert found.longest_s <= 55 * 60 and not found.problems

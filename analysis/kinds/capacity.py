@@ -43,10 +43,16 @@ class Capacity(KindAnalysis):
             + "</td></tr>"
             for s in cap["steps"]
         )
+        resolution = cap.get("resolution")
         facts = [
             "ceiling: <b>"
             + esc(cap["ceiling_users"] if cap["ceiling_users"] is not None else "below the first step")
-            + "</b> users",
+            + "</b> users"
+            + (
+                f" (resolution {resolution * 100:.0f} %: the next tested load above it did not pass)"
+                if resolution
+                else ""
+            ),
             "break: " + _break_html(cap.get("break")),
             _knee_html(cap),
         ]
@@ -56,6 +62,17 @@ class Capacity(KindAnalysis):
             facts.append(
                 f"Little's law: configured mean think time {cap['configured_think_s']:.3f} s per request "
                 "against the implied one per step (column 'implied think')"
+            )
+        if cap.get("breach_only"):
+            facts.append(
+                "tested at the steps for a breach only (no step could bound them), and judged for compliance "
+                "on the steps up to the ceiling pooled: "
+                + esc(
+                    "; ".join(
+                        f"{cid}: {', '.join(groups[:4])}" + (" …" if len(groups) > 4 else "")
+                        for cid, groups in cap["breach_only"].items()
+                    )
+                )
             )
         if cap.get("stopped_early"):
             facts.append(f"<b>stopped early</b>: {esc(cap['stopped_early'])}")
