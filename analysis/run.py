@@ -25,6 +25,7 @@ from crmload.core.rundir import (
     CaptureSummary,
     Meta,
     RunStatus,
+    StageRecord,
     read_capture,
     read_json,
     read_meta,
@@ -136,6 +137,26 @@ def _read_generators(path: Path) -> dict[str, NDArray[Any]]:
     }
 
 
+def stage_of(s: StageRecord, planned: dict[str, Any], ts_max: float) -> Stage:
+    """A stage as it ran, from its ``stages.json`` record (``planned``: its scenario plan entry, for
+    records that lack a field; ``ts_max``: the end of a stage that has none yet)."""
+    return Stage(
+        index=s.index,
+        name=s.name,
+        kind=s.kind,
+        users=s.target.users,
+        arrival_rate=s.target.arrival_rate,
+        start=s.start,
+        end=s.end if s.end else ts_max,
+        warmup_s=s.warmup_s,
+        judged=bool(s.judged if s.judged is not None else planned.get("judged", True)),
+        surge=bool(s.surge if s.surge is not None else planned.get("surge", False)),
+        held=s.hold == "until-decided",
+        longest_s=s.max_s if s.hold == "until-decided" else s.planned_duration_s,
+        confidence=s.confidence,
+    )
+
+
 def load_run(path: Path) -> RunData:
     """Load a run directory; raises :class:`RunError` when it holds no samples at all."""
     if not path.is_dir():
@@ -151,26 +172,7 @@ def load_run(path: Path) -> RunData:
     meta = read_meta(path)
     plan = {s.get("name"): s for s in (meta.scenario_plan if meta else [])}
     ts_max = float(np.nanmax(samples["ts"])) if len(samples) else 0.0
-    stages = []
-    for s in read_stages(path):
-        planned = plan.get(s.name, {})
-        stages.append(
-            Stage(
-                index=s.index,
-                name=s.name,
-                kind=s.kind,
-                users=s.target.users,
-                arrival_rate=s.target.arrival_rate,
-                start=s.start,
-                end=s.end if s.end else ts_max,
-                warmup_s=s.warmup_s,
-                judged=bool(s.judged if s.judged is not None else planned.get("judged", True)),
-                surge=bool(s.surge if s.surge is not None else planned.get("surge", False)),
-                held=s.hold == "until-decided",
-                longest_s=s.max_s if s.hold == "until-decided" else s.planned_duration_s,
-                confidence=s.confidence,
-            )
-        )
+    stages = [stage_of(s, plan.get(s.name, {}), ts_max) for s in read_stages(path)]
     generators = _read_generators(path / GENERATORS_FILE)
     extras = {name: read_json(path / f"{name}.json") for name in ("security", "audit")}
     return RunData(

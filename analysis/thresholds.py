@@ -30,7 +30,7 @@ FailureOutcome = Literal["http_4xx", "http_5xx", "timeout", "connection", "check
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _check_ops(ops: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ error · 3 INCONCLUSIVE · 130 interrupted (what was recorded is kept and judged
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmload import __version__
-from crmload.core.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, CrmloadError
+from crmload.core.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, ConfigErrors, CrmloadError
 from crmload.core.resources import default_standard, scenario_names, scenario_path
 from crmload.loadtests.settings import DEFAULT_ADAPTER
 
@@ -304,9 +305,69 @@ def _run_scenario(args: argparse.Namespace) -> tuple[Path, Scenario]:
         raise CrmloadError(f"{args.scenario}: no scenario file or name like that — fix: give a path, or one of {names}")
     scenario = load_scenario(path)
     duration_s = _duration_option(args.duration, "--duration") if args.duration else None
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+        raise CrmloadError(f"--duration: must be a time above 0 (got {args.duration!r}) — fix: write e.g. 5m")
     if args.users is not None and args.users < 1:
         raise CrmloadError("--users must be at least 1")
-    return path, scenario.scaled(users=args.users, rate_factor=args.rate_scale, duration_s=duration_s)
+    if args.rate_scale is not None and not (math.isfinite(args.rate_scale) and args.rate_scale > 0):
+        raise CrmloadError(f"--rate-scale: must be a number above 0 (got {args.rate_scale!r}) — fix: write e.g. 2")
+    scaled = scenario.scaled(users=args.users, rate_factor=args.rate_scale, duration_s=duration_s)
+    return path, _revalidated(scaled, args)
+
+
+def _revalidated(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    """The scaled scenario checked against the scenario's own bounds again (scaling copies, it does
+    not validate): an error names the options that broke them."""
+    from pydantic import ValidationError
+
+    from crmload.core.scenario import Scenario
+
+    try:
+        return Scenario.model_validate(scenario.model_dump(mode="json", by_alias=True))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ").split(" | ")[0]
+        given = [
+            f"--{o.replace('_', '-')} {v}"
+            for o, v in vars(args).items()
+            if o in ("users", "rate_scale", "duration") and v is not None
+        ]
+        raise CrmloadError(
+            f"{' '.join(given)}: the scaled scenario breaks its bounds at {where}: {msg}"
+            " — fix: scale less (the bounds: README, Scenarios)"
+        ) from None
+
+
+def judge_errors(path: Path, scenario: Scenario, thresholds: Thresholds, standard: Path) -> list[ConfigError]:
+    """The ids of the scenario's ``judge:`` list that the standard in use does not have, each located
+    in the scenario file with "did you mean" (a typo would drop a clause from the verdict unseen)."""
+    import difflib
+
+    from crmload.analysis.kinds import own_clause_ids
+    from crmload.core.yamlio import compose, locate
+
+    known = [*thresholds.all_ids(), *sorted(own_clause_ids())]
+    unknown = [(i, cid) for i, cid in enumerate(scenario.judge or []) if cid not in known]
+    if not unknown:
+        return []
+    try:
+        _data, node = compose(path)
+    except ConfigError:
+        node = None
+    out = []
+    for i, cid in unknown:
+        line, col, _ = locate(node, ("judge", i))
+        close = difflib.get_close_matches(cid, known, n=1, cutoff=0.6)
+        fix = f"did you mean '{close[0]}'?" if close else f"{standard} has " + ", ".join(known)
+        out.append(ConfigError(path, line, col, f"judge[{i}]", f"no clause {cid!r} in the standard {standard}", fix))
+    return out
+
+
+def _check_judge(path: Path, scenario: Scenario, thresholds: Thresholds, standard: Path) -> None:
+    errors = judge_errors(path, scenario, thresholds, standard)
+    if errors:
+        raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -318,8 +379,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     path, scenario = _run_scenario(args)
     thresholds_path = args.thresholds or default_standard()
     thresholds = load_thresholds(thresholds_path)
-    if args.processes < 1:
-        raise CrmloadError("--processes must be at least 1")
+    _check_judge(path, scenario, thresholds, thresholds_path)
+    cores = os.cpu_count() or 1
+    if not 1 <= args.processes <= cores:
+        raise CrmloadError(
+            f"--processes: must be between 1 and this machine's {cores} cores (got {args.processes})"
+            " — fix: one load generator per core at most; more machines for more load (README, distributed)"
+        )
     baseline = None
     if args.baseline:
         from crmload.baselines import resolve
@@ -388,8 +454,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from crmload.analysis.plan import plan, text
     from crmload.analysis.thresholds import load_thresholds
 
-    _path, scenario = _run_scenario(args)
-    thresholds = load_thresholds(args.thresholds or default_standard())
+    path, scenario = _run_scenario(args)
+    standard = args.thresholds or default_standard()
+    thresholds = load_thresholds(standard)
+    _check_judge(path, scenario, thresholds, standard)
     response_s = _duration_option(args.response_time, "--response-time") if args.response_time else 0.0
     if args.like:
         response_s = _measured_response_s(args.like)
@@ -515,6 +583,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     files = args.files or [default_standard(), *scenario_names().values()]
     errors: list[ConfigError] = []
+    standards: list[tuple[Path, Thresholds]] = []
+    scenarios: list[tuple[Path, Scenario]] = []
     for f in files:
         try:
             data, _node = compose(f)
@@ -523,13 +593,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
             )
             if is_thresholds:
                 t: Thresholds = load_thresholds(f)
+                standards.append((f, t))
                 print(f"ok  {f}  (standard: {len(t.all_ids())} clauses)")
             else:
                 s = load_scenario(f)
+                scenarios.append((f, s))
                 print(f"ok  {f}  (scenario {s.name}: {len(s.stages)} stages, {s.total_duration_s:g} s)")
         except ConfigError as exc:
             errors.append(exc)
             print(f"error: {exc}", file=sys.stderr)
+    # a scenario's judge list against the standard given with it, else the one a run would use
+    if scenarios and not standards:
+        with contextlib.suppress(ConfigError):
+            standards.append((default_standard(), load_thresholds(default_standard())))
+    for f, s in scenarios:
+        for std_path, std in standards[:1]:
+            for problem in judge_errors(f, s, std, std_path):
+                errors.append(problem)
+                print(f"error: {problem}", file=sys.stderr)
     return EXIT_USAGE if errors else 0
 
 

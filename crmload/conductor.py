@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from crmload.analysis.capacity import judge_step, step_clause_ids, step_thresholds
-from crmload.analysis.run import Stage as RunStage
-from crmload.analysis.run import load_run
+from crmload.analysis.run import load_run, stage_of
 from crmload.analysis.sequential import look_confidence
 from crmload.analysis.thresholds import Thresholds
 from crmload.analysis.verdict import FAIL, PASS
@@ -114,7 +113,7 @@ class Conductor:
         if now < cut + FLUSH_S:
             return None
         level = self._level(len(looks))
-        status = self._judge(cur, stage, cut, level)
+        status = self._judge(cur, cut, level)
         last = k == len(looks) - 1
         if status not in (PASS, FAIL) and not last:
             self._look[i] = k + 1
@@ -128,27 +127,14 @@ class Conductor:
     def _level(self, looks: int) -> float:
         return look_confidence(self._per_step.defaults.confidence, looks)
 
-    def _judge(self, cur: StageRecord, stage: Stage, cut: float, level: float) -> str:
+    def _judge(self, cur: StageRecord, cut: float, level: float) -> str:
         try:
             run = load_run(self.run_dir)
         except RunError:
             return "INCONCLUSIVE"
         # a look judges a run in progress as if it ended at the cut
         run = replace(run, meta=run.meta.model_copy(update={"status": RunStatus.COMPLETED}), has_meta=True)
-        st = RunStage(
-            index=cur.index,
-            name=cur.name,
-            kind=cur.kind,
-            users=cur.target.users,
-            arrival_rate=cur.target.arrival_rate,
-            start=cur.start,
-            end=cut,
-            warmup_s=cur.warmup_s,
-            judged=True,
-            held=stage.held,
-            longest_s=stage.longest_s,
-            confidence=level,
-        )
+        st = replace(stage_of(cur, {}, cut), end=cut, judged=True, confidence=level)
         defining = self._defining if self.scenario.kind == "capacity" else set(self._step_ids)
         step, _thin = judge_step(run, st, self._per_step, self._step_ids, level, defining)
         return step.status

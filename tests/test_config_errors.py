@@ -37,8 +37,19 @@ SCENARIOS = {
     "unknown_option.yaml": (5, "personas.sales.options.walk_in_shar", "did you mean 'walk_in_share'?"),
     "option_out_of_range.yaml": (6, "personas.sales.options.probe_share", "between 0 and 1 (got 5)"),
     "no_journey_weight.yaml": (5, "personas.manager.options", "every journey weight is 0"),
+    "duplicate_key.yaml": (6, "stages", "'stages' is also given on line 4"),
+    "held_without_max.yaml": (5, "stages[0]", "needs a max"),
+    "max_below_duration.yaml": (5, "stages[0]", "shorter than duration"),
+    "search_without_capacity.yaml": (4, "search", "only with kind: capacity"),
+    "infinite_duration.yaml": (5, "stages[0].duration", "finite number"),
+    "nan_think_time.yaml": (3, "personas.sales.think_time[1]", "finite number"),
+    "nested_too_deep.yaml": (2, None, "nested more than 50 deep"),
+    "nul_byte.yaml": (1, None, "is not allowed in YAML"),
+    "judge_empty.yaml": (6, "judge", "would judge nothing"),
+    "judge_twice.yaml": (6, "judge", "names PERF-RT-01 twice"),
 }
 THRESHOLDS = {
+    "duplicate_limit.yaml": (6, "clauses[0].limit", "'limit' is also given on line 5"),
     "bad_expression.yaml": (3, "clauses[0].limits", "cannot read 'p(95) < 3 parsecs'"),
     "percentile_range.yaml": (3, "clauses[0].limits", "0 < N < 100"),
     "unknown_operation.yaml": (5, "clauses[0].select.operations", "did you mean 'customer.search'?"),
@@ -162,3 +173,60 @@ def test_fuzzed_text_never_raises_anything_else(tmp_path: Path, text: str) -> No
             loader(path)
         except ConfigError as exc:
             assert str(exc).startswith(str(path))
+
+
+def test_a_judge_list_naming_a_clause_the_standard_lacks_is_refused_before_any_load(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    scenario = tmp_path / "typo.yaml"
+    scenario.write_text(
+        "name: typo\npersonas:\n  sales: {weight: 1}\nstages:\n  - {name: a, users: 1, duration: 5s}\n"
+        "judge: [PERF-RT-1, DATA-01]\n"
+    )
+    results = ["--results", str(tmp_path / "r")]
+    for cmd in (["validate", str(scenario)], ["plan", str(scenario)], ["run", str(scenario), *results]):
+        done = subprocess.run(
+            [sys.executable, "-m", "crmload.cli", *cmd], capture_output=True, text=True, cwd=tmp_path, timeout=60
+        )
+        assert done.returncode == 2, (cmd, done.stderr)
+        assert (
+            f"{scenario}:6:9: judge[0]: no clause 'PERF-RT-1'" in done.stderr
+            and "did you mean 'PERF-RT-01'?" in done.stderr
+        )
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "r").exists()  # refused before the CRM started
+    # against another standard given with --thresholds, its own ids count
+    own = tmp_path / "own.yaml"
+    own.write_text("version: 1\nclauses:\n  - {id: PERF-RT-1, title: t, limit: 'p(95) < 3s'}\n"
+                   "  - {id: DATA-01, title: d, metric: lost_writes}\n")  # fmt: skip
+    ok = subprocess.run([sys.executable, "-m", "crmload.cli", "plan", str(scenario), "--thresholds", str(own)],
+                        capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["plan", "smoke", "--users", "1000000"], "--users 1000000: the scaled scenario breaks its bounds"),
+        (["plan", "smoke", "--duration", "100h"], "over the 48 h bound"),
+        (["plan", "smoke", "--duration", "inf"], "--duration: must be a time above 0"),
+        (["plan", "smoke", "--duration", "nan"], "--duration: must be a time above 0"),
+        (["plan", "smoke", "--duration", "0"], "--duration: must be a time above 0"),
+        (["plan", "smoke", "--rate-scale", "0"], "--rate-scale: must be a number above 0"),
+        (["run", "smoke", "--processes", "999"], "--processes: must be between 1 and"),
+        (["run", "smoke", "--crm-concurrency-limit", "0"], "--crm-concurrency-limit"),
+    ],
+)
+def test_command_line_values_beyond_the_bounds_are_refused_naming_the_option(
+    args: list[str], words: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    extra = ["--results", str(tmp_path / "r")] if args[0] == "run" else []
+    done = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", *args, *extra], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "r").exists()

@@ -56,6 +56,7 @@ class KindAnalysis(ABC):
 
     name: ClassVar[str]  # its section's key in verdict.json
     order: ClassVar[int]  # analyses run in this order
+    clause_ids: ClassVar[tuple[str, ...]] = ()  # clauses of its own (not in the standard) a judge list may name
 
     @abstractmethod
     def applies(self, ctx: KindContext) -> bool:
@@ -72,6 +73,11 @@ class KindAnalysis(ABC):
 
 _REGISTRY: Registry[KindAnalysis] = Registry(__name__)
 register = _REGISTRY.register  # class decorator: make a KindAnalysis subclass one of them
+
+
+def own_clause_ids() -> set[str]:
+    """The clause ids the kinds judge on their own (SURGE-RECOVERY, PERF-DRIFT-01)."""
+    return {cid for kind in registry() for cid in kind.clause_ids}
 
 
 def registry() -> list[KindAnalysis]:

@@ -16,6 +16,7 @@ LONG_RUN_S = 600.0  # steady runs at least this long get the soak's drift analys
 @register
 class Drift(KindAnalysis):
     name = "drift"
+    clause_ids = ("PERF-DRIFT-01",)
     order = 30
 
     def applies(self, ctx: KindContext) -> bool:

@@ -14,6 +14,7 @@ from crmload.analysis.verdict import Result
 @register
 class Surge(KindAnalysis):
     name = "surge"
+    clause_ids = ("SURGE-RECOVERY",)
     order = 20
 
     def applies(self, ctx: KindContext) -> bool:

@@ -37,7 +37,7 @@ MAX_TOTAL_DURATION_S = 48 * 3600
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Persona(_Frozen):
@@ -76,7 +76,7 @@ class StopWhen(_Frozen):
           - {metric: p95, above: 6s, for: 30s}
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
     metric: Literal["failure_rate", "p50", "p95", "p99"]
     above: float = Field(gt=0, description="a fraction (10%) for failure_rate, a duration (6s, 500ms) for latency")
     for_s: DurationS = Field(alias="for", gt=0, le=3600)
@@ -193,11 +193,22 @@ class Scenario(_Frozen):
     def _fraction(cls, v: Any) -> Any:
         return parse_fraction(v)
 
-    @model_validator(mode="after")
-    def _search_on_a_staircase(self) -> Scenario:
-        if self.search is not None and self.kind != "capacity":
+    @field_validator("judge")
+    @classmethod
+    def _judges_something(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("judge: [] would judge nothing | fix: name clause ids, or drop judge to judge them all")
+        if v is not None and len(set(v)) != len(v):
+            twice = sorted({c for c in v if v.count(c) > 1})
+            raise ValueError(f"judge names {', '.join(twice)} twice | fix: name each clause once")
+        return v
+
+    @field_validator("search")
+    @classmethod
+    def _search_on_a_staircase(cls, v: Search | None, info: ValidationInfo) -> Search | None:
+        if v is not None and info.data.get("kind", "capacity") != "capacity":
             raise ValueError("search is read only with kind: capacity | fix: add kind: capacity or drop search")
-        return self
+        return v
 
     @field_validator("stages")
     @classmethod

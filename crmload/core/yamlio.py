@@ -38,10 +38,21 @@ def compose(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ConfigError(
             path, None, None, None, f"cannot read file: {exc}", "give a readable UTF-8 YAML file"
         ) from None
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_FILE_CHARS:
+        raise ConfigError(
+            path, None, None, None, f"file is {len(text):,} characters, over the {MAX_FILE_CHARS:,} read", "split it"
+        )
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
+        if node is not None:
+            _check_tree(node, path)
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        raise ConfigError(
+            path, None, None, None, "nested too deeply to read", f"nest mappings and lists at most {MAX_DEPTH} deep"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
@@ -53,11 +64,57 @@ def compose(path: Path) -> tuple[Any, yaml.Node | None]:
             f"YAML syntax error: {problem}",
             "check indentation, colons and quoting on this line",
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a NUL byte)
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        what = f"character {exc.character!r} is not allowed in YAML"
+        raise ConfigError(path, line, col, None, what, "remove control characters from the file") from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, None, None, None, f"YAML error: {exc}", "fix the YAML syntax") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, node
+
+
+MAX_DEPTH = 50  # nesting of mappings and lists: the files crmload reads need fewer than ten
+MAX_FILE_CHARS = 5_000_000  # a scenario of 1,000 stages is about 100,000 characters
+
+
+def _check_tree(root: yaml.Node, path: Path) -> None:
+    """Refuse what a loader would accept silently: a key given twice in one mapping (the last
+    one would win without a word) and nesting deeper than :data:`MAX_DEPTH`."""
+    stack: list[tuple[yaml.Node, int, tuple[int | str, ...]]] = [(root, 1, ())]
+    seen_nodes: set[int] = set()  # an alias repeats a node: walk it once
+    while stack:
+        node, depth, loc = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if depth > MAX_DEPTH:
+            m = node.start_mark
+            raise ConfigError(
+                path, m.line + 1, m.column + 1, None, f"nested more than {MAX_DEPTH} deep", "flatten the structure"
+            )
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, yaml.Node] = {}
+            for key, value in node.value:
+                name = str(key.value)
+                if isinstance(key, yaml.ScalarNode) and name in seen:
+                    first = seen[name].start_mark.line + 1
+                    m = key.start_mark
+                    raise ConfigError(
+                        path,
+                        m.line + 1,
+                        m.column + 1,
+                        field_name((*loc, name)),
+                        f"duplicate key: '{name}' is also given on line {first}",
+                        "keep one of them (YAML would silently use the last)",
+                    )
+                seen[name] = key
+                stack.append((value, depth + 1, (*loc, name)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1, (*loc, i)) for i, child in enumerate(node.value))
 
 
 def locate(node: yaml.Node | None, loc: tuple[int | str, ...]) -> tuple[int | None, int | None, bool]:
@@ -153,6 +210,7 @@ _FIXES = {
     "literal_error": "use one of the allowed values",
     "bool_parsing": "write true or false",
     "bool_type": "write true or false",
+    "finite_number": "write a finite number (not .nan or .inf)",
 }
 
 
