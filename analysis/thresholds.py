@@ -165,6 +165,26 @@ class Clause(_Frozen):
             raise ValueError(f"clause {self.id} has no limit | fix: add e.g. limit: 'p(95) < 3s'")
         return self
 
+    @field_validator("limits")
+    @classmethod
+    def _kinds_agree(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        """A clause's metric and its limits must mean the same thing: a failure-rate clause with a
+        latency limit would otherwise be judged as latency, and a standard weakened unseen."""
+        metric = info.data.get("metric", "latency")
+        wanted = {"failure_rate": ("rate", "rate < 1%"), "apdex": ("apdex", "apdex >= 0.85")}.get(metric)
+        for text in v:
+            lim = parse_limit(text)
+            if wanted is not None and lim.metric != wanted[0]:
+                raise ValueError(
+                    f"metric: {metric} with the limit {text!r}, which is not a {wanted[0]} limit"
+                    f" | fix: write e.g. limit: '{wanted[1]}', or give the clause the metric it limits"
+                )
+            if metric in ("concurrency", "forbidden_granted", "lost_writes") and text.replace(" ", "") != "count==0":
+                raise ValueError(f"metric: {metric} takes no limit (got {text!r}) | fix: remove the limit")
+            if lim.metric == "apdex" and not 0 <= lim.value <= 1:
+                raise ValueError(f"an Apdex score lies between 0 and 1 (got {text!r}) | fix: write e.g. apdex >= 0.85")
+        return v
+
     @property
     def parsed(self) -> tuple[Limit, ...]:
         if not self.limits and self.metric in ("forbidden_granted", "lost_writes"):

@@ -339,18 +339,22 @@ def _revalidated(scenario: Scenario, args: argparse.Namespace) -> Scenario:
         ) from None
 
 
-def judge_errors(path: Path, scenario: Scenario, thresholds: Thresholds, standard: Path) -> list[ConfigError]:
-    """The ids of the scenario's ``judge:`` list that the standard in use does not have, each located
-    in the scenario file with "did you mean" (a typo would drop a clause from the verdict unseen)."""
+def judge_errors(
+    path: Path, scenario: Scenario, standards: list[Thresholds], standard: Path | str
+) -> list[ConfigError]:
+    """The ids of the scenario's ``judge:`` list that the standard in use does not have (any of
+    ``standards``), each located in the scenario file with "did you mean" (a typo would drop a
+    clause from the verdict unseen)."""
     import difflib
 
     from crmload.analysis.kinds import own_clause_ids
-    from crmload.core.yamlio import compose, locate
 
-    known = [*thresholds.all_ids(), *sorted(own_clause_ids())]
+    known = list(dict.fromkeys([*(i for t in standards for i in t.all_ids()), *sorted(own_clause_ids())]))
     unknown = [(i, cid) for i, cid in enumerate(scenario.judge or []) if cid not in known]
     if not unknown:
         return []
+    from crmload.core.yamlio import compose, locate
+
     try:
         _data, node = compose(path)
     except ConfigError:
@@ -365,7 +369,7 @@ def judge_errors(path: Path, scenario: Scenario, thresholds: Thresholds, standar
 
 
 def _check_judge(path: Path, scenario: Scenario, thresholds: Thresholds, standard: Path) -> None:
-    errors = judge_errors(path, scenario, thresholds, standard)
+    errors = judge_errors(path, scenario, [thresholds], standard)
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
 
@@ -596,21 +600,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 standards.append((f, t))
                 print(f"ok  {f}  (standard: {len(t.all_ids())} clauses)")
             else:
-                s = load_scenario(f)
-                scenarios.append((f, s))
-                print(f"ok  {f}  (scenario {s.name}: {len(s.stages)} stages, {s.total_duration_s:g} s)")
+                scenarios.append((f, load_scenario(f)))  # said ok once its judge list is checked too
         except ConfigError as exc:
             errors.append(exc)
             print(f"error: {exc}", file=sys.stderr)
-    # a scenario's judge list against the standard given with it, else the one a run would use
-    if scenarios and not standards:
+    # a scenario's judge list against the standard a run would use and any given with it
+    if scenarios and default_standard() not in [p for p, _t in standards]:
         with contextlib.suppress(ConfigError):
             standards.append((default_standard(), load_thresholds(default_standard())))
-    for f, s in scenarios:
-        for std_path, std in standards[:1]:
-            for problem in judge_errors(f, s, std, std_path):
-                errors.append(problem)
-                print(f"error: {problem}", file=sys.stderr)
+    named = " or ".join(str(p) for p, _t in standards)
+    for f, s in scenarios:  # with several standards given, an id of any of them counts
+        problems = judge_errors(f, s, [t for _p, t in standards], named) if standards else []
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        errors += problems
+        if not problems:
+            longest = f", up to {s.longest_duration_s:g} s" if s.conducted else ""
+            print(f"ok  {f}  (scenario {s.name}: {len(s.stages)} stages, {s.total_duration_s:g} s{longest})")
     return EXIT_USAGE if errors else 0
 
 

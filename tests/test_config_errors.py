@@ -47,8 +47,11 @@ SCENARIOS = {
     "nul_byte.yaml": (1, None, "is not allowed in YAML"),
     "judge_empty.yaml": (6, "judge", "would judge nothing"),
     "judge_twice.yaml": (6, "judge", "names PERF-RT-01 twice"),
+    "warmup_too_long.yaml": (6, "stages", "leaves nothing of its 20 s to judge"),
 }
 THRESHOLDS = {
+    "metric_mismatch.yaml": (3, "clauses[0].limits", "which is not a rate limit"),
+    "apdex_range.yaml": (3, "clauses[0].limits", "between 0 and 1"),
     "duplicate_limit.yaml": (6, "clauses[0].limit", "'limit' is also given on line 5"),
     "bad_expression.yaml": (3, "clauses[0].limits", "cannot read 'p(95) < 3 parsecs'"),
     "percentile_range.yaml": (3, "clauses[0].limits", "0 < N < 100"),

@@ -172,8 +172,8 @@ class Scenario(_Frozen):
     size: Literal["tiny", "small", "default"] = "small"
     personas: dict[PersonaName, Persona] = Field(min_length=1)
     open_model: OpenModel = Field(default_factory=OpenModel)
-    stages: list[Stage] = Field(min_length=1, max_length=1000)
     warmup: DurationS = Field(0.0, ge=0, description="default warm-up left out at the start of each stage")
+    stages: list[Stage] = Field(min_length=1, max_length=1000)
     judge: list[str] | None = Field(None, description="clause ids this scenario is judged on (default: all)")
     required_users: int | None = Field(None, ge=1, description="concurrency PERF-CONC-01 asks for")
     kind: Literal["steady", "capacity", "surge", "soak"] = Field(
@@ -216,6 +216,15 @@ class Scenario(_Frozen):
         total = sum(s.longest_s for s in stages)
         if total > MAX_TOTAL_DURATION_S:
             raise ValueError(f"stages add up to {total / 3600:.1f} h, over the 48 h bound | fix: shorten the stages")
+        default_warmup = info.data.get("warmup", 0.0)
+        for i, st in enumerate(stages):
+            warm = default_warmup if st.warmup is None else st.warmup
+            if st.judged and warm >= st.duration:
+                whose = "its warmup" if st.warmup is not None else "the scenario's warmup"
+                raise ValueError(
+                    f"stages[{i}] ({st.name}): {whose} of {warm:g} s leaves nothing of its {st.duration:g} s to judge"
+                    " | fix: make the warm-up shorter than the stage, or mark the stage judged: false"
+                )
         personas = info.data.get("personas")
         if personas is None:
             return stages  # personas itself is wrong; that is reported on its own
