@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crmload.analysis.compare import Comparison
+from crmload.analysis.compare import REGRESSED, Comparison
 from crmload.analysis.comparison_outputs import html_section
 from crmload.analysis.formats import OutputContext, write_outputs
 from crmload.analysis.kinds import KindContext, analyse_kinds
@@ -15,7 +15,7 @@ from crmload.analysis.run import RunData, load_run
 from crmload.analysis.tables import Row, scope_table
 from crmload.analysis.thresholds import Thresholds
 from crmload.analysis.timeline import grouped_timelines, timeline
-from crmload.analysis.verdict import Judge, Verdict
+from crmload.analysis.verdict import FAIL, PASS, Judge, Result, Verdict
 from crmload.core.rundir import Kind, Outcome
 
 
@@ -58,6 +58,35 @@ def make_charts(
     }
 
 
+BASELINE_CLAUSE = "REG-01"
+
+
+def baseline_result(comparison: Comparison) -> Result:
+    """``REG-01``: the run against its baseline, as a clause of the verdict (FAIL on a regression
+    that is significant and at least the minimum effect; PASS otherwise)."""
+    bad = comparison.called(REGRESSED)
+    counts = comparison.counts()
+    if bad:
+        listed = "; ".join(f"{c.scope}={c.key} {c.metric} {c.change_text()}" for c in bad[:5])
+        reason = f"{len(bad)} figures regressed against the baseline: {listed}" + (" …" if len(bad) > 5 else "")
+    else:
+        reason = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing compared"
+        reason = f"no figure regressed against the baseline ({reason})"
+    return Result(
+        BASELINE_CLAUSE,
+        "No regression against the baseline",
+        FAIL if bad else PASS,
+        f"baseline {comparison.base.name}",
+        "regressions",
+        float(len(bad)),
+        "regressed == 0",
+        -float(len(bad)),
+        None,
+        sum(c.cand_n for c in comparison.changes if c.scope == "operation" and c.metric == "p50"),
+        reason,
+    )
+
+
 def analyze(
     run_dir: Path,
     thresholds: Thresholds,
@@ -77,6 +106,8 @@ def analyze(
     judge = Judge(run, thresholds, ids, scenario.get("required_users"))
     kinds = analyse_kinds(KindContext(run, judge, thresholds, ids, write and report), judge.verdict())
     verdict = kinds.verdict
+    if comparison is not None:  # one answer: a regression is in the verdict, its exit code and every output
+        verdict = judge.finish([*verdict.results, baseline_result(comparison)], list(verdict.warnings))
     fo: list[str] = [str(o) for o in thresholds.defaults.failure_outcomes]
     p = judge.p
     jour = p.kind.eq(Kind.JOURNEY) & p.window

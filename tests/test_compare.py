@@ -207,6 +207,12 @@ def test_compare_command_outputs_and_named_baselines(tmp_path: Path) -> None:
     assert 'name="ticket.create"' in junit and "<failure" in junit
     report = (cand / "report.html").read_text()
     assert report.index("id=comparison") < report.index("Figures per scope")
+    # one answer: the regression is in verdict.json, its exit code, the report's header and junit.xml
+    verdict = json.loads((cand / "verdict.json").read_text())
+    reg = next(c for c in verdict["clauses"] if c["id"] == "REG-01")
+    assert verdict["status"] == "FAIL" and verdict["exit_code"] == 1 and reg["status"] == "FAIL"
+    assert "ticket.create" in reg["reason"] and 'id="verdict" class="badge big FAIL"' in report
+    assert 'name="REG-01' in (cand / "junit.xml").read_text()
     # judging the run again rewrites the report; the comparison stays in it, read back from comparison.json
     rejudged = cli("analyze", str(cand))
     assert "keeps the comparison" in rejudged.stdout and "REGRESSED" in rejudged.stdout.upper()

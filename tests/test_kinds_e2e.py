@@ -195,6 +195,7 @@ def test_an_unchanged_crm_compares_as_unchanged(baseline: Finished, tmp_path: Pa
     assert baseline.run_dir is not None
     again = crmload("run", SCENARIO, *SERVER_TIME, "--baseline", str(baseline.run_dir), results=tmp_path)
     assert again.code == 0, again.stdout + again.stderr
+    assert next(c for c in again.json("verdict.json")["clauses"] if c["id"] == "REG-01")["status"] == "PASS"
     comparison = again.json("comparison.json")
     assert comparison_errors(comparison) == []  # a real comparison matches the published schema
     assert comparison["status"] == UNCHANGED
@@ -222,7 +223,11 @@ def test_thirty_percent_slower_lookups_regress_exactly_that_operation(baseline: 
         str(baseline.run_dir),
         results=tmp_path,
     )
-    assert cand.code == 1, cand.stdout + cand.stderr  # the verdict passes; the regression fails the run
+    assert cand.code == 1, cand.stdout + cand.stderr  # the standard's clauses pass; the regression fails the run
+    verdict = cand.json("verdict.json")
+    reg = next(c for c in verdict["clauses"] if c["id"] == "REG-01")
+    assert verdict["status"] == "FAIL" and verdict["exit_code"] == 1 and reg["status"] == "FAIL"
+    assert all(c["status"] == "PASS" for c in verdict["clauses"] if c["id"] != "REG-01")
     changes = cand.json("comparison.json")["changes"]
     by_operation = {(c["key"], c["metric"]): c["status"] for c in changes if c["scope"] == "operation"}
     assert by_operation[("customer.search", "p50")] == REGRESSED
