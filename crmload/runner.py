@@ -44,6 +44,7 @@ from crmload.core.rundir import (
 from crmload.core.scenario import Scenario, stopped_reason
 from crmload.core.units import format_duration
 from crmload.loadtests.settings import DEFAULT_ADAPTER
+from crmload.loadtests.testdata import check_testdata
 from crmload.safety import check_target_allowed, free_loopback_port, host_of, redact, tcp_reachable
 
 if TYPE_CHECKING:
@@ -279,6 +280,7 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
                     "see README, 'Testing your own CRM')"
                 )
             testdata = opts.testdata_path
+            check_testdata(testdata)  # before any load: a missing password is a located error, not a traceback
         if opts.adapter == DEFAULT_ADAPTER:
             preflight_reference(base_url, testdata)
         else:

@@ -24,6 +24,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crmload.core.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -65,6 +69,52 @@ class TestData:
         return list((self.raw.get(key) or {}).get(username, []))
 
 
+class _User(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    username: str = Field(min_length=1)
+    password: str = Field(min_length=1, description='the password, or "env:VAR" to read $VAR')
+    role: str = Field(min_length=1)
+    id: int | None = None
+
+
+class _File(BaseModel):
+    """What the journeys read of a test-data file (other keys are kept, for adapters of their own)."""
+
+    model_config = ConfigDict(extra="allow")
+    users: list[_User] = Field(min_length=1)
+    accounts_by_owner: dict[str, list[Any]] = Field(default_factory=dict)
+    search_keys_by_owner: dict[str, list[Any]] = Field(default_factory=dict)
+    opportunities_by_owner: dict[str, list[Any]] = Field(default_factory=dict)
+    search_names: list[Any] = Field(default_factory=list)
+    search_phones: list[Any] = Field(default_factory=list)
+    search_emails: list[Any] = Field(default_factory=list)
+    account_ids: list[Any] = Field(default_factory=list)
+    open_ticket_ids: list[Any] = Field(default_factory=list)
+    kb_terms: list[Any] = Field(default_factory=list)
+
+
+def check_testdata(path: Path) -> dict[str, Any]:
+    """Read and check a test-data file; a :class:`ConfigError` naming file, field and fix otherwise."""
+    fix = "see README, 'Testing your own CRM', for the keys"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, None, None, None, f"cannot read the test data: {exc.strerror or exc}", fix) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        col = getattr(exc, "colno", None)
+        raise ConfigError(path, line, col, None, f"not JSON: {exc}", "write the test data as a JSON object") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(path, 1, 1, None, f"the test data must be a JSON object, not a {type(raw).__name__}", fix)
+    try:
+        _File.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        raise ConfigError(path, None, None, where or None, str(err["msg"]), fix) from None
+    return raw
+
+
 @cache
 def load_testdata(path: Path) -> TestData:
-    return TestData(json.loads(path.read_text()))
+    return TestData(check_testdata(path))

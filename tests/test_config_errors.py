@@ -233,3 +233,43 @@ def test_command_line_values_beyond_the_bounds_are_refused_naming_the_option(
     )
     assert done.returncode == 2 and words in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "r").exists()
+
+
+TESTDATA = {  # file -> (line, field, words): test data for a CRM of one's own (README, "Testing your own CRM")
+    "a_list.json": (1, None, "must be a JSON object, not a list"),
+    "no_password.json": (None, "users[0].password", "Field required"),
+    "no_username.json": (None, "users[1].username", "Field required"),
+    "empty_password.json": (None, "users[0].password", "at least 1 character"),
+    "users_a_string.json": (None, "users", "valid list"),
+    "no_users.json": (None, "users", "at least 1 item"),
+    "owner_map_a_list.json": (None, "accounts_by_owner", "valid dictionary"),
+    "id_a_word.json": (None, "users[0].id", "valid integer"),
+    "not_json.json": (2, None, "not JSON"),
+}
+
+
+def test_testdata_corpus_is_complete() -> None:
+    assert {p.name for p in (CORPUS / "testdata").glob("*.json")} == set(TESTDATA)
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(TESTDATA.items()))
+def test_bad_testdata(name: str, expected: tuple[int | None, str | None, str]) -> None:
+    from crmload.loadtests.testdata import check_testdata
+
+    line, field, words = expected
+    with pytest.raises(ConfigError) as info:
+        check_testdata(CORPUS / "testdata" / name)
+    assert (info.value.line, info.value.field) == (line, field) and words in str(info.value) and info.value.fix
+
+
+def test_bad_testdata_is_refused_before_any_load(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "run", "smoke", "--target", "http://127.0.0.1:9", "--testdata",
+         str(CORPUS / "testdata" / "no_password.json"), "--results", str(tmp_path / "r")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "users[0].password: Field required" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "r").exists()
