@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from crmload import __version__
 from crmload.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, ConfigErrors, CrmloadError
 from crmload.core.resources import default_standard, scenario_names, scenario_path
-from crmload.loadtests.settings import DEFAULT_ADAPTER
+from crmload.loadtests.settings import DEFAULT_ADAPTER, check_adapter
 
 if TYPE_CHECKING:
     from crmload.analysis.compare import Comparison
@@ -395,6 +395,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from crmload.baselines import resolve
 
         baseline = resolve(args.baseline, args.results)  # before the load: a typo costs nothing
+    check_adapter(args.adapter)
     faults = _faults_from_args(args)
     if faults and args.target != "embedded":
         raise CrmloadError("--crm-* fault options apply to the embedded reference CRM only")

@@ -29,6 +29,54 @@ from crmload.core.scenario import Scenario, load_scenario
 DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 
 
+def check_adapter(spec: str) -> None:
+    """Before any load, without importing it (an adapter imports Locust, which patches the process):
+    ``module:Class`` must name a module that exists and, when its source is at hand, a class it defines.
+    Raises :class:`ConfigError` naming ``--adapter`` and the fix."""
+    import ast
+    import importlib.util
+
+    spec = upgrade_module_name(spec)
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise ConfigError("--adapter", None, None, None, f"must be 'module:Class' (got {spec!r})", "e.g. mycrm:MyCrm")
+    import sys
+
+    here = os.getcwd()
+    added = here not in sys.path
+    if added:  # the Locust child finds modules in the working directory too
+        sys.path.insert(0, here)
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        found = None
+    finally:
+        if added:
+            sys.path.remove(here)
+    if found is None:
+        raise ConfigError(
+            "--adapter", None, None, None, f"{spec}: no module {module_name!r} on the path",
+            "put the module on PYTHONPATH (or in the working directory)",
+        )  # fmt: skip
+    origin = Path(found.origin) if found.origin and found.origin.endswith(".py") else None
+    if origin is None:
+        return
+    try:
+        tree = ast.parse(origin.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(origin, line, None, None, f"the adapter module does not parse: {exc}", "fix it") from None
+    names = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    names |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    if class_name not in names:
+        import difflib
+
+        close = difflib.get_close_matches(class_name, sorted(names), n=1)
+        fix = f"did you mean '{module_name}:{close[0]}'?" if close else "name a CrmAdapter subclass the module defines"
+        raise ConfigError("--adapter", None, None, None, f"{spec}: {module_name} defines no {class_name!r}", fix)
+
+
 @dataclass(frozen=True)
 class Settings:
     scenario_path: Path

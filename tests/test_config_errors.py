@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -273,3 +274,23 @@ def test_bad_testdata_is_refused_before_any_load(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2 and "users[0].password: Field required" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("no.such.module:Crm", "no module 'no.such.module'"),
+        (
+            "crmload.loadtests.adapters.reference:ReferenceCrm",
+            "did you mean 'crmload.loadtests.adapters.reference:ReferenceCRM'?",
+        ),
+        ("crmload.loadtests.adapters.reference", "must be 'module:Class'"),
+        (":ReferenceCRM", "must be 'module:Class'"),
+    ],
+)
+def test_an_adapter_that_cannot_load_is_refused_without_importing_locust(spec: str, words: str) -> None:
+    from crmload.loadtests.settings import check_adapter
+
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        check_adapter(spec)
+    check_adapter("crmload.loadtests.adapters.reference:ReferenceCRM")  # the shipped one is found

@@ -74,7 +74,9 @@ def test_adapter_that_does_not_load(tmp_path: Path) -> None:
         "no.such.module:Crm",
         results=tmp_path / "r",
     )
-    assert run.code == 2 and "Locust failed to start" in run.stderr and "no.such" in run.stderr
+    # refused before the CRM starts and before Locust: one located line, no run directory
+    assert run.code == 2 and "--adapter: no.such.module:Crm: no module 'no.such.module'" in run.stderr
+    assert "Traceback" not in run.stderr and run.run_dir is None
 
 
 def test_remote_targets_are_refused_without_allow_remote(tmp_path: Path) -> None:
