@@ -658,6 +658,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader of our output went away (`crmload plan | head`): nothing more can be said there
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_USAGE
+    except Exception as exc:  # the last guard: a bug of ours, said in one line, its traceback kept
+        kept = _keep_traceback(args)
+        print(
+            f"error: crmload failed unexpectedly ({type(exc).__name__}: {exc}); the details are in {kept}"
+            " — please report it with that file",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+
+def _keep_traceback(args: argparse.Namespace) -> Path:
+    """Write the current exception's traceback to a file (in the run directory named on the command
+    line when there is one, else a temporary file); its path."""
+    import tempfile
+    import traceback
+
+    text = traceback.format_exc()
+    run_dir = getattr(args, "run_dir", None)
+    if isinstance(run_dir, Path) and run_dir.is_dir():
+        target = run_dir / "crmload-error.txt"
+        try:
+            target.write_text(text)
+            return target
+        except OSError:
+            pass
+    fd, name = tempfile.mkstemp(prefix="crmload-error-", suffix=".txt")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return Path(name)
 
 
 if __name__ == "__main__":

@@ -294,3 +294,19 @@ def test_an_adapter_that_cannot_load_is_refused_without_importing_locust(spec: s
     with pytest.raises(ConfigError, match=re.escape(words)):
         check_adapter(spec)
     check_adapter("crmload.loadtests.adapters.reference:ReferenceCRM")  # the shipped one is found
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_is_kept(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from crmload import cli
+
+    def broken(_args: object) -> int:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setitem(cli.COMMANDS, "analyze", broken)  # the seam: any command's body
+    assert cli.main(["analyze", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "RuntimeError: a bug of ours" in err[0] and "Traceback" not in err[0]
+    kept = tmp_path / "crmload-error.txt"  # in the run directory the command was given
+    assert str(kept) in err[0] and "raise RuntimeError" in kept.read_text()
