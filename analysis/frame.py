@@ -73,6 +73,14 @@ class Samples:
     def t(self, name: str) -> Text:
         return self.text[name]
 
+    def take(self, keep: NDArray[np.bool_]) -> Samples:
+        """The rows where ``keep`` holds (the skipped rows' record carried over)."""
+        out = Samples(
+            {k: v[keep] for k, v in self.num.items()}, {k: Text(t.codes[keep], t.labels) for k, t in self.text.items()}
+        )
+        out.skipped_rows = list(self.skipped_rows)
+        return out
+
     @classmethod
     def from_table(cls, box: list[pa.Table]) -> Samples:
         """Columns from the Arrow table in ``box`` (taken out of it), converted one at a time and
@@ -124,7 +132,7 @@ class Samples:
         skipped: list[str] = []
 
         def skip(row: pacsv.InvalidRow) -> Literal["skip", "error"]:
-            skipped.append(str(row.text)[:200])
+            skipped.append(f"a row that does not parse: {str(row.text)[:120]!r}")
             return "skip"
 
         text_type = pa.dictionary(pa.int32(), pa.string())

@@ -23,11 +23,13 @@ from crmload.core.rundir import (
     GENERATORS_FILE,
     SAMPLES_FILE,
     CaptureSummary,
+    Kind,
     Meta,
+    Outcome,
     RunStatus,
     StageRecord,
     read_capture,
-    read_json,
+    read_checks,
     read_meta,
     read_stages,
 )
@@ -127,7 +129,11 @@ def _read_generators(path: Path) -> dict[str, NDArray[Any]]:
                 }
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
+        empty["damaged"] = np.asarray([str(exc).splitlines()[0][:200]], dtype=object)
+        return empty
+    if not {"ts", "worker", "cpu_percent", "users"} <= set(t.column_names):
+        empty["damaged"] = np.asarray(["it lacks the columns ts, worker, cpu_percent, users"], dtype=object)
         return empty
     return {
         "ts": t["ts"].to_numpy(),
@@ -135,6 +141,46 @@ def _read_generators(path: Path) -> dict[str, NDArray[Any]]:
         "cpu_percent": t["cpu_percent"].to_numpy(),
         "users": t["users"].to_numpy(),
     }
+
+
+FUTURE_SLACK_S = 3600.0  # a row this far past the run's recorded end cannot be one of its samples
+
+
+def _screened(samples: Samples, meta: Meta | None) -> Samples:
+    """The rows a judgement can use: a finite time and response time, a kind and outcome crmload
+    writes, a time within the run (up to :data:`FUTURE_SLACK_S` past its end). What is left out is
+    recorded in ``skipped_rows`` with the reason, and the verdict cannot PASS on what remains."""
+    n = len(samples)
+    if n == 0:
+        return samples
+    ts, rt = samples["ts"], samples["response_time_ms"]
+    problems: list[tuple[str, NDArray[np.bool_]]] = [
+        ("a time or response time that is not a finite number", ~(np.isfinite(ts) & np.isfinite(rt))),
+        ("a negative response time", np.isfinite(rt) & (rt < 0)),
+        ("an unknown kind", ~samples.t("kind").mask([str(k) for k in Kind])),
+        ("an unknown outcome", ~samples.t("outcome").mask([str(o) for o in Outcome])),
+    ]
+    ended = _utc_seconds(meta.ended_utc) if meta is not None and meta.ended_utc else None
+    if ended is not None:
+        problems.append(
+            (f"a time over {FUTURE_SLACK_S:g} s past the run's end", np.isfinite(ts) & (ts > ended + FUTURE_SLACK_S))
+        )
+    bad = np.zeros(n, dtype=bool)
+    for why, mask in problems:
+        count = int((mask & ~bad).sum())
+        if count:
+            samples.skipped_rows.append(f"{count} row(s) with {why}")
+        bad |= mask
+    return samples.take(~bad) if bad.any() else samples
+
+
+def _utc_seconds(text: str) -> float | None:
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (ValueError, TypeError):
+        return None
 
 
 def stage_of(s: StageRecord, planned: dict[str, Any], ts_max: float) -> Stage:
@@ -165,16 +211,19 @@ def load_run(path: Path) -> RunData:
     parquet = path / "samples.parquet"
     if parquet.exists():
         samples = Samples.read_parquet(str(parquet))
+    elif samples_path.is_dir():
+        raise RunError(f"{samples_path}: a directory, not the samples file; the run directory may be damaged")
     elif samples_path.exists():
         samples = _read_samples(samples_path)
     else:
         raise RunError(f"{path}: no samples.csv; was the run started? (crmload run writes it from the first second)")
     meta = read_meta(path)
     plan = {s.get("name"): s for s in (meta.scenario_plan if meta else [])}
+    samples = _screened(samples, meta)
     ts_max = float(np.nanmax(samples["ts"])) if len(samples) else 0.0
     stages = [stage_of(s, plan.get(s.name, {}), ts_max) for s in read_stages(path)]
     generators = _read_generators(path / GENERATORS_FILE)
-    extras = {name: read_json(path / f"{name}.json") for name in ("security", "audit")}
+    extras = {name: read_checks(path, name) for name in ("security", "audit")}
     return RunData(
         path,
         samples,

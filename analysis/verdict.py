@@ -328,9 +328,14 @@ class Judge:
             names = ", ".join(f"{name} (after {info.samples} samples)" for name, info in sorted(lost.items()))
             trust.incomplete = f"load generator lost mid-run: {names}; the planned load was not offered after that"
         trust.warnings += [w for w in (trust.generator_saturated, trust.lower_bound, trust.incomplete) if w]
-        torn = self.run.samples.skipped_rows
-        if torn:
-            trust.warnings.append(f"{len(torn)} unreadable row(s) of samples.csv skipped (a writer killed mid-line?)")
+        left_out = self.run.samples.skipped_rows
+        if left_out:
+            # data had to be left out: what remains cannot PASS (it may lack exactly the bad requests)
+            why = "; ".join(left_out[:3]) + (" …" if len(left_out) > 3 else "")
+            note = f"samples left out of the judgement ({why}): the run directory is damaged or was edited"
+            trust.warnings.append(note)
+            if trust.incomplete is None:
+                trust.incomplete = note
         skipped_ops = self.run.capture.skipped_operations
         if skipped_ops:
             skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(skipped_ops.items()))
@@ -340,6 +345,8 @@ class Judge:
     def _generator_saturated(self) -> str | None:
         d = self.t.defaults
         gens = self.run.generators
+        if "damaged" in gens:  # the check cannot run: the latencies cannot be trusted to be the CRM's
+            return f"generators.csv is unreadable ({gens['damaged'][0]}): the load generators' CPU could not be checked"
         if not len(gens["ts"]):
             return None
         keep = gens["worker"] != "master"

@@ -544,6 +544,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from crmload.analysis.outputs import terminal_table
     from crmload.analysis.thresholds import load_thresholds
 
+    if not args.run_dir.is_dir():
+        what = "does not exist" if not args.run_dir.exists() else "is a file, not a run directory"
+        raise CrmloadError(f"{args.run_dir}: {what} — fix: give the directory a run wrote (results/<scenario>-<time>)")
     thresholds_path = args.thresholds or _standard_of(args.run_dir)
     thresholds = load_thresholds(thresholds_path)
     ids = [c.strip() for c in args.clauses.split(",") if c.strip()] if args.clauses else None

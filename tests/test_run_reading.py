@@ -53,3 +53,87 @@ def test_header_only_is_inconclusive_and_empty_file_is_an_error(tmp_path: Path) 
     (run_dir / "samples.csv").write_bytes(b"")
     with pytest.raises(RunError, match="empty"):
         load_run(run_dir)
+
+
+def _damaged(tmp_path: Path, name: str, content: str | None) -> Path:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).parent / "golden" / "smoke", run)
+    if content is None:
+        (run / name).unlink()
+        (run / name).mkdir()
+    else:
+        (run / name).write_text(content)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("meta.json", "[1, 2]", "meta.json: not a JSON object"),
+        ("meta.json", '{"schema_version": 2, "started_utc": []}', "meta.json: started_utc"),
+        ("stages.json", '{"a": 1}', "stages.json: not a JSON list"),
+        ("stages.json", '[{"index": "x"}]', "stages.json: index"),
+        ("capture.json", "[]", "capture.json: not a JSON object"),
+        ("capture.json", '{"rows_by_worker": 5}', "capture.json: rows_by_worker"),
+        ("audit.json", "[1]", "audit.json: not a JSON object"),
+        ("audit.json", '{"checked": "many"}', "audit.json: checked"),
+        ("security.json", '{"breaches": -1}', "security.json: breaches"),
+        ("samples.csv", None, "samples.csv: a directory"),
+        ("meta.json", "{not json", "meta.json: unreadable JSON"),
+    ],
+)
+def test_a_damaged_run_directory_exits_2_naming_the_file_and_field(
+    tmp_path: Path, name: str, content: str | None, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crmload import cli
+
+    run = _damaged(tmp_path, name, content)
+    assert cli.main(["analyze", str(run), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "failed unexpectedly" not in err, err
+
+
+def _edit_rows(run: Path, column: str, values: list[str]) -> None:
+    lines = (run / "samples.csv").read_text().splitlines()
+    i = lines[0].split(",").index(column)
+    for k, v in enumerate(values, start=1):
+        row = lines[k].split(",")
+        row[i] = v
+        lines[k] = ",".join(row)
+    (run / "samples.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "words"),
+    [
+        ("response_time_ms", ["nan", "inf"], "2 row(s) with a time or response time that is not a finite number"),
+        ("outcome", ["weird"], "1 row(s) with an unknown outcome"),
+        ("ts", ["2100000000"], "past the run's end"),
+    ],
+)
+def test_rows_left_out_are_said_and_the_run_cannot_pass_on_the_rest(
+    tmp_path: Path, column: str, values: list[str], words: str
+) -> None:
+    import json
+
+    from crmload.analysis.analyze import analyze
+    from crmload.analysis.thresholds import load_thresholds
+
+    run = _damaged(tmp_path, "audit.json", (Path(__file__).parent / "golden" / "smoke" / "audit.json").read_text())
+    _edit_rows(run, column, values)
+    result = analyze(run, load_thresholds(run / "thresholds.yaml"), report=False)
+    assert result.verdict.status != "PASS"
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert any(words in w for w in verdict["warnings"]), verdict["warnings"]
+
+
+def test_a_garbled_generators_file_makes_latency_inconclusive(tmp_path: Path) -> None:
+    from crmload.analysis.analyze import analyze
+    from crmload.analysis.thresholds import load_thresholds
+
+    run = _damaged(tmp_path, "generators.csv", "ts,worker\nxx,yy,zz\n")
+    result = analyze(run, load_thresholds(run / "thresholds.yaml"), report=False)
+    rt = next(r for r in result.verdict.results if r.clause_id == "PERF-RT-01")
+    assert rt.status == "INCONCLUSIVE" and "generators.csv is unreadable" in rt.reason

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -374,14 +374,36 @@ def read_stages(run_dir: Path) -> list[StageRecord]:
         raise _shape_error(path, exc) from None
 
 
-def read_capture(run_dir: Path) -> CaptureSummary:
-    path = run_dir / CAPTURE_FILE
+R = TypeVar("R", bound=BaseModel)
+
+
+def _read_record(path: Path, model: type[R]) -> R | None:
+    """A JSON object file validated as ``model``; None when absent; a RunError naming file and field."""
     data = read_json(path)
     if data is None:
-        return CaptureSummary()
+        return None
     if not isinstance(data, dict):
         raise RunError(f"{path}: not a JSON object; the run directory may be damaged")
     try:
-        return CaptureSummary.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise _shape_error(path, exc) from None
+
+
+def read_capture(run_dir: Path) -> CaptureSummary:
+    return _read_record(run_dir / CAPTURE_FILE, CaptureSummary) or CaptureSummary()
+
+
+class ChecksRecord(_Record):
+    """``audit.json`` (lost writes) and ``security.json`` (forbidden access): checks and breaches."""
+
+    checked: int = Field(0, ge=0)
+    breaches: int = Field(0, ge=0)
+    examples: list[Any] = Field(default_factory=list)
+    reason: str | None = None
+
+
+def read_checks(run_dir: Path, name: str) -> dict[str, Any] | None:
+    """``<name>.json`` (``audit`` or ``security``) checked for its shape, as a dict; None when absent."""
+    record = _read_record(run_dir / f"{name}.json", ChecksRecord)
+    return None if record is None else record.model_dump()
