@@ -20,6 +20,7 @@ from crmload import __version__
 from crmload.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, ConfigErrors, CrmloadError
 from crmload.core.resources import default_standard, scenario_names, scenario_path
 from crmload.loadtests.settings import DEFAULT_ADAPTER, check_adapter
+from crmload.safety import scrub
 
 if TYPE_CHECKING:
     from crmload.analysis.compare import Comparison
@@ -652,7 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CrmloadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {scrub(str(exc), getattr(args, 'target', None))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -663,8 +664,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception as exc:  # the last guard: a bug of ours, said in one line, its traceback kept
         kept = _keep_traceback(args)
+        said = scrub(f"{type(exc).__name__}: {exc}", getattr(args, "target", None))
         print(
-            f"error: crmload failed unexpectedly ({type(exc).__name__}: {exc}); the details are in {kept}"
+            f"error: crmload failed unexpectedly ({said}); the details are in {kept}"
             " — please report it with that file",
             file=sys.stderr,
         )
@@ -677,7 +679,7 @@ def _keep_traceback(args: argparse.Namespace) -> Path:
     import tempfile
     import traceback
 
-    text = traceback.format_exc()
+    text = scrub(traceback.format_exc(), getattr(args, "target", None))
     run_dir = getattr(args, "run_dir", None)
     if isinstance(run_dir, Path) and run_dir.is_dir():
         target = run_dir / "crmload-error.txt"

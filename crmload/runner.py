@@ -45,7 +45,7 @@ from crmload.core.scenario import Scenario, stopped_reason
 from crmload.core.units import format_duration
 from crmload.loadtests.settings import DEFAULT_ADAPTER
 from crmload.loadtests.testdata import check_testdata
-from crmload.safety import check_target_allowed, free_loopback_port, host_of, redact, tcp_reachable
+from crmload.safety import check_target_allowed, free_loopback_port, host_of, redact, scrub, tcp_reachable
 
 if TYPE_CHECKING:
     from crmload.conductor import Conductor
@@ -484,6 +484,7 @@ def _run_locust(
         # the reference CRM's faults count their times from the start of the load, not of the CRM
         anchor = embedded.state.faults.load_started if embedded is not None else None
         status, reason, interrupted = _supervise(proc, progress, opts, run_dir, anchor)
+    _scrub_file(run_dir / "locust.log", opts.target)  # an adapter's error may quote the target's credentials
     if interrupted:
         status, reason = RunStatus.INTERRUPTED, f"signal {signal.Signals(interrupted[0]).name} received"
     elif not (run_dir / "locust.json").exists():
@@ -502,9 +503,21 @@ def _run_locust(
         try:
             audit_reference(base_url, testdata, run_dir)
         except (httpx.HTTPError, OSError, ValueError) as exc:
-            (run_dir / "audit.json").write_text(json.dumps({"checked": 0, "reason": f"audit failed: {exc}"}))
+            reason = scrub(f"audit failed: {exc}", opts.target)
+            (run_dir / "audit.json").write_text(json.dumps({"checked": 0, "reason": reason}))
     write_meta(run_dir, meta.model_copy(update={"status": status, "status_reason": reason, "ended_utc": utc_text()}))
     return RunOutcome(run_dir, status, reason, served)
+
+
+def _scrub_file(path: Path, target: str) -> None:
+    """Rewrite ``path`` without the secret pieces of ``target`` (when it has any)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return
+    clean = scrub(text, target)
+    if clean != text:
+        path.write_text(clean)
 
 
 def _load_libc() -> Any:

@@ -3,20 +3,61 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from crmload.core.errors import SafetyError, TargetError
 
+# query and fragment parameters whose values are secrets (OAuth2 implicit grants put tokens in the fragment)
+SECRET_PARAMS = re.compile(r"(token|key|secret|password|passwd|pwd|auth|session|sig|signature|code|credential)", re.I)
+
+
+def _redact_params(text: str) -> str:
+    if not text:
+        return text
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not pairs:
+        return text
+    return urlencode([(k, "***" if SECRET_PARAMS.search(k) else v) for k, v in pairs], safe="*")
+
 
 def redact(url: str) -> str:
-    """The URL without user:password (for meta.json, logs and reports)."""
-    parts = urlsplit(url)
+    """The URL without user:password and without the values of secret-looking query or fragment
+    parameters (``?token=``, ``#access_token=``): for meta.json, logs, reports and messages."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    netloc = parts.netloc
     if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
+        netloc = f"***@{parts.hostname or ''}" + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, _redact_params(parts.query), _redact_params(parts.fragment)))
+
+
+def secrets_of(url: str) -> list[str]:
+    """The secret pieces of a URL — user:password, the password, secret parameters' values — longest first."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found = []
+    if parts.password:
+        found += [f"{parts.username or ''}:{parts.password}", parts.password]
+        found += [unquote(parts.password)]
+    for text in (parts.query, parts.fragment):
+        found += [v for k, v in parse_qsl(text, keep_blank_values=True) if SECRET_PARAMS.search(k) and len(v) >= 4]
+    return sorted({f for f in found if f}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str | None) -> str:
+    """``text`` with every secret piece of ``url`` replaced by ``***`` (error messages that quote it)."""
+    if not url:
+        return text
+    for secret in secrets_of(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def host_of(url: str) -> tuple[str, int]:

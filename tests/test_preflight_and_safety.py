@@ -277,3 +277,28 @@ def test_remote_target_shows_host_and_planned_peak_before_starting(
         runner.execute(opts, out=out)
     banner = out.getvalue()
     assert "REMOTE TARGET http://127.0.0.1" in banner and "40 users and 40 arrivals/s" in banner
+
+
+def test_secrets_in_the_target_url_are_in_no_file_the_run_writes(tmp_path: Path) -> None:
+    secret = "hunter2-SECRET-pw"
+    with EmbeddedCRM(size="tiny") as crm:
+        target = crm.base_url.replace("http://", f"http://alice:{secret}@")
+        run = crmload(
+            "run", "smoke", "--duration", "6s", "--users", "2", "--target", target,
+            "--testdata", str(crm.manifest_path), results=tmp_path / "r",
+        )  # fmt: skip
+    assert run.run_dir is not None and run.code in (0, 1, 3), run.stdout + run.stderr
+    assert secret not in run.stdout + run.stderr
+    leaked = [p.name for p in run.run_dir.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert leaked == []
+    assert json.loads((run.run_dir / "meta.json").read_text())["target_url"].startswith("http://***@127.0.0.1:")
+
+
+def test_redaction_covers_credentials_and_secret_parameters() -> None:
+    from crmload.safety import scrub
+
+    url = "https://bob:p%40ss@crm.example:8443/api?token=abcd1234&page=2#access_token=xyz98765&state=ok"
+    assert redact(url) == "https://***@crm.example:8443/api?token=***&page=2#access_token=***&state=ok"
+    message = f"GET {url} failed for bob (password p@ss, token abcd1234)"
+    cleaned = scrub(message, url)
+    assert all(s not in cleaned for s in ("p%40ss", "p@ss", "abcd1234", "xyz98765")), cleaned
