@@ -451,6 +451,10 @@ def _final_status(status: str, reason: str, run_dir: Path) -> tuple[str, str]:
     for name, lost in capture.lost_workers.items():
         when = time.strftime("%H:%M:%SZ", time.gmtime(lost.detected_at))
         reason += f"; load generator {name} lost at {when} after {lost.samples} samples"
+    if capture.lost_workers and status == RunStatus.COMPLETED:
+        # the stages ran to their end, but not with the planned load: never "completed"
+        status = RunStatus.ABORTED
+        reason = "a load generator was lost; the others went on (--on-worker-loss continue): " + reason
     if capture.stopped_by and status == RunStatus.COMPLETED:
         status, reason = RunStatus.STOPPED, stopped_reason(capture.stopped_by)
     if capture.abort_reason and status == RunStatus.COMPLETED:
@@ -485,6 +489,10 @@ def _run_locust(
         anchor = embedded.state.faults.load_started if embedded is not None else None
         status, reason, interrupted = _supervise(proc, progress, opts, run_dir, anchor)
     _scrub_file(run_dir / "locust.log", opts.target)  # an adapter's error may quote the target's credentials
+    code = proc.returncode
+    if not interrupted and status == RunStatus.COMPLETED and code not in (0, None):
+        how = f"killed by signal {_signal_name(-code)}" if code < 0 else f"exit code {code}"
+        status, reason = RunStatus.ABORTED, f"the Locust process ended abnormally ({how}); see locust.log"
     if interrupted:
         status, reason = RunStatus.INTERRUPTED, f"signal {signal.Signals(interrupted[0]).name} received"
     elif not (run_dir / "locust.json").exists():
@@ -507,6 +515,13 @@ def _run_locust(
             (run_dir / "audit.json").write_text(json.dumps({"checked": 0, "reason": reason}))
     write_meta(run_dir, meta.model_copy(update={"status": status, "status_reason": reason, "ended_utc": utc_text()}))
     return RunOutcome(run_dir, status, reason, served)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _scrub_file(path: Path, target: str) -> None:
