@@ -52,6 +52,10 @@ if TYPE_CHECKING:
     from crmload.democrm.server import EmbeddedCRM
 
 STARTUP_TIMEOUT_S = 30.0
+# how crmload asks Locust to stop: SIGINT, which headless Locust with a load shape handles (it stops
+# the users, fires test_stop and quitting, and every recorded sample is written); Locust 2.47 installs
+# its SIGTERM handler only after the shape has ended, so a SIGTERM during the run kills it outright
+STOP_SIGNAL = signal.SIGINT
 
 
 @dataclass
@@ -365,12 +369,12 @@ def _supervise(
     def on_signal(signum: int, _frame: Any) -> None:
         interrupted.append(signum)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, STOP_SIGNAL)
 
     def abort(why: str) -> None:
         nonlocal status, reason
         status, reason = RunStatus.ABORTED, why
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, STOP_SIGNAL)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     startup_deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -546,10 +550,13 @@ _LIBC = _load_libc()  # loaded in the parent: the child after fork must not impo
 
 
 def _child_setup() -> None:
-    """In the Locust child: its own process group, and SIGTERM when crmload itself dies (Linux)."""
+    """In the Locust child: its own process group, and the stop signal when crmload itself dies (Linux)."""
     os.setsid()
+    # a crmload started in the background of a script inherits SIGINT ignored, and so would Locust:
+    # its Python then never turns SIGINT into the KeyboardInterrupt that stops it gracefully
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        _LIBC.prctl(1, STOP_SIGNAL)  # PR_SET_PDEATHSIG
 
 
 def _reap_group(pgid: int) -> None:

@@ -34,7 +34,7 @@ import gevent
 import psutil
 from locust.env import Environment
 from locust.rpc.protocol import Message
-from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, Runner, WorkerRunner
+from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING, LocalRunner, MasterRunner, Runner, WorkerRunner
 
 from crmload.core.rundir import (
     CAPTURE_FILE,
@@ -516,6 +516,14 @@ class Capture:
         self._stopped = True
 
     def _on_quitting(self, environment: Environment, **_kw: Any) -> None:
+        runner = environment.runner
+        if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+            # a signal (Ctrl-C, SIGTERM) quits Locust while users are mid-request, and Locust fires
+            # this event before it stops them: stop them first, so that the requests they finish are
+            # recorded (test_stop flushes) before the files close
+            runner.stop()
+            if isinstance(runner, WorkerRunner):
+                self._drain()  # the final batch acknowledged by the master before this process exits
         if self._flusher is not None:
             self._flusher.kill(block=True)
             self._flusher = None

@@ -119,6 +119,9 @@ class _Hooks:
         return 1.0
 
     def on_init(self, environment: Environment, **_kw: Any) -> None:
+        options = environment.parsed_options
+        if isinstance(environment.runner, LocalRunner | MasterRunner) and getattr(options, "headless", False):
+            self._graceful_sigterm()
         rt, scenario = self.rt, self.rt.scenario
         # let users finish the request they are in when the test stops (Locust's default kills them
         # mid-request: the CRM would serve a request that no sample records)
@@ -141,6 +144,25 @@ class _Hooks:
                 self.pool_share,
                 rt.capture.dropped_iteration,
             )
+
+    def _graceful_sigterm(self) -> None:
+        """SIGTERM stops a run as Ctrl-C does. Headless Locust with a load shape waits for the shape in
+        the main greenlet and installs its SIGTERM handler only after it (Locust 2.47): a SIGTERM
+        during the run would kill the process outright and lose the samples not yet written. Until
+        the shape ends, a SIGTERM is turned into the KeyboardInterrupt Locust handles there."""
+        import signal
+
+        import gevent
+        import greenlet
+
+        main = greenlet.getcurrent()
+        shape = self.shape
+
+        def on_term() -> None:
+            if not shape.finished and not main.dead:
+                main.throw(KeyboardInterrupt)
+
+        gevent.signal_handler(signal.SIGTERM, on_term)
 
     def on_timeline_message(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         self.rt.clock.follow(msg.data)

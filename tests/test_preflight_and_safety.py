@@ -304,3 +304,30 @@ def test_redaction_covers_credentials_and_secret_parameters() -> None:
     message = f"GET {url} failed for bob (password p@ss, token abcd1234)"
     cleaned = scrub(message, url)
     assert all(s not in cleaned for s in ("p%40ss", "p@ss", "abcd1234", "xyz98765")), cleaned
+
+
+@pytest.mark.parametrize(("signum", "rows"), [(signal.SIGINT, 30), (signal.SIGTERM, 30), (signal.SIGTERM, 400)])
+def test_a_signal_at_any_moment_keeps_every_recorded_sample(tmp_path: Path, signum: int, rows: int) -> None:
+    """Every request the CRM served has its sample (the users finish the requests they are in before
+    the files close), whether the signal comes in the first second of samples or later on."""
+    import csv
+
+    results = tmp_path / "r"
+    proc = _launch(results, "smoke")
+    try:
+        _wait_for_samples(results, rows)
+    except AssertionError:
+        proc.kill()
+        raise
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, out + err
+    run_dir = next(results.glob("*"))
+    served = sum(json.loads((run_dir / "target_served.json").read_text()).values())
+    with (run_dir / "samples.csv").open() as fh:
+        recorded = sum(1 for r in csv.DictReader(fh) if r["kind"] == "request")
+    assert recorded == served, (recorded, served)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and (run_dir / "capture.json").exists()
+    audit = json.loads((run_dir / "audit.json").read_text())
+    assert audit["breaches"] == 0, audit  # no acknowledged write reported lost by the interruption
