@@ -666,8 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kept = _keep_traceback(args)
         said = scrub(f"{type(exc).__name__}: {exc}", getattr(args, "target", None))
         print(
-            f"error: crmload failed unexpectedly ({said}); the details are in {kept}"
-            " — please report it with that file",
+            f"error: crmload failed unexpectedly ({said}); the details are in {kept} — please report it with that file",
             file=sys.stderr,
         )
         return EXIT_USAGE

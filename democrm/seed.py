@@ -13,10 +13,12 @@ import json
 import random
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from pydantic import Field
+
+from crmload.core.testdata import TestDataFile
 from crmload.democrm.operations import ACTIVITY_KINDS, PIPELINE_STAGES
 
 
@@ -179,30 +181,19 @@ def hash_password(password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()
 
 
-@dataclass
-class Manifest:
+class Manifest(TestDataFile):
     """Everything a journey needs to know about the seeded data; written as ``testdata.json``."""
 
     size: str
     seed: int
-    users: list[dict[str, Any]] = field(default_factory=list)
-    accounts_by_owner: dict[str, list[int]] = field(default_factory=dict)
-    search_keys_by_owner: dict[str, list[list[str]]] = field(default_factory=dict)
-    opportunities_by_owner: dict[str, list[int]] = field(default_factory=dict)
-    search_names: list[str] = field(default_factory=list)
-    search_phones: list[str] = field(default_factory=list)
-    search_emails: list[str] = field(default_factory=list)
-    account_ids: list[int] = field(default_factory=list)
-    open_ticket_ids: list[int] = field(default_factory=list)
-    kb_terms: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1))
+        path.write_text(self.model_dump_json(indent=1))
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
-        return cls(**json.loads(path.read_text()))
+        return cls.model_validate_json(path.read_text())
 
 
 def seed(conn: sqlite3.Connection, size: str = "small", seed: int = 42) -> Manifest:

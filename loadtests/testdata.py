@@ -24,9 +24,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from crmload.core.errors import ConfigError
+from crmload.core.testdata import TestDataFile, TestUser
 
 
 @dataclass(frozen=True)
@@ -69,28 +70,8 @@ class TestData:
         return list((self.raw.get(key) or {}).get(username, []))
 
 
-class _User(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    username: str = Field(min_length=1)
-    password: str = Field(min_length=1, description='the password, or "env:VAR" to read $VAR')
-    role: str = Field(min_length=1)
-    id: int | None = None
-
-
-class _File(BaseModel):
-    """What the journeys read of a test-data file (other keys are kept, for adapters of their own)."""
-
-    model_config = ConfigDict(extra="allow")
-    users: list[_User] = Field(min_length=1)
-    accounts_by_owner: dict[str, list[Any]] = Field(default_factory=dict)
-    search_keys_by_owner: dict[str, list[Any]] = Field(default_factory=dict)
-    opportunities_by_owner: dict[str, list[Any]] = Field(default_factory=dict)
-    search_names: list[Any] = Field(default_factory=list)
-    search_phones: list[Any] = Field(default_factory=list)
-    search_emails: list[Any] = Field(default_factory=list)
-    account_ids: list[Any] = Field(default_factory=list)
-    open_ticket_ids: list[Any] = Field(default_factory=list)
-    kb_terms: list[Any] = Field(default_factory=list)
+class _Checked(TestDataFile):
+    users: list[TestUser] = Field(min_length=1)  # type: ignore[assignment]  # each user checked
 
 
 def check_testdata(path: Path) -> dict[str, Any]:
@@ -107,7 +88,7 @@ def check_testdata(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(path, 1, 1, None, f"the test data must be a JSON object, not a {type(raw).__name__}", fix)
     try:
-        _File.model_validate(raw)
+        _Checked.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
