@@ -4,7 +4,8 @@ many it needs to be decided, and what would decide the ones that cannot be.
 Method. For each stage, the request rate of every (persona, journey, operation) comes from the
 scenario alone:
 
-- closed personas: the stage's ``users`` shared by persona weight; one user's iteration lasts
+- closed personas: the stage's ``users`` shared by persona weight in whole users, as Locust's
+  dispatcher shares them (:func:`crmload.core.personas.allocate_users`); one user's iteration lasts
   ``E[T] = (1 - probe_share) * sum_j w_j * (thinks_j * mean_think + requests_j * R) + probe_share * R
   + pacing`` (journey weights ``w_j`` normalised, the journeys' profiles from
   :func:`crmload.core.personas.profile`), so a persona's rate of an operation is
@@ -39,7 +40,7 @@ from crmload.analysis.stats import min_samples_for, z_value
 from crmload.analysis.thresholds import Clause, Select, Thresholds
 from crmload.analysis.verdict import MIN_ZERO_TOLERANCE_CHECKS
 from crmload.core.operations import CLOSED_PERSONAS, OPERATIONS
-from crmload.core.personas import JOURNEYS, OPTIONS, option_value, profile, weight_option
+from crmload.core.personas import JOURNEYS, OPTIONS, allocate_users, option_value, profile, weight_option
 from crmload.core.scenario import Scenario, Stage
 from crmload.core.units import format_duration
 
@@ -73,7 +74,8 @@ def stage_rates(scenario: Scenario, stage: Stage, response_s: float = 0.0) -> Ra
     """The rates of ``stage`` (see the module's method)."""
     out = Rates()
     closed = {p: c for p, c in scenario.personas.items() if p in CLOSED_PERSONAS and c.weight > 0}
-    weight_sum = sum(c.weight for c in closed.values())
+    # whole users per persona, as Locust's dispatcher shares them (8 users of weights 3, 3, 2, 1 are 3, 2, 2, 1)
+    allocated = allocate_users(stage.users, {p: c.weight for p, c in closed.items()})
     for persona, cfg in scenario.personas.items():
         options = dict(cfg.options)
         shares, probe = _iteration(persona, options)
@@ -81,7 +83,7 @@ def stage_rates(scenario: Scenario, stage: Stage, response_s: float = 0.0) -> Ra
             continue
         profiles = {j: profile(j, options) for j in shares}
         if persona in closed:
-            users = stage.users * cfg.weight / weight_sum
+            users = float(allocated[persona])
             think = (cfg.think_time[0] + cfg.think_time[1]) / 2.0
             busy = sum(s * (profiles[j].thinks * think + profiles[j].requests * response_s) for j, s in shares.items())
             cycle = (1.0 - probe) * busy + probe * response_s + cfg.pacing

@@ -20,6 +20,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from crmload.core.errors import ConfigError
 from crmload.core.operations import CLOSED_PERSONAS
+from crmload.core.personas import class_weight
 from crmload.core.rundir import META_FILE, RunStatus, new_meta, upgrade_module_name, utc_text, write_meta
 from crmload.core.scenario import Scenario, stopped_reason
 from crmload.core.timeline import Timeline
@@ -96,7 +97,7 @@ def configure_personas(scenario: Scenario, classes: dict[str, Any]) -> None:
         if cfg is None:
             continue
         if name in CLOSED_PERSONAS:
-            cls.weight = max(1, round(cfg.weight * 10))
+            cls.weight = class_weight(cfg.weight)
             cls.wait_time = constant(cfg.pacing)
         else:
             has_arrivals = any(s.arrival_rate > 0 for s in scenario.stages)

@@ -78,9 +78,19 @@ def _recorded(verdict: dict[str, Any]) -> dict[tuple[str, str, str], int]:
     return out
 
 
-def predictions_against(run_dir: Path, verdict_file: str) -> list[tuple[Need, int]]:
+def predictions_against(run_dir: Path, verdict_file: str, like: bool = False) -> list[tuple[Need, int]]:
+    """(the plan's need, the samples the run recorded) for every judged group; ``like``: planned with
+    the run's own mean response time (``crmload plan --like``), else with none (upper bounds)."""
     meta = json.loads((run_dir / "meta.json").read_text())
-    found = plan(Scenario.model_validate(meta["scenario"]), load_thresholds(run_dir / "thresholds.yaml"))
+    response_s = 0.0
+    if like:
+        from crmload.analysis.prepared import Prepared
+        from crmload.analysis.run import load_run
+
+        p = Prepared(load_run(run_dir))
+        response_s = float(p.s["response_time_ms"][p.requests & p.ok].mean()) / 1000.0
+    standard = load_thresholds(run_dir / "thresholds.yaml")
+    found = plan(Scenario.model_validate(meta["scenario"]), standard, response_s)
     recorded = _recorded(json.loads((run_dir / verdict_file).read_text()))
     pairs = []
     for n in found.needs:

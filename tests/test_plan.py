@@ -126,13 +126,15 @@ def test_plan_command_and_strict_run(tmp_path: Path) -> None:
 
 
 def test_the_plan_of_a_scaled_scenario_predicts_what_its_run_records(tmp_path: Path) -> None:
-    """A real run of smoke scaled to 8 users and 36 s against the reference CRM, planned from the
-    scenario as run (meta.json's effective scenario): every judged group of 100 samples or more
-    within a quarter of what the run recorded."""
-    done = crmload("run", "smoke", "--users", "8", "--duration", "36s", results=tmp_path)
+    """A real run of smoke scaled to 8 users and 60 s against the reference CRM, planned from the
+    scenario as run (meta.json's effective scenario) with the run's own mean response time (as
+    ``crmload plan --like`` does): every judged group of 200 samples or more within a quarter of
+    what the run recorded. (Groups of 200 keep the journeys' own randomness, about 7 % at one
+    standard deviation, well inside the quarter; the test runs beside others in CI.)"""
+    done = crmload("run", "smoke", "--users", "8", "--duration", "60s", results=tmp_path)
     assert done.code in (0, 3), done.stdout + done.stderr
     assert done.run_dir is not None
-    pairs = [(n, got) for n, got in predictions_against(done.run_dir, "verdict.json") if got >= 100]
+    pairs = [(n, got) for n, got in predictions_against(done.run_dir, "verdict.json", like=True) if got >= 200]
     assert len(pairs) >= 2
     off = [(n.clause_id, n.scope, round(n.expected), got) for n, got in pairs if abs(n.expected - got) > 0.25 * got]
     assert off == []

@@ -7,6 +7,8 @@ error with a fix instead of a setting that silently does nothing.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -137,3 +139,29 @@ def profile(journey: str, options: Mapping[str, object]) -> Profile:
     """The :class:`Profile` of ``journey`` under a persona's ``options`` (defaults where unset)."""
     persona = journey.split(".", 1)[0]
     return _PROFILES[journey](lambda name: option_value(persona, options, name))
+
+
+def class_weight(weight: float) -> int:
+    """The Locust weight of a closed persona's user class for the scenario's ``weight``."""
+    return max(1, round(weight * 10))
+
+
+def allocate_users(users: int, weights: dict[str, float]) -> dict[str, int]:
+    """How Locust shares ``users`` closed users among the persona classes of these scenario weights:
+    the first ``users`` of its dispatcher's Kullback–Leibler sequence (``_kl_generator`` in Locust's
+    ``locust/dispatch.py``; for weights 5 and 1 it gives AAABAAAAABAA), over the classes named
+    ``<Persona>User``. Whole users: 8 users of weights 3, 3, 2, 1 are 3, 2, 2, 1, not 2.67 each of
+    the first two."""
+    heap = [
+        (w * math.log2(w / (w + 1.0)), w + 1.0, w, f"{name.capitalize()}User", name)
+        for name, weight in weights.items()
+        if weight > 0
+        for w in [float(class_weight(weight))]
+    ]
+    heapq.heapify(heap)
+    out = dict.fromkeys(weights, 0)
+    for _ in range(users if heap else 0):
+        _kl, x, w, label, name = heap[0]
+        out[name] += 1
+        heapq.heapreplace(heap, (w * math.log2(x / (x + 1.0)), x + 1.0, w, label, name))
+    return out
