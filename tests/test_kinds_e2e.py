@@ -251,6 +251,7 @@ def searched(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         "--crm-service-time-ms",
         str(service_ms),
         results=tmp_path_factory.mktemp(f"search{servers}"),
+        timeout_s=420,
     )
     return servers, done
 
