@@ -383,19 +383,12 @@ def ceiling_clauses(scenario: dict[str, Any], thresholds: Thresholds) -> set[str
 
 
 def judge_step(
-    run: RunData,
-    st: Stage,
-    thresholds: Thresholds,
-    step_ids: list[str],
-    confidence: float | None = None,
-    defining: set[str] | None = None,
+    run: RunData, st: Stage, thresholds: Thresholds, step_ids: list[str], defining: set[str] | None = None
 ) -> tuple[Step, dict[str, list[str]]]:
-    """One step judged on its own (``thresholds`` as :func:`step_thresholds` makes it), at
-    ``confidence`` (the standard's, or the level a held step's looks judge at)."""
-    level = confidence if confidence is not None else (st.confidence or thresholds.defaults.confidence)
-    defaults = thresholds.defaults.model_copy(update={"confidence": max(level, thresholds.defaults.confidence)})
-    t = thresholds.model_copy(update={"defaults": defaults})
-    j = Judge(_step_run(run, st), t, step_ids or ["__none__"])
+    """One step judged on its own (``thresholds`` as :func:`step_thresholds` makes it), at the
+    standard's confidence, or at its looks' level when it was held until decided (the judge reads
+    it from the stage: :func:`crmload.analysis.verdict.judged_confidence`)."""
+    j = Judge(_step_run(run, st), thresholds, step_ids or ["__none__"])
     results = list(j.verdict().results) if step_ids else []
     req = j.p.requests
     ok = req & j.p.ok
@@ -410,8 +403,8 @@ def judge_step(
     status, thin = step_status(
         results,
         st.projection,
-        defaults.min_tail_samples,
-        defaults.confidence,
+        thresholds.defaults.min_tail_samples,
+        j.confidence,
         defining if defining is not None else ceiling_clauses(run.scenario, thresholds),
         j.trust.generator_saturated is None,
     )
@@ -430,7 +423,7 @@ def judge_step(
         tuple(results),
         tuple(float(b) for b in bins),
         implied,
-        defaults.confidence,
+        j.confidence,
     )
     return step, thin
 
@@ -459,10 +452,11 @@ def analyse(
     zero_ids = [c.id for c in thresholds.clauses if c.metric in ZERO_TOLERANCE and (wanted is None or c.id in wanted)]
     think = configured_think_s(scenario)
     per_step = step_thresholds(thresholds)
+    defining = ceiling_clauses(scenario, thresholds)
     steps: list[Step] = []
     thin: dict[str, list[str]] = {}
     for st in sorted((s for s in run.stages if s.judged and s.users > 0), key=lambda s: s.start):
-        step, step_thin = judge_step(run, st, per_step, step_ids)
+        step, step_thin = judge_step(run, st, per_step, step_ids, defining)
         steps.append(step)
         if step.status == PASS:
             for cid, groups in step_thin.items():
@@ -496,18 +490,23 @@ def analyse(
         stopped,
         (found.slope, found.low, found.high) if found else None,
         found.plateau_rps if found else None,
-        _resolution(steps, ceiling),
+        _resolution(ceiling, breaking or unclear),
         {cid: sorted(set(groups)) for cid, groups in thin.items()},
     )
     return capacity, zero + pooled
 
 
-def _resolution(steps: list[Step], ceiling: int | None) -> float | None:
-    """How close the next tested load above the ceiling lies, as a share of the ceiling."""
-    if ceiling is None:
-        return None
-    above = [s.users for s in steps if s.users > ceiling]
-    return (min(above) - ceiling) / ceiling if above else None
+def _resolution(ceiling: int | None, above: Step | None) -> float | None:
+    """How close the next tested load above the ceiling (``above``: the step that broke or is
+    undecided) lies, as a share of the ceiling."""
+    return (above.users - ceiling) / ceiling if ceiling and above is not None else None
+
+
+def _resolution_text(ceiling: int | None, above: Step) -> str:
+    if not ceiling:
+        return ""
+    gap = above.users - ceiling
+    return f"; resolution {gap} users ({gap / ceiling:.0%})"
 
 
 def _pooled_below(run: RunData, thresholds: Thresholds, clause_ids: list[str], ceiling: int) -> list[Result]:
@@ -548,13 +547,10 @@ def _conc_result(
     margin = float(ceiling - required) if ceiling is not None and required else None
     if breaking is not None:
         what = ", ".join(f"{cid_} {_excess_text(x)}" for cid_, _m, _l, x in broken) or "a clause"
-        broke = f"broke at {breaking.users} users ({breaking.name}): {what}"
-        if ceiling:
-            broke += f"; resolution {breaking.users - ceiling} users ({(breaking.users - ceiling) / ceiling:.0%})"
+        broke = f"broke at {breaking.users} users ({breaking.name}): {what}" + _resolution_text(ceiling, breaking)
     elif unclear is not None and ceiling:
-        gap = unclear.users - ceiling
-        broke = f"the next tested load, {unclear.users} users ({unclear.name}), is undecided; resolution {gap} users"
-        broke += f" ({gap / ceiling:.0%})"
+        broke = f"the next tested load, {unclear.users} users ({unclear.name}), is undecided"
+        broke += _resolution_text(ceiling, unclear)
     else:
         broke = ""
     if not steps:

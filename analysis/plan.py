@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from crmload.analysis.expr import Limit
+from crmload.analysis.sequential import look_confidence
 from crmload.analysis.stats import min_samples_for, z_value
 from crmload.analysis.thresholds import Clause, Select, Thresholds
 from crmload.analysis.verdict import MIN_ZERO_TOLERANCE_CHECKS
@@ -173,7 +174,7 @@ def _steady_s(scenario: Scenario, stage: Stage) -> float:
 def _level(scenario: Scenario, indices: tuple[int, ...], confidence: float) -> float | None:
     """The confidence held stages are judged at (the highest of them), or None without one."""
     held = [scenario.stages[i] for i in indices if scenario.stages[i].held]
-    levels = [1.0 - (1.0 - confidence) / len(s.look_seconds(scenario.warmup_s(s))) for s in held]
+    levels = [look_confidence(confidence, len(s.look_seconds(scenario.warmup_s(s)))) for s in held]
     return max(levels) if levels else None
 
 
@@ -344,10 +345,15 @@ def plan(
     )
 
 
+def _required_users(scenario: Scenario, thresholds: Thresholds) -> int:
+    """The concurrency the scenario must hold: its own ``required_users``, else the standard's."""
+    return scenario.required_users or next((c.required_users for c in thresholds.clauses if c.required_users), 0)
+
+
 def _steps_pooled(scenario: Scenario, thresholds: Thresholds, thin: list[Need]) -> Window | None:
     """Where a capacity run judges the limits no step can bound: the steps up to the required users
     pooled (the ceiling is not known beforehand; the required users are what must be held)."""
-    required = scenario.required_users or next((c.required_users for c in thresholds.clauses if c.required_users), 0)
+    required = _required_users(scenario, thresholds)
     if not thin or not required:
         return None
     steps = tuple(i for i, s in enumerate(scenario.stages) if s.judged and 0 < s.users <= required)
@@ -367,7 +373,7 @@ def _budget_problems(scenario: Scenario, thresholds: Thresholds) -> list[str]:
             + (", a ceiling search's refinements" if scenario.search else "")
             + f"), over its budget of {format_duration(budget)}: the budget ends it first"
         )
-    required = scenario.required_users or next((c.required_users for c in thresholds.clauses if c.required_users), 0)
+    required = _required_users(scenario, thresholds)
     if scenario.kind == "capacity" and required:
         t = 0.0
         for s in scenario.stages:

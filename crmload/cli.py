@@ -312,20 +312,11 @@ def _run_scenario(args: argparse.Namespace) -> tuple[Path, Scenario]:
         raise CrmloadError("--users must be at least 1")
     if args.rate_scale is not None and not (math.isfinite(args.rate_scale) and args.rate_scale > 0):
         raise CrmloadError(f"--rate-scale: must be a number above 0 (got {args.rate_scale!r}) — fix: write e.g. 2")
-    scaled = scenario.scaled(users=args.users, rate_factor=args.rate_scale, duration_s=duration_s)
-    return path, _revalidated(scaled, args)
-
-
-def _revalidated(scenario: Scenario, args: argparse.Namespace) -> Scenario:
-    """The scaled scenario checked against the scenario's own bounds again (scaling copies, it does
-    not validate): an error names the options that broke them."""
     from pydantic import ValidationError
 
-    from crmload.core.scenario import Scenario
-
     try:
-        return Scenario.model_validate(scenario.model_dump(mode="json", by_alias=True))
-    except ValidationError as exc:
+        return path, scenario.scaled(users=args.users, rate_factor=args.rate_scale, duration_s=duration_s)
+    except ValidationError as exc:  # scaling validates again: name the options that broke the bounds
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ").split(" | ")[0]

@@ -26,7 +26,6 @@ ends when it has lasted that long.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -71,15 +70,16 @@ class Conductor:
         # as the verdict will judge it
         capacity = self.scenario.kind == "capacity"
         self._per_step = step_thresholds(self.thresholds) if capacity else self.thresholds
-        self._defining = self.thresholds.ceiling_clauses(self.scenario.ceiling_clauses)
+        # a staircase's steps must show its ceiling's clauses compliant; any other held stage all of them
+        ceiling = self.thresholds.ceiling_clauses(self.scenario.ceiling_clauses)
+        self._defining = ceiling if capacity else set(self._step_ids)
 
     @property
     def decided(self) -> set[int]:
         return {d.stage for d in self.decisions}
 
     def awaits(self, index: int) -> bool:
-        st = self.stages[index]
-        return st.held or (self.scenario.search is not None and st.judged and st.users > 0)
+        return self.stages[index].decided_as_it_runs(self.scenario.search is not None)
 
     def poll(self, now: float | None = None) -> str | None:
         """Judge the current stage if a look is due; a line saying what was decided, or None."""
@@ -97,8 +97,8 @@ class Conductor:
             record: dict[str, Any] = {"budget_s": budget}
             stage = self.stages[i]
             if stage.held:  # looked at already: judged at the looks' level, the budget's cut as its last look
-                looks = stage.look_seconds(self.scenario.warmup_s(stage))
-                record.update(looks=len(looks), confidence=self._level(len(looks)), decided=False)
+                looks = len(stage.look_seconds(self.scenario.warmup_s(stage)))
+                record.update(looks=looks, confidence=self._level(looks), decided=False)
             return self._decide(i, now, record, None, True, f"budget of {budget:g} s reached: the run ends")
         if not self.awaits(i):
             return None
@@ -107,7 +107,7 @@ class Conductor:
     def _look_at(self, cur: StageRecord, i: int, now: float) -> str | None:
         stage = self.stages[i]
         warmup = self.scenario.warmup_s(stage)
-        looks = stage.look_seconds(warmup) if stage.held else [max(1.0, stage.duration - warmup)]
+        looks = stage.look_seconds(warmup)  # one look, after its duration, for a step that is not held
         k = self._look.get(i, 0)
         cut = cur.start + warmup + looks[k]
         if now < cut + FLUSH_S:
@@ -134,9 +134,8 @@ class Conductor:
             return "INCONCLUSIVE"
         # a look judges a run in progress as if it ended at the cut
         run = replace(run, meta=run.meta.model_copy(update={"status": RunStatus.COMPLETED}), has_meta=True)
-        st = replace(stage_of(cur, {}, cut), end=cut, judged=True, confidence=level)
-        defining = self._defining if self.scenario.kind == "capacity" else set(self._step_ids)
-        step, _thin = judge_step(run, st, self._per_step, self._step_ids, level, defining)
+        st = replace(stage_of(cur, {}, cut), judged=True, confidence=level)
+        step, _thin = judge_step(run, st, self._per_step, self._step_ids, self._defining)
         return step.status
 
     def _next(self, i: int, stage: Stage, status: str) -> tuple[list[Stage] | None, bool, str]:
@@ -155,9 +154,9 @@ class Conductor:
         if not passing:
             return None, True, f": the first step broke, the ceiling is below {hi} users"
         lo = max(passing)
-        if hi - lo <= max(1.0, search.resolution * lo):
+        if search.resolved(lo, hi):
             return None, True, f": ceiling {lo} users, next tested {hi} broke (resolution {(hi - lo) / lo:.0%})"
-        mid = (lo + hi) // 2
+        mid = search.midpoint(lo, hi)
         template = next((s for s in reversed(self.stages[: i + 1]) if s.users == hi), stage)
         refine = template.model_copy(update={"name": f"refine-u{mid}", "users": mid})
         return [refine], False, f": refining between {lo} and {hi} users, next {mid}"
@@ -178,9 +177,3 @@ class Conductor:
         self.decisions.append(d)
         write_decisions(self.run_dir, self.decisions)
         return line
-
-
-def longest_run_s(scenario: Scenario) -> float:
-    """How long a conducted run may go on, for the supervisor's deadline (no budget: its longest)."""
-    longest = scenario.longest_duration_s
-    return longest if math.isfinite(longest) else 48 * 3600.0

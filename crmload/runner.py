@@ -211,11 +211,6 @@ class _Progress:
         except (OSError, ValueError, IndexError):
             return 0
 
-    @property
-    def planned_s(self) -> float:
-        sc = self.scenario
-        return sc.longest_duration_s if sc.conducted else sc.total_duration_s
-
     def stage(self) -> str:
         """The stage running now, as ``stages.json`` records it (a conductor may add stages)."""
         try:
@@ -244,7 +239,7 @@ class _Progress:
         return (
             f"[{stage}] {users} | {rate:7.1f} req/s | requests {self.requests} | failures "
             f"{self.failures} ({fail_pct:.2f} %) | {format_duration(elapsed)} / "
-            f"{format_duration(self.planned_s)}"
+            f"{format_duration(self.scenario.longest_duration_s)}"
         )
 
 

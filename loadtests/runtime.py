@@ -28,7 +28,7 @@ from crmload.loadtests.adapter import CrmAdapter
 from crmload.loadtests.arrivals import ArrivalScheduler
 from crmload.loadtests.capture import Capture
 from crmload.loadtests.clock import StageClock
-from crmload.loadtests.settings import Settings, settings
+from crmload.loadtests.settings import Settings, settings, split_adapter_spec
 from crmload.loadtests.shape import ScenarioShape, StageLog
 from crmload.loadtests.stopwatch import StopWatch
 from crmload.loadtests.testdata import TestData, load_testdata
@@ -66,9 +66,7 @@ def load_adapter(spec: str) -> type[CrmAdapter]:
     Raises :class:`ConfigError` naming the spec and the fix; crmload 0.1's module names
     (``loadtests.…``) are read as ``crmload.loadtests.…``."""
     spec = upgrade_module_name(spec)
-    module_name, _, class_name = spec.partition(":")
-    if not module_name or not class_name:
-        raise ConfigError("--adapter", None, None, None, f"must be 'module:Class' (got {spec!r})", "e.g. mycrm:MyCrm")
+    module_name, class_name = split_adapter_spec(spec)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -29,6 +29,14 @@ from crmload.core.scenario import Scenario, load_scenario
 DEFAULT_ADAPTER = "crmload.loadtests.adapters.reference:ReferenceCRM"
 
 
+def split_adapter_spec(spec: str) -> tuple[str, str]:
+    """``"module:Class"`` → (module, class); a :class:`ConfigError` naming ``--adapter`` otherwise."""
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise ConfigError("--adapter", None, None, None, f"must be 'module:Class' (got {spec!r})", "e.g. mycrm:MyCrm")
+    return module_name, class_name
+
+
 def check_adapter(spec: str) -> None:
     """Before any load, without importing it (an adapter imports Locust, which patches the process):
     ``module:Class`` must name a module that exists and, when its source is at hand, a class it defines.
@@ -37,9 +45,7 @@ def check_adapter(spec: str) -> None:
     import importlib.util
 
     spec = upgrade_module_name(spec)
-    module_name, _, class_name = spec.partition(":")
-    if not module_name or not class_name:
-        raise ConfigError("--adapter", None, None, None, f"must be 'module:Class' (got {spec!r})", "e.g. mycrm:MyCrm")
+    module_name, class_name = split_adapter_spec(spec)
     import sys
 
     here = os.getcwd()

@@ -106,6 +106,10 @@ class ScenarioShape(LoadTestShape):
                 self.timeline.stop(now)
             if self.stage_log is not None:
                 self.stage_log.decided(d.stage, d.cut, d.record)
+        self._announce()
+
+    def _announce(self) -> None:
+        """The timeline changed: every process's clock follows it."""
         if type(self).on_timeline is not None:
             type(self).on_timeline(self.timeline, self.wall_t0())  # type: ignore[misc]
 
@@ -119,8 +123,7 @@ class ScenarioShape(LoadTestShape):
         if now > tl.start_s(index) + stage.longest_s + CONDUCTOR_GRACE_S:
             log.warning("stage %s: no decision from the conductor; moving on as planned", stage.name)
             tl.end_stage(index, now)
-            if type(self).on_timeline is not None:
-                type(self).on_timeline(tl, self.wall_t0())  # type: ignore[misc]
+            self._announce()
 
     def tick(self) -> tuple[int, float] | None:
         if self.stop_watch is not None and self.stop_watch.check(time.time()) is not None:

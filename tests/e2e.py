@@ -84,11 +84,9 @@ def predictions_against(run_dir: Path, verdict_file: str, like: bool = False) ->
     meta = json.loads((run_dir / "meta.json").read_text())
     response_s = 0.0
     if like:
-        from crmload.analysis.prepared import Prepared
-        from crmload.analysis.run import load_run
+        from crmload.cli import _measured_response_s
 
-        p = Prepared(load_run(run_dir))
-        response_s = float(p.s["response_time_ms"][p.requests & p.ok].mean()) / 1000.0
+        response_s = _measured_response_s(run_dir)
     standard = load_thresholds(run_dir / "thresholds.yaml")
     found = plan(Scenario.model_validate(meta["scenario"]), standard, response_s)
     recorded = _recorded(json.loads((run_dir / verdict_file).read_text()))

@@ -148,6 +148,11 @@ class Stage(_Frozen):
             looks.append(last)
         return looks
 
+    def decided_as_it_runs(self, search: bool) -> bool:
+        """Whether its end is decided while it runs: held until decided, or a judged step of a
+        scenario that searches its ceiling (``search``)."""
+        return self.held or (search and self.judged and self.users > 0)
+
     @property
     def longest_s(self) -> float:
         """How long the stage may run: ``max`` when held until decided, else ``duration``."""
@@ -164,6 +169,15 @@ class Search(_Frozen):
     users. Each refinement step runs like the step that broke (duration, warm-up, hold, max)."""
 
     resolution: Fraction = Field(0.1, gt=0, le=1, description="the gap to stop at, a share of the passing users")
+
+    def resolved(self, passing: int, broken: int) -> bool:
+        """Whether the gap between the highest passing and the lowest broken load is small enough."""
+        return broken - passing <= max(1.0, self.resolution * passing)
+
+    @staticmethod
+    def midpoint(passing: int, broken: int) -> int:
+        """The next load to test between them."""
+        return (passing + broken) // 2
 
 
 class Scenario(_Frozen):
@@ -260,9 +274,9 @@ class Scenario(_Frozen):
         users = sorted({s.users for s in self.stages if s.judged and s.users > 0})
         worst = 0
         for low, high in itertools.pairwise(users):
-            n, lo, hi = 0, low, high
-            while hi - lo > max(1.0, self.search.resolution * lo):
-                hi, n = (lo + hi) // 2, n + 1  # the worst case: every refinement breaks, the gap halves
+            n, hi = 0, high
+            while not self.search.resolved(low, hi):
+                hi, n = self.search.midpoint(low, hi), n + 1  # the worst case: every refinement breaks
             worst = max(worst, n)
         return worst
 
@@ -304,6 +318,7 @@ class Scenario(_Frozen):
 
         ``users``: the peak closed users become this number, every stage in proportion.
         ``duration_s``: the whole run lasts this long, every stage in proportion.
+        Raises pydantic's ``ValidationError`` when the result breaks a scenario's bounds.
         """
         u_factor = 1.0
         peak = max(s.users for s in self.stages)
@@ -326,7 +341,9 @@ class Scenario(_Frozen):
             for s in self.stages
         ]
         budget = None if self.budget is None else self.budget * d_factor
-        return self.model_copy(update={"stages": stages, "warmup": self.warmup * d_factor, "budget": budget})
+        scaled = self.model_copy(update={"stages": stages, "warmup": self.warmup * d_factor, "budget": budget})
+        # a copy is not validated: the scaled scenario must keep the bounds a file is held to
+        return Scenario.model_validate(scaled.model_dump(mode="json", by_alias=True))
 
     def warmup_s(self, stage: Stage) -> float:
         """The warm-up left out at the start of ``stage``: its own, else the scenario's."""

@@ -39,8 +39,7 @@ class Timeline:
 
     def awaits(self, index: int) -> bool:
         """Whether stage ``index`` runs until the conductor ends it."""
-        stage = self.stages[index]
-        return self.awaited and (stage.held or (self.search and stage.judged and stage.users > 0))
+        return self.awaited and self.stages[index].decided_as_it_runs(self.search)
 
     def start_s(self, index: int) -> float:
         """When stage ``index`` starts (or would start, as planned now)."""
