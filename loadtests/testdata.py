@@ -28,6 +28,7 @@ from pydantic import Field, ValidationError
 
 from crmload.core.errors import ConfigError
 from crmload.core.testdata import TestDataFile, TestUser
+from crmload.core.yamlio import field_name
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,7 @@ def check_testdata(path: Path) -> dict[str, Any]:
         _Checked.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        raise ConfigError(path, None, None, where or None, str(err["msg"]), fix) from None
+        raise ConfigError(path, None, None, field_name(err["loc"]) or None, str(err["msg"]), fix) from None
     return raw
 
 

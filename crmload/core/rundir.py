@@ -347,18 +347,29 @@ def _shape_error(path: Path, exc: ValidationError) -> RunError:
     return RunError(f"{path}: {field}: {first['msg']}; the run directory may be damaged")
 
 
-def read_meta(run_dir: Path) -> Meta | None:
-    """``meta.json`` upgraded to this version; None when the run left none."""
-    path = run_dir / META_FILE
+R = TypeVar("R", bound=BaseModel)
+
+
+def _read_record(
+    path: Path, model: type[R], prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+) -> R | None:
+    """A JSON object file validated as ``model`` (after ``prepare``: an upgrade of an older version);
+    None when absent; a RunError naming file and field."""
     data = read_json(path)
     if data is None:
         return None
     if not isinstance(data, dict):
         raise RunError(f"{path}: not a JSON object; the run directory may be damaged")
     try:
-        return Meta.model_validate(upgrade_meta(data, path))
+        return model.model_validate(prepare(data) if prepare is not None else data)
     except ValidationError as exc:
         raise _shape_error(path, exc) from None
+
+
+def read_meta(run_dir: Path) -> Meta | None:
+    """``meta.json`` upgraded to this version; None when the run left none."""
+    path = run_dir / META_FILE
+    return _read_record(path, Meta, lambda data: upgrade_meta(data, path))
 
 
 def read_stages(run_dir: Path) -> list[StageRecord]:
@@ -370,22 +381,6 @@ def read_stages(run_dir: Path) -> list[StageRecord]:
         raise RunError(f"{path}: not a JSON list of stages; the run directory may be damaged")
     try:
         return [StageRecord.model_validate(s) for s in data]
-    except ValidationError as exc:
-        raise _shape_error(path, exc) from None
-
-
-R = TypeVar("R", bound=BaseModel)
-
-
-def _read_record(path: Path, model: type[R]) -> R | None:
-    """A JSON object file validated as ``model``; None when absent; a RunError naming file and field."""
-    data = read_json(path)
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise RunError(f"{path}: not a JSON object; the run directory may be damaged")
-    try:
-        return model.model_validate(data)
     except ValidationError as exc:
         raise _shape_error(path, exc) from None
 
