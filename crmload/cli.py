@@ -292,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=Path(".democrm"))
     demo.add_argument("--durable", action="store_true", help="fsync every commit (synchronous=FULL)")
     demo.add_argument("--allow-remote", action="store_true", help="listen on a non-loopback address")
+    demo.add_argument(
+        "--keep", action="store_true", help="serve the store already in --data-dir with its data (a restart)"
+    )
+    demo.add_argument(
+        "--token-ttl", default=None, metavar="TIME",
+        help="how long a login token is good for (default 48h); an expired token gets a 401 saying so",
+    )  # fmt: skip
     _add_fault_options(demo)
     return parser
 
@@ -623,7 +630,14 @@ def cmd_demo_crm(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.allow_remote:
         raise CrmloadError(f"refusing to listen on {args.host}: not a loopback address (pass --allow-remote)")
     faults = Faults.model_validate(_faults_from_args(args))
-    serve(args.host, args.port, args.size, args.data_dir, faults, durable=args.durable)
+    ttl: dict[str, float] = {}
+    if args.token_ttl is not None:
+        ttl["token_ttl_s"] = _duration_option(args.token_ttl, "--token-ttl")
+        if not math.isfinite(ttl["token_ttl_s"]) or ttl["token_ttl_s"] <= 0:
+            raise CrmloadError(f"--token-ttl: must be a time above 0 (got {args.token_ttl!r}) — fix: write e.g. 8h")
+    if not 0 <= args.port <= 65535:
+        raise CrmloadError(f"--port: must be between 0 and 65535 (got {args.port}) — fix: 0 picks a free port")
+    serve(args.host, args.port, args.size, args.data_dir, faults, durable=args.durable, keep=args.keep, **ttl)
     return 0
 
 

@@ -66,7 +66,12 @@ def host_of(url: str) -> tuple[str, int]:
         raise TargetError(
             f"target {redact(url)!r} is not an http(s) URL; give e.g. http://127.0.0.1:8080 or 'embedded'"
         )
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise TargetError(
+            f"target {redact(url)!r}: its port is not a number between 1 and 65535 — fix: e.g. http://127.0.0.1:8080"
+        ) from None
     return parts.hostname, port
 
 

@@ -22,10 +22,10 @@ from starlette.routing import Route
 from crmload.democrm import db
 from crmload.democrm.faults import Faults, FaultState, sleep_at_least
 from crmload.democrm.handlers import HANDLERS, Handler
-from crmload.democrm.http import ApiError, User, json_body, json_response, path_id, validate
+from crmload.democrm.http import MAX_ID, ApiError, User, json_body, json_object, json_response, path_id, validate
 from crmload.democrm.openapi import openapi_document
 from crmload.democrm.operations import OPERATIONS, Operation
-from crmload.democrm.state import CRM
+from crmload.democrm.state import CRM, DEFAULT_TOKEN_TTL_S
 
 _READABLE = {
     "accounts",
@@ -60,8 +60,8 @@ def _authenticate(crm: CRM, request: Request) -> User:
     if token is None:
         raise ApiError(401, "missing bearer token: log in at POST /api/auth/login")
     user = crm.user_for_token(token)
-    if user is None:
-        raise ApiError(401, "unknown or expired token: log in again")
+    if isinstance(user, str):
+        raise ApiError(401, user)
     return user
 
 
@@ -117,7 +117,7 @@ def _login_endpoint(crm: CRM) -> Any:
             status = crm.faults.error_status(op.name)
             if status is not None:
                 raise ApiError(status, "injected fault on auth.login")
-            body = await json_body(request)
+            body = await json_object(request)
             username, password = body.get("username"), body.get("password")
             if not isinstance(username, str) or not username:
                 raise ApiError(422, "username: required", "username")
@@ -133,6 +133,10 @@ def _login_endpoint(crm: CRM) -> Any:
         return _answered(crm, op, response, start)
 
     return login
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _admin(crm: CRM, request: Request) -> User:
@@ -206,9 +210,9 @@ class _Admin:
         """Read up to 1,000 records of one table back at once: ``{"ids": [...]}`` -> ``{"records": {id: row}}``."""
         try:
             table = self.readable_table(request)
-            ids = (await json_body(request)).get("ids")
-            if not isinstance(ids, list) or not 1 <= len(ids) <= 1000 or not all(isinstance(i, int) for i in ids):
-                raise ApiError(422, "ids must be a list of 1 to 1000 integers", "ids")
+            ids = (await json_object(request)).get("ids")
+            if not isinstance(ids, list) or not 1 <= len(ids) <= 1000 or not all(_is_id(i) for i in ids):
+                raise ApiError(422, f"ids must be a list of 1 to 1000 integers between 1 and {MAX_ID}", "ids")
             marks = ",".join("?" * len(ids))
             rows = self.crm.conn.execute(f"SELECT * FROM {table} WHERE id IN ({marks})", ids).fetchall()
             return json_response({"records": {str(r["id"]): dict(r) for r in rows}})
@@ -226,11 +230,13 @@ def _admin_routes(crm: CRM) -> list[Route]:
     return _Admin(crm).routes()
 
 
-def create_app(db_path: Path, faults: Faults | None = None, *, durable: bool = False) -> tuple[Starlette, CRM]:
+def create_app(
+    db_path: Path, faults: Faults | None = None, *, durable: bool = False, token_ttl_s: float = DEFAULT_TOKEN_TTL_S
+) -> tuple[Starlette, CRM]:
     """The app over an existing (seeded) store; returns the app and its :class:`CRM` state."""
     conn = db.connect(db_path, durable=durable)
     db.create_schema(conn)
-    crm = CRM(db_path, conn, FaultState(faults))
+    crm = CRM(db_path, conn, FaultState(faults), token_ttl_s)
     routes = [Route(OPERATIONS["auth.login"].path, _login_endpoint(crm), methods=["POST"])]
     for name, handler in HANDLERS.items():
         op = OPERATIONS[name]

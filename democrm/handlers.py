@@ -18,8 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from crmload.democrm.http import ApiError, User, json_body, json_response, page_params, path_id, read_body, validate
-from crmload.democrm.operations import ACTIVITY_KINDS, PIPELINE_STAGES
+from crmload.democrm.http import (
+    ApiError,
+    Id,
+    User,
+    int_param,
+    json_body,
+    json_object,
+    json_response,
+    page_params,
+    path_id,
+    read_body,
+    validate,
+)
+from crmload.democrm.operations import ACTIVITY_KINDS, CUSTOMER_VIEW_SECTIONS, PIPELINE_STAGES
 from crmload.democrm.state import CRM
 
 Handler = Callable[[CRM, Request, User], Awaitable[Response]]
@@ -51,7 +63,7 @@ class CustomerPatch(_In):
 
 
 class ContactIn(_In):
-    account_id: int
+    account_id: Id
     first_name: str = Str
     last_name: str = Str
     email: EmailStr
@@ -68,7 +80,7 @@ class LeadIn(_In):
 
 
 class OpportunityIn(_In):
-    account_id: int
+    account_id: Id
     name: str = Str
     amount: float = Field(ge=0, le=1e12)
     stage: Literal["prospecting", "qualification", "proposal", "negotiation"] = "prospecting"
@@ -80,13 +92,13 @@ class StageIn(_In):
 
 
 class ActivityIn(_In):
-    account_id: int
+    account_id: Id
     kind: Literal["call", "email", "meeting"]
     subject: str = Str
 
 
 class TicketIn(_In):
-    account_id: int
+    account_id: Id
     subject: str = Str
     priority: Literal["low", "normal", "high"] = "normal"
 
@@ -96,11 +108,11 @@ class CommentIn(_In):
 
 
 class AssignIn(_In):
-    assignee_id: int
+    assignee_id: Id
 
 
 class SurveyIn(_In):
-    ticket_id: int
+    ticket_id: Id
     score: int = Field(ge=1, le=5)
     comment: str = Field("", max_length=2_000)
 
@@ -120,12 +132,12 @@ class CampaignIn(_In):
     name: str = Str
     channel: Literal["email", "sms"] = "email"
     filter: SegmentFilter | None = None
-    segment_id: int | None = None
+    segment_id: Id | None = None
 
 
 class OrderIn(_In):
     external_id: str = Field(min_length=1, max_length=64)
-    account_id: int | None = None
+    account_id: Id | None = None
     amount: float = Field(ge=0, le=1e12)
     currency: str = Field("EUR", min_length=3, max_length=3)
     status: Literal["placed", "paid", "shipped", "cancelled", "returned"] = "placed"
@@ -209,49 +221,27 @@ async def customer_search(crm: CRM, request: Request, user: User) -> Response:
     return json_response({"results": [dict(r) for r in rows], "count": len(rows)})
 
 
+_VIEW_QUERIES: dict[str, str] = {
+    "contacts": "SELECT id, first_name, last_name, email, phone FROM contacts WHERE account_id = ? LIMIT 50",
+    "open_opportunities": "SELECT id, name, stage, amount, owner_id, close_date FROM opportunities"
+    " WHERE account_id = ? AND stage NOT IN ('won','lost') LIMIT 50",
+    "recent_activities": "SELECT id, kind, subject, user_id, created_at FROM activities WHERE account_id = ?"
+    " ORDER BY created_at DESC LIMIT 10",
+    "tickets": "SELECT id, subject, status, priority, created_at FROM tickets WHERE account_id = ?"
+    " ORDER BY created_at DESC LIMIT 10",
+}
+
+
 async def customer_view(crm: CRM, request: Request, user: User) -> Response:
+    """The customer 360 view: the account, and each section the caller's role may read."""
     aid = path_id(request)
-    account = _account(crm, aid, user)
-    c = crm.conn
-    contacts = [
-        dict(r)
-        for r in c.execute(
-            "SELECT id, first_name, last_name, email, phone FROM contacts WHERE account_id = ? LIMIT 50", (aid,)
-        )
-    ]
-    opps = [
-        dict(r)
-        for r in c.execute(
-            "SELECT id, name, stage, amount, owner_id, close_date FROM opportunities"
-            " WHERE account_id = ? AND stage NOT IN ('won','lost') LIMIT 50",
-            (aid,),
-        )
-    ]
-    activities = [
-        dict(r)
-        for r in c.execute(
-            "SELECT id, kind, subject, user_id, created_at FROM activities WHERE account_id = ?"
-            " ORDER BY created_at DESC LIMIT 10",
-            (aid,),
-        )
-    ]
-    tickets = [
-        dict(r)
-        for r in c.execute(
-            "SELECT id, subject, status, priority, created_at FROM tickets WHERE account_id = ?"
-            " ORDER BY created_at DESC LIMIT 10",
-            (aid,),
-        )
-    ]
-    return json_response(
-        {
-            "account": account,
-            "contacts": contacts,
-            "open_opportunities": _hide_amounts(opps, user),
-            "recent_activities": activities,
-            "tickets": tickets,
-        }
-    )
+    view: dict[str, Any] = {"account": _account(crm, aid, user)}
+    for section, sql in _VIEW_QUERIES.items():
+        if user.role in CUSTOMER_VIEW_SECTIONS[section]:
+            view[section] = [dict(r) for r in crm.conn.execute(sql, (aid,))]
+    if "open_opportunities" in view:
+        view["open_opportunities"] = _hide_amounts(view["open_opportunities"], user)
+    return json_response(view)
 
 
 async def customer_create(crm: CRM, request: Request, user: User) -> Response:
@@ -364,7 +354,7 @@ async def lead_create(crm: CRM, request: Request, user: User) -> Response:
 
 
 async def webform_submit(crm: CRM, request: Request, user: User) -> Response:
-    data = validate(LeadIn, {"source": "web", **(await json_body(request))})
+    data = validate(LeadIn, {"source": "web", **(await json_object(request))})
     owner = crm.next_user_of_role("sales")
     with crm.write(user, "create", "lead") as ids:
         ids.append(_insert_lead(crm, data, owner))
@@ -750,9 +740,7 @@ async def export_bulk(crm: CRM, request: Request, user: User) -> Response:
     sql = _EXPORTS.get(entity)
     if sql is None:
         raise ApiError(422, f"entity must be one of {', '.join(_EXPORTS)} (got {entity!r})", "entity")
-    limit = int(request.query_params.get("limit", "0") or 0)
-    if limit < 0:
-        raise ApiError(422, "limit must be >= 0 (0 = all)", "limit")
+    limit = int_param(request, "limit", 0, 0, 10_000_000)  # 0: every row
     conn = crm.conn
 
     async def rows() -> AsyncIterator[bytes]:

@@ -160,6 +160,22 @@ _missing = set(canonical.OPERATION_NAMES) - set(OPERATIONS)
 if _missing:
     raise ImportError(f"the reference CRM serves no route for the canonical operations {sorted(_missing)}")
 
+
+def _readers(*names: str) -> frozenset[str]:
+    return frozenset().union(*(OPERATIONS[n].roles for n in names))
+
+
+# The customer 360 view's sections and the roles that see each: the roles that may read that kind of
+# record through its own operation. Service sees open opportunities without their amounts (the
+# handlers' row rule); marketing, which reads no tickets, opportunities or activities, sees the
+# account and its contacts. A section a role may not read is left out of the answer.
+CUSTOMER_VIEW_SECTIONS: dict[str, frozenset[str]] = {
+    "contacts": OPERATIONS["customer.view"].roles,
+    "open_opportunities": _readers("opportunity.view") | {"service"},
+    "recent_activities": _readers("activity.log", "service.history"),
+    "tickets": _readers("ticket.view"),
+}
+
 PIPELINE_STAGES: tuple[str, ...] = ("prospecting", "qualification", "proposal", "negotiation", "won", "lost")
 TICKET_STATUSES: tuple[str, ...] = ("open", "pending", "resolved")
 ACTIVITY_KINDS: tuple[str, ...] = ("call", "email", "meeting")

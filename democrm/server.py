@@ -12,19 +12,32 @@ from typing import Any
 
 import uvicorn
 
+from crmload.core.errors import CrmloadError
 from crmload.democrm import db
 from crmload.democrm.app import create_app
 from crmload.democrm.faults import Faults
+from crmload.democrm.protocol import HEADER_TIMEOUT_S, bounded_protocol
 from crmload.democrm.seed import Manifest, seed
-from crmload.democrm.state import CRM
+from crmload.democrm.state import CRM, DEFAULT_TOKEN_TTL_S
 
 MANIFEST_NAME = "testdata.json"
 
 
-def prepare_store(data_dir: Path, size: str = "small", seed_value: int = 42) -> tuple[Path, Manifest]:
-    """Create a fresh store in ``data_dir``, seed it, and write the test-data manifest beside it."""
+def prepare_store(
+    data_dir: Path, size: str = "small", seed_value: int = 42, keep: bool = False
+) -> tuple[Path, Manifest]:
+    """Create a fresh store in ``data_dir``, seed it, and write the test-data manifest beside it.
+
+    With ``keep``, a store of this size already in ``data_dir`` (and its manifest) is served as it is,
+    with every record written to it since (a restart on the same data); without one, a fresh store.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = data_dir / f"democrm-{size}.sqlite3"
+    manifest_path = data_dir / MANIFEST_NAME
+    if keep and db_path.exists() and manifest_path.exists():
+        kept = Manifest.read(manifest_path)
+        if kept.size == size:
+            return db_path, kept
     for suffix in ("", "-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
     conn = db.connect(db_path)
@@ -43,12 +56,24 @@ def bind_socket(host: str, port: int) -> socket.socket:
     # that followed another without a pause
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CrmloadError(
+            f"--port {port}: cannot listen on {host}:{port}: {exc.strerror or exc} — fix: stop what uses it, "
+            "or pass --port 0 for a free port"
+        ) from None
     sock.set_inheritable(True)
     return sock
 
 
-def _config(app: Any, host: str) -> uvicorn.Config:
+IDLE_TIMEOUT_S = 30  # s (uvicorn takes whole seconds)
+
+
+def _config(
+    app: Any, host: str, header_timeout_s: float = HEADER_TIMEOUT_S, idle_timeout_s: int = IDLE_TIMEOUT_S
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
@@ -56,9 +81,9 @@ def _config(app: Any, host: str) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         loop="auto",
-        http="auto",
+        http=bounded_protocol(header_timeout_s),  # uvicorn's httptools protocol with bounds on slow clients
         backlog=4096,
-        timeout_keep_alive=30,
+        timeout_keep_alive=idle_timeout_s,  # idle: between requests, and before the first (democrm.protocol)
     )
 
 
@@ -77,16 +102,21 @@ class EmbeddedCRM:
         port: int = 0,
         data_dir: Path | None = None,
         seed_value: int = 42,
+        *,
+        keep: bool = False,
+        token_ttl_s: float = DEFAULT_TOKEN_TTL_S,
+        header_timeout_s: float = HEADER_TIMEOUT_S,
+        idle_timeout_s: int = IDLE_TIMEOUT_S,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="democrm-") if data_dir is None else None
         self.data_dir = data_dir or Path(self._tmp.name)  # type: ignore[union-attr]
-        self.db_path, self.manifest = prepare_store(self.data_dir, size, seed_value)
+        self.db_path, self.manifest = prepare_store(self.data_dir, size, seed_value, keep=keep)
         self.manifest_path = self.data_dir / MANIFEST_NAME
-        app, self.crm = create_app(self.db_path, faults)
+        app, self.crm = create_app(self.db_path, faults, token_ttl_s=token_ttl_s)
         self._sock = bind_socket(host, port)
         self.host = host
         self.port: int = self._sock.getsockname()[1]
-        self._server = uvicorn.Server(_config(app, host))
+        self._server = uvicorn.Server(_config(app, host, header_timeout_s, idle_timeout_s))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, name="democrm", daemon=True
         )
@@ -132,11 +162,13 @@ def serve(
     data_dir: Path,
     faults: Faults | None = None,
     durable: bool = False,
-    on_ready: object = None,
+    keep: bool = False,
+    token_ttl_s: float = DEFAULT_TOKEN_TTL_S,
 ) -> None:
-    """Seed a fresh store in ``data_dir`` and serve it until interrupted (``crmload demo-crm``)."""
-    db_path, manifest = prepare_store(data_dir, size)
-    app, _crm = create_app(db_path, faults, durable=durable)
+    """Seed a fresh store in ``data_dir`` (or, with ``keep``, serve the one there) until interrupted
+    (``crmload demo-crm``)."""
+    db_path, manifest = prepare_store(data_dir, size, keep=keep)
+    app, _crm = create_app(db_path, faults, durable=durable, token_ttl_s=token_ttl_s)
     sock = bind_socket(host, port)
     actual = sock.getsockname()[1]
     print(

@@ -14,18 +14,29 @@ from crmload.democrm.faults import FaultState
 from crmload.democrm.http import User
 from crmload.democrm.seed import hash_password
 
+# How long a token is good for unless told otherwise: 48 h, the longest run a scenario may ask for, so
+# that no run of crmload meets an expiry it did not set (``demo-crm --token-ttl``, ``EmbeddedCRM``)
+DEFAULT_TOKEN_TTL_S = 48 * 3600.0
+
 
 class CRM:
-    """One server process's view of the store. Used from the event loop's thread only."""
+    """One server process's view of the store. Used from the event loop's thread only.
 
-    def __init__(self, db_path: Path, conn: sqlite3.Connection, faults: FaultState) -> None:
+    Sessions live in this process only, as in a CRM with in-memory sessions: a restart signs every
+    user out (their next request gets a 401), even on a kept store.
+    """
+
+    def __init__(
+        self, db_path: Path, conn: sqlite3.Connection, faults: FaultState, token_ttl_s: float = DEFAULT_TOKEN_TTL_S
+    ) -> None:
         self.db_path = db_path
         self.conn = conn
         self.faults = faults
+        self.token_ttl_s = token_ttl_s
         self.served: Counter[str] = Counter()
         self.served_by_status: Counter[tuple[str, int]] = Counter()
         self.writes_dropped = 0
-        self._tokens: dict[str, User] = {}
+        self._tokens: dict[str, tuple[User, float]] = {}
         self._round_robin = 0
 
     def login(self, username: str, password: str) -> tuple[str, User] | None:
@@ -36,19 +47,18 @@ class CRM:
             return None
         token = secrets.token_urlsafe(24)
         user = User(row["id"], row["username"], row["role"])
-        self.conn.execute("INSERT INTO tokens VALUES (?,?,?)", (token, user.id, time.time()))
-        self._tokens[token] = user
+        self._tokens[token] = (user, time.time() + self.token_ttl_s)
         return token, user
 
-    def user_for_token(self, token: str) -> User | None:
-        user = self._tokens.get(token)
-        if user is None:
-            row = self.conn.execute(
-                "SELECT u.id, u.username, u.role FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token = ?",
-                (token,),
-            ).fetchone()
-            if row is not None:
-                user = self._tokens[token] = User(row["id"], row["username"], row["role"])
+    def user_for_token(self, token: str) -> User | str:
+        """The token's user, or why there is none (the 401's detail)."""
+        found = self._tokens.get(token)
+        if found is None:
+            return "unknown token (never issued by this server, or it restarted since): log in again"
+        user, expires = found
+        if time.time() >= expires:
+            del self._tokens[token]
+            return f"token expired {time.time() - expires:.0f} s ago (tokens live {self.token_ttl_s:g} s): log in again"
         return user
 
     def next_user_of_role(self, role: str) -> int:
