@@ -48,12 +48,10 @@ from numpy.typing import NDArray
 
 from crmload.analysis.run import RunData, Stage
 from crmload.analysis.stats import percentile
-from crmload.analysis.thresholds import Thresholds
+from crmload.analysis.thresholds import ZERO_TOLERANCE_METRICS, Thresholds
 from crmload.analysis.timeline import window_bins
 from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result
 from crmload.core.rundir import RunStatus
-
-ZERO_TOLERANCE = ("forbidden_granted", "lost_writes")
 
 
 @dataclass(frozen=True)
@@ -308,7 +306,7 @@ def step_clause_ids(thresholds: Thresholds, wanted: set[str] | None) -> list[str
     return [
         c.id
         for c in thresholds.clauses
-        if c.metric not in ("concurrency", *ZERO_TOLERANCE) and (wanted is None or c.id in wanted)
+        if c.metric not in ("concurrency", *ZERO_TOLERANCE_METRICS) and (wanted is None or c.id in wanted)
     ] + [f"CLS-{k.id}" for k in thresholds.classes if wanted is None or f"CLS-{k.id}" in wanted]
 
 
@@ -449,7 +447,9 @@ def analyse(
     wanted = set(judge_ids) if judge_ids else None
     conc = [c for c in thresholds.clauses if c.metric == "concurrency" and (wanted is None or c.id in wanted)]
     step_ids = step_clause_ids(thresholds, wanted)
-    zero_ids = [c.id for c in thresholds.clauses if c.metric in ZERO_TOLERANCE and (wanted is None or c.id in wanted)]
+    zero_ids = [
+        c.id for c in thresholds.clauses if c.metric in ZERO_TOLERANCE_METRICS and (wanted is None or c.id in wanted)
+    ]
     think = configured_think_s(scenario)
     per_step = step_thresholds(thresholds)
     defining = ceiling_clauses(scenario, thresholds)

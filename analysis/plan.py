@@ -38,7 +38,7 @@ from typing import Any
 from crmload.analysis.expr import Limit
 from crmload.analysis.sequential import look_confidence
 from crmload.analysis.stats import min_samples_for, z_value
-from crmload.analysis.thresholds import Clause, Select, Thresholds
+from crmload.analysis.thresholds import ZERO_TOLERANCE_METRICS, Clause, Select, Thresholds
 from crmload.analysis.verdict import MIN_ZERO_TOLERANCE_CHECKS
 from crmload.core.operations import CLOSED_PERSONAS, OPERATIONS
 from crmload.core.personas import JOURNEYS, OPTIONS, allocate_users, option_value, profile, weight_option
@@ -298,10 +298,12 @@ def _concurrency_need(clause: Clause, scenario: Scenario) -> Need:
 
 
 def _zero_tolerance_need(clause: Clause, scenario: Scenario, rates_by_stage: list[Rates]) -> Need:
-    probes = clause.metric == "forbidden_granted"
-    per_s = [r.probes if probes else r.writes for r in rates_by_stage]
+    per_s, what = {
+        "forbidden_granted": ([r.probes for r in rates_by_stage], "access-control probes"),
+        "lost_writes": ([r.writes for r in rates_by_stage], "acknowledged writes"),
+        "sessions_lost": ([sum(r.requests.values()) for r in rates_by_stage], "requests of signed-in users"),
+    }[clause.metric]
     expected = sum(rate * s.duration for rate, s in zip(per_s, scenario.stages, strict=True))
-    what = "access-control probes" if probes else "acknowledged writes"
     total_s = scenario.total_duration_s
     mean_rate = expected / total_s if total_s > 0 else 0.0
     needed = MIN_ZERO_TOLERANCE_CHECKS
@@ -323,7 +325,7 @@ def plan(
     for c in clauses:
         if c.metric == "concurrency":
             needs.append(_concurrency_need(c, scenario))
-        elif c.metric in ("forbidden_granted", "lost_writes"):
+        elif c.metric in ZERO_TOLERANCE_METRICS:
             needs.append(_zero_tolerance_need(c, scenario, rates))
         else:
             for w in found:

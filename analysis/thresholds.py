@@ -26,7 +26,7 @@ from crmload.core.yamlio import load_model
 OUTCOMES = tuple(o.value for o in Outcome if o is not Outcome.DROPPED)
 CANONICAL_OPERATIONS = OPERATION_NAMES
 PERSONAS = PERSONA_NAMES
-FailureOutcome = Literal["http_4xx", "http_5xx", "timeout", "connection", "check_failed", "throttled"]
+FailureOutcome = Literal["http_4xx", "http_5xx", "timeout", "connection", "check_failed", "throttled", "auth_lost"]
 
 
 class _Frozen(BaseModel):
@@ -119,11 +119,17 @@ class Select(_Frozen):
         return _check_ops(v)
 
 
+# the metrics judged as "zero breaches" on a count from the whole run (no limit of their own)
+ZERO_TOLERANCE_METRICS: tuple[str, ...] = ("forbidden_granted", "lost_writes", "sessions_lost")
+
+
 class Clause(_Frozen):
     id: str = Field(pattern=r"^[A-Z][A-Z0-9-]+$")
     title: str
     source: str = ""
-    metric: Literal["latency", "failure_rate", "apdex", "concurrency", "forbidden_granted", "lost_writes"] = "latency"
+    metric: Literal[
+        "latency", "failure_rate", "apdex", "concurrency", "forbidden_granted", "lost_writes", "sessions_lost"
+    ] = "latency"
     select: Select = Field(default_factory=Select)
     per: Literal["none", "operation", "persona", "journey", "stage"] = "none"
     limits: list[str] = Field(default_factory=list)
@@ -161,7 +167,7 @@ class Clause(_Frozen):
 
     @model_validator(mode="after")
     def _has_limit(self) -> Clause:
-        if self.metric not in ("concurrency", "forbidden_granted", "lost_writes") and not self.limits:
+        if self.metric not in ("concurrency", *ZERO_TOLERANCE_METRICS) and not self.limits:
             raise ValueError(f"clause {self.id} has no limit | fix: add e.g. limit: 'p(95) < 3s'")
         return self
 
@@ -179,7 +185,7 @@ class Clause(_Frozen):
                     f"metric: {metric} with the limit {text!r}, which is not a {wanted[0]} limit"
                     f" | fix: write e.g. limit: '{wanted[1]}', or give the clause the metric it limits"
                 )
-            if metric in ("concurrency", "forbidden_granted", "lost_writes") and text.replace(" ", "") != "count==0":
+            if metric in ("concurrency", *ZERO_TOLERANCE_METRICS) and text.replace(" ", "") != "count==0":
                 raise ValueError(f"metric: {metric} takes no limit (got {text!r}) | fix: remove the limit")
             if lim.metric == "apdex" and not 0 <= lim.value <= 1:
                 raise ValueError(f"an Apdex score lies between 0 and 1 (got {text!r}) | fix: write e.g. apdex >= 0.85")
@@ -187,7 +193,7 @@ class Clause(_Frozen):
 
     @property
     def parsed(self) -> tuple[Limit, ...]:
-        if not self.limits and self.metric in ("forbidden_granted", "lost_writes"):
+        if not self.limits and self.metric in ZERO_TOLERANCE_METRICS:
             return (parse_limit("count == 0"),)
         return tuple(parse_limit(t) for t in self.limits)
 

@@ -32,7 +32,7 @@ from crmload.analysis.expr import Limit, format_value
 from crmload.analysis.prepared import Prepared
 from crmload.analysis.run import RunData, steady_mask
 from crmload.analysis.stats import apdex, min_samples_for, percentile, percentile_interval, wilson
-from crmload.analysis.thresholds import Clause, OperationClass, Thresholds
+from crmload.analysis.thresholds import ZERO_TOLERANCE_METRICS, Clause, OperationClass, Thresholds
 from crmload.core.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_PASS
 from crmload.core.rundir import INCOMPLETE_STATUSES, Kind, Outcome, RunStatus
 
@@ -437,7 +437,7 @@ class Judge:
     def judge_clause(self, c: Clause) -> Result:
         if c.metric == "concurrency":
             return self._concurrency(c, [])
-        if c.metric in ("forbidden_granted", "lost_writes"):
+        if c.metric in ZERO_TOLERANCE_METRICS:
             return self._zero_tolerance(c)
         mask = self.p.select(c.select)
         key = c.select.model_dump_json()
@@ -534,18 +534,40 @@ class Judge:
             "examples": examples,
         }
 
+    def sessions_lost(self) -> dict[str, Any]:
+        """The lost-session evidence: requests of signed-in users (all but logins and probes, the whole
+        run) and those answered 401 after a successful login (outcome ``auth_lost``)."""
+        s = self.p.s
+        rows = self.p.kind.eq(Kind.REQUEST) & ~self.p.probes & ~s.t("operation").eq("auth.login")
+        lost = rows & s.t("outcome").eq(Outcome.AUTH_LOST)
+        examples = []
+        if lost.any():
+            ts = s["ts"][lost]
+            ops = s.t("operation")
+            by_op = np.bincount(ops.codes[lost], minlength=len(ops.labels))
+            top = ", ".join(f"{ops.labels[i]} {int(by_op[i])}" for i in np.argsort(-by_op)[:3] if by_op[i])
+            start = min((st.start for st in self.run.stages), default=float(ts.min()))
+            examples.append(f"from +{float(ts.min()) - start:.0f} s to +{float(ts.max()) - start:.0f} s ({top})")
+        return {"checked": int(rows.sum()), "breaches": int(lost.sum()), "examples": examples}
+
     def _zero_tolerance(self, c: Clause) -> Result:
-        key = "security" if c.metric == "forbidden_granted" else "audit"
+        key = {"forbidden_granted": "security", "lost_writes": "audit", "sessions_lost": "sessions"}[c.metric]
         data = self.run.extras.get(key)
         if data is None and key == "security":
             data = self.security_probes()
+        elif key == "sessions":
+            data = self.sessions_lost()
         limit = c.parsed[0]
         checked = int((data or {}).get("checked", 0))
         if checked < MIN_ZERO_TOLERANCE_CHECKS:
             if data and data.get("reason"):
                 why = str(data["reason"])
             elif checked == 0:
-                why = "no access-control probes ran" if key == "security" else "no acknowledged writes were audited"
+                why = {
+                    "security": "no access-control probes ran",
+                    "audit": "no acknowledged writes were audited",
+                    "sessions": "no requests of signed-in users",
+                }[key]
             else:
                 why = f"only {checked} checks (at least {MIN_ZERO_TOLERANCE_CHECKS} needed)"
             if data and int(data.get("breaches", 0)) > 0:
@@ -569,7 +591,11 @@ class Judge:
         examples = data.get("examples", [])[:5]
         detail = "; ".join(str(e) for e in examples)
         status = PASS if limit.holds(count) else FAIL
-        reason = f"{count} of {checked} checks breached" + (f": {detail}" if detail else "")
+        if key == "sessions":
+            reason = f"{count} of {checked} requests of signed-in users answered 401: session lost"
+        else:
+            reason = f"{count} of {checked} checks breached"
+        reason += f": {detail}" if detail else ""
         res = Result(
             c.id, c.title, status, "all", "count", float(count), limit.text, limit.margin(count), None, checked, reason
         )

@@ -64,6 +64,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
             f"--port {port}: cannot listen on {host}:{port}: {exc.strerror or exc} — fix: stop what uses it, "
             "or pass --port 0 for a free port"
         ) from None
+    sock.listen(4096)  # connections wait in the backlog from here on, until the server accepts them
     sock.set_inheritable(True)
     return sock
 

@@ -19,7 +19,7 @@ import gevent
 import orjson
 from locust.contrib.fasthttp import FastHttpSession, FastResponse
 
-from crmload.loadtests.capture import CheckFailed, Throttled
+from crmload.loadtests.capture import AuthLost, CheckFailed, Throttled
 
 MAX_RETRY_AFTER_S = 30.0
 
@@ -27,6 +27,9 @@ MAX_RETRY_AFTER_S = 30.0
 # body when that is not JSON, or None when the call failed (already recorded). Raw JSON is a true
 # edge: its shape is the CRM's; the journeys read the fields crmload.core.operations lists.
 Answer: TypeAlias = Any
+
+
+_SESSION_LOST: Any = object()  # what _judge returns for a 401 after a successful login
 
 
 class NotSupported(Exception):
@@ -52,6 +55,9 @@ class CrmAdapter:
         # Locust's request context (persona, journey, journey_obj): added to every sample
         self.context = context
         self._probing = False
+        # signed in: the last login succeeded and no 401 has come since
+        self.signed_in = False
+        self._credentials: tuple[str, str] | None = None
 
     # -- the one path every request takes --------------------------------------------------------
     def call(
@@ -74,33 +80,60 @@ class CrmAdapter:
         with self.client.request(
             method, path, name=operation, context=self.context, catch_response=True, **kwargs
         ) as resp:
-            status = resp.status_code
-            if expect_denied or self._probing:
-                if status in (401, 403):
-                    resp.success()
-                    return {"denied": True, "status": status}
-                if 200 <= status < 300:
-                    resp.success()
-                    return {"denied": False, "status": status}
-                return None
-            if status == 429:
-                resp.failure(Throttled(f"{operation}: 429 Too Many Requests"))
-                self._honour_retry_after(resp)
-                return None
-            if status not in expect:
-                return None  # Locust already marked >= 400 as failed; classified by status
-            problem = self.check_failed(operation, resp)
-            if problem:
-                resp.failure(CheckFailed(f"{operation}: {problem}"))
-                return None
-            resp.success()
-            body = resp.content
-            if body[:1] in (b"{", b"["):
-                try:
-                    return orjson.loads(body)
-                except orjson.JSONDecodeError:
-                    pass
-            return body
+            answer = self._judge(operation, resp, expect, expect_denied or self._probing)
+        if answer is _SESSION_LOST:
+            self.on_session_lost()
+            return None
+        return answer
+
+    def _judge(self, operation: str, resp: FastResponse, expect: tuple[int, ...], probe: bool) -> Answer:
+        status = resp.status_code
+        if probe:
+            if status in (401, 403):
+                resp.success()
+                return {"denied": True, "status": status}
+            if 200 <= status < 300:
+                resp.success()
+                return {"denied": False, "status": status}
+            return None
+        if status == 429:
+            resp.failure(Throttled(f"{operation}: 429 Too Many Requests"))
+            self._honour_retry_after(resp)
+            return None
+        if status == 401 and self.signed_in and operation != "auth.login":
+            resp.failure(AuthLost(f"{operation}: 401 after a successful login: the session was lost"))
+            return _SESSION_LOST
+        if status not in expect:
+            return None  # Locust already marked >= 400 as failed; classified by status
+        problem = self.check_failed(operation, resp)
+        if problem:
+            resp.failure(CheckFailed(f"{operation}: {problem}"))
+            return None
+        resp.success()
+        body = resp.content
+        if body[:1] in (b"{", b"["):
+            try:
+                return orjson.loads(body)
+            except orjson.JSONDecodeError:
+                pass
+        return body
+
+    # -- sessions ---------------------------------------------------------------------------------
+    def sign_in(self, username: str, password: str) -> bool:
+        """Log in through :meth:`login` and remember who, so that a lost session can be recovered."""
+        self._credentials = (username, password)
+        self.signed_in = bool(self.login(username, password))
+        return self.signed_in
+
+    def on_session_lost(self) -> None:
+        """A request got 401 after a successful login (a restarted CRM, an expired or revoked token).
+
+        That request is recorded as ``auth_lost``; by default the user logs in again at once (its
+        login is recorded like any other). Override for a CRM that renews sessions otherwise
+        (a refresh token, a new cookie)."""
+        self.signed_in = False
+        if self._credentials is not None:
+            self.sign_in(*self._credentials)
 
     def probe(self, operation: str, *args: Any, anonymous: bool = False) -> Answer:
         """Attempt an operation this user must not be allowed; returns ``{"denied": bool, "status": int}``.

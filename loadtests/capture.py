@@ -76,6 +76,10 @@ class CheckFailed(Exception):
     """The target answered 2xx but the content says the operation failed."""
 
 
+class AuthLost(Exception):
+    """The target answered 401 to a user who had logged in: the session was lost (outcome ``auth_lost``)."""
+
+
 def server_ms(headers: Any) -> float | None:
     """The first ``dur=`` of a ``Server-Timing`` header, in ms; None when absent."""
     if not headers:
@@ -95,6 +99,8 @@ def outcome_of(status: int, exception: BaseException | None) -> Outcome:
         return Outcome.THROTTLED
     if isinstance(exception, CheckFailed):
         return Outcome.CHECK_FAILED
+    if isinstance(exception, AuthLost):
+        return Outcome.AUTH_LOST
     if status == 0:
         text = f"{type(exception).__name__} {exception}".lower()
         if (

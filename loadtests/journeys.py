@@ -71,7 +71,7 @@ class CrmUser(FastHttpUser):
         self.identity = self.data.next_identity(self.role)
         self.context_: dict[str, Any] = {"persona": self.persona, "journey": "login"}
         self.adapter: CrmAdapter = rt.adapter_class(self.client, self.context_)
-        self.logged_in = self.adapter.login(self.identity.username, self.identity.password)
+        self.adapter.sign_in(self.identity.username, self.identity.password)
         self.setup()
 
     def setup(self) -> None:
@@ -127,11 +127,9 @@ class CrmUser(FastHttpUser):
 
     def iterate(self) -> None:
         """One iteration: a journey picked by weight (closed model: back to back, with pacing)."""
-        if not self.logged_in:
-            self.logged_in = self.adapter.login(self.identity.username, self.identity.password)
-            if not self.logged_in:
-                gevent.sleep(1.0)
-                return
+        if not self.adapter.signed_in and not self.adapter.sign_in(self.identity.username, self.identity.password):
+            gevent.sleep(1.0)
+            return
         if self.rng.random() < self.option("probe_share"):
             self.probe_access()
             return
@@ -453,8 +451,8 @@ class IntegrationUser(CrmUser):
             gevent.sleep(0.5)
             return
         _intended, lag_ms = slot
-        if not self.logged_in:
-            self.logged_in = self.adapter.login(self.identity.username, self.identity.password)
+        if not self.adapter.signed_in:
+            self.adapter.sign_in(self.identity.username, self.identity.password)
         name = self.pick_journey()
         rt.capture.open_iteration(+1)  # an active user from here to the iteration's end
         try:

@@ -72,6 +72,7 @@ class Outcome(StrEnum):
     CONNECTION = "connection"
     CHECK_FAILED = "check_failed"  # 2xx, but the content says the operation failed
     THROTTLED = "throttled"  # 429: reported apart from failures
+    AUTH_LOST = "auth_lost"  # 401 to a user who had logged in: a restarted CRM, an expired or revoked token
     DROPPED = "dropped"  # rows of kind ``dropped``
 
 
@@ -82,6 +83,7 @@ FAILURE_OUTCOME_ORDER: tuple[Outcome, ...] = (
     Outcome.TIMEOUT,
     Outcome.CONNECTION,
     Outcome.CHECK_FAILED,
+    Outcome.AUTH_LOST,
 )
 DEFAULT_FAILURE_OUTCOMES: frozenset[Outcome] = frozenset(FAILURE_OUTCOME_ORDER)
 

@@ -1,0 +1,117 @@
+"""Faults of the system around a run, made for real: the CRM restarted mid-run, the results disk full."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from crmload.safety import free_loopback_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _demo_crm(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmload.cli", "demo-crm", "--port", str(port), "--size", "small",
+         "--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert re.search(rf"http://127\.0\.0\.1:{port}", line), (line, proc.stderr.read() if proc.stderr else "")
+    return proc
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+def test_a_crm_restarted_mid_run_shows_in_the_failure_rate_and_the_sessions_clause(tmp_path: Path) -> None:
+    """The CRM restarts on its own store (``demo-crm --keep``) 12 s into a 35 s run: its sessions are
+    gone, so every signed-in user's next request gets a 401. Those are ``auth_lost`` (a failure in
+    PERF-ERR-01, a breach of SEC-SESS-01), the users log in again and carry on; the writes made
+    before the restart are still in the kept store (DATA-01 reads them back)."""
+    data, port = tmp_path / "crm", free_loopback_port()
+    crm = _demo_crm(data, port)
+    results = tmp_path / "r"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "crmload.cli", "run", "smoke", "--target", f"http://127.0.0.1:{port}",
+         "--testdata", str(data / "testdata.json"), "--duration", "35s", "--results", str(results), "--quiet"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(12)
+        _stop(crm)
+        restarted_at = time.time()
+        crm = _demo_crm(data, port, "--keep")
+        out, err = run.communicate(timeout=240)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        _stop(crm)
+    assert run.returncode == 1, out + err  # FAIL
+    run_dir = next(results.glob("*"))
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    by_id = {r["id"]: r for r in verdict["clauses"]}
+    sess, err_rate, data01 = by_id["SEC-SESS-01"], by_id["PERF-ERR-01"], by_id["DATA-01"]
+    assert sess["status"] == "FAIL" and sess["measured"] > 0 and "answered 401: session lost" in sess["reason"], sess
+    assert err_rate["status"] == "FAIL", err_rate
+    assert data01["status"] == "PASS", data01  # the kept store still holds what was acknowledged
+    import csv
+
+    with (run_dir / "samples.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh) if r["kind"] == "request"]
+    lost = [r for r in rows if r["outcome"] == "auth_lost"]
+    assert len(lost) == int(sess["measured"])
+    assert all(r["status"] == "401" for r in lost)
+    logins_after = [r for r in rows if r["operation"] == "auth.login" and float(r["ts"]) > restarted_at]
+    ok_after = [r for r in rows if r["outcome"] == "ok" and float(r["ts"]) > restarted_at + 5]
+    assert len(logins_after) >= len({r["persona"] for r in lost}), "the users logged in again"
+    assert len(ok_after) > 50, "and carried on"
+
+
+def test_the_reference_crm_can_restart_on_its_own_store(tmp_path: Path) -> None:
+    import httpx
+
+    data, port = tmp_path / "crm", free_loopback_port()
+    crm = _demo_crm(data, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        token = httpx.post(f"{base}/api/auth/login", json={"username": "sales001", "password": "sales001-pw"}).json()
+        auth = {"authorization": f"Bearer {token['token']}"}
+        made = httpx.post(f"{base}/api/customers", headers=auth,
+                          json={"name": "Kept Ltd", "phone": "+1 555 0100", "email": "k@kept.example"})  # fmt: skip
+        assert made.status_code == 201, made.text
+        _stop(crm)
+        crm = _demo_crm(data, port, "--keep")
+        # the session did not survive the restart, and says so
+        again = httpx.get(f"{base}/api/customers/{made.json()['id']}", headers=auth)
+        assert again.status_code == 401 and "restarted" in again.json()["detail"]
+        token = httpx.post(f"{base}/api/auth/login", json={"username": "sales001", "password": "sales001-pw"}).json()
+        kept = httpx.get(f"{base}/api/customers/{made.json()['id']}",
+                         headers={"authorization": f"Bearer {token['token']}"})  # fmt: skip
+        assert kept.status_code == 200 and kept.json()["account"]["name"] == "Kept Ltd"
+        _stop(crm)
+        crm = _demo_crm(data, port)  # without --keep: a fresh store
+        token = httpx.post(f"{base}/api/auth/login", json={"username": "sales001", "password": "sales001-pw"}).json()
+        gone = httpx.get(f"{base}/api/customers/{made.json()['id']}",
+                         headers={"authorization": f"Bearer {token['token']}"})  # fmt: skip
+        assert gone.status_code == 404
+    finally:
+        _stop(crm)
+
+
+pytestmark = pytest.mark.timeout(300)
