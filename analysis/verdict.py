@@ -33,7 +33,7 @@ from crmload.analysis.prepared import Prepared
 from crmload.analysis.run import RunData, steady_mask
 from crmload.analysis.stats import apdex, min_samples_for, percentile, percentile_interval, wilson
 from crmload.analysis.thresholds import ZERO_TOLERANCE_METRICS, Clause, OperationClass, Thresholds
-from crmload.core.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_PASS
+from crmload.core.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE
 from crmload.core.rundir import INCOMPLETE_STATUSES, Kind, Outcome, RunStatus
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
@@ -336,6 +336,14 @@ class Judge:
             trust.warnings.append(note)
             if trust.incomplete is None:
                 trust.incomplete = note
+        cap = self.run.capture
+        if cap.write_error:
+            unwritten = (
+                f"up to {cap.unwritten_rows} recorded samples are missing"
+                if cap.unwritten_rows
+                else ("no recorded sample is missing")
+            )
+            trust.warnings.append(f"{cap.write_error}: the run was stopped; {unwritten}; what was kept is judged")
         skipped_ops = self.run.capture.skipped_operations
         if skipped_ops:
             skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(skipped_ops.items()))
@@ -702,6 +710,8 @@ class Judge:
         status = worst([r.status for r in results]) if results else INCONCLUSIVE
         if self.run.status == RunStatus.INTERRUPTED:
             code = EXIT_INTERRUPTED
+        elif self.run.capture.write_error:
+            code = EXIT_USAGE  # the run could not keep its records: an error, whatever was judged of the rest
         else:
             code = {PASS: EXIT_PASS, FAIL: EXIT_FAIL, INCONCLUSIVE: EXIT_INCONCLUSIVE}[status]
         return Verdict(status, code, tuple(results), self.run.status, self.window_s, tuple(warnings))

@@ -423,7 +423,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             comparison = _compare(baseline, outcome.run_dir, args)
         except CrmloadError as exc:  # the run and its verdict are kept whatever happens here
             compare_error = exc
-    result = analyze(outcome.run_dir, thresholds, comparison=comparison)
+    try:
+        result = analyze(outcome.run_dir, thresholds, comparison=comparison)
+    except OSError as exc:
+        raise CrmloadError(
+            f"the verdict could not be written to {outcome.run_dir}: {exc.strerror or exc} (run status "
+            f"{outcome.status}: {outcome.reason}) — fix: free space, then crmload analyze {outcome.run_dir}"
+        ) from None
     print(terminal_table(result.verdict, color=sys.stdout.isatty()))
     if comparison is not None:
         from crmload.analysis.comparison_outputs import terminal
@@ -432,6 +438,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run directory: {outcome.run_dir}  (status {outcome.status}: {outcome.reason})")
     if compare_error is not None:
         raise compare_error
+    if outcome.write_error:
+        print(f"error: {outcome.reason}", file=sys.stderr)
     return result.verdict.exit_code  # a regression against the baseline is in the verdict (REG-01)
 
 

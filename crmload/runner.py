@@ -30,13 +30,16 @@ from crmload.audit import audit_reference
 from crmload.core.errors import RunError, TargetError
 from crmload.core.rundir import (
     FAILURE_OUTCOME_ORDER,
+    RESERVE_BYTES,
     Kind,
     Meta,
     Outcome,
     RunStatus,
+    free_reserve,
     new_meta,
     read_capture,
     read_stages,
+    reserve_space,
     upgrade_module_name,
     utc_text,
     write_meta,
@@ -85,6 +88,7 @@ class RunOutcome:
     status: str
     reason: str
     served: dict[str, int] | None = None
+    write_error: str | None = None  # the results directory could not be written: the run ends with exit 2
 
 
 def _sha256(path: Path) -> str:
@@ -456,7 +460,15 @@ def _final_status(status: str, reason: str, run_dir: Path) -> tuple[str, str]:
         reason = "a load generator was lost; the others went on (--on-worker-loss continue): " + reason
     if capture.stopped_by and status == RunStatus.COMPLETED:
         status, reason = RunStatus.STOPPED, stopped_reason(capture.stopped_by)
-    if capture.abort_reason and status == RunStatus.COMPLETED:
+    if capture.write_error:
+        status = RunStatus.ABORTED
+        kept = (
+            f"up to {capture.unwritten_rows} recorded samples could not be written"
+            if capture.unwritten_rows
+            else "every recorded sample was written"
+        )
+        reason = f"{capture.write_error}; the run was stopped ({kept})"
+    elif capture.abort_reason and status == RunStatus.COMPLETED:
         status = RunStatus.ABORTED
         reason = f"{capture.abort_reason} (--on-worker-loss abort); " + reason
     return status, reason
@@ -466,6 +478,13 @@ def _run_locust(
     opts: RunOptions, run_dir: Path, base_url: str, testdata: Path, embedded: EmbeddedCRM | None, out: TextIO
 ) -> RunOutcome:
     meta = _start_meta(opts, run_dir, base_url, embedded)
+    try:
+        reserve_space(run_dir)
+    except OSError as exc:
+        raise RunError(
+            f"--results {opts.results_dir}: no room to set {RESERVE_BYTES >> 20} MB aside for the run's last "
+            f"files ({exc.strerror or exc}) — fix: free some space, or give another --results"
+        ) from None
     env = dict(
         os.environ,
         CRMLOAD_SCENARIO=str(run_dir / "scenario.effective.json"),
@@ -487,6 +506,7 @@ def _run_locust(
         # the reference CRM's faults count their times from the start of the load, not of the CRM
         anchor = embedded.state.faults.load_started if embedded is not None else None
         status, reason, interrupted = _supervise(proc, progress, opts, run_dir, anchor)
+    free_reserve(run_dir)  # the room set aside for the run's last files is theirs now
     _scrub_file(run_dir / "locust.log", opts.target)  # an adapter's error may quote the target's credentials
     code = proc.returncode
     if not interrupted and status == RunStatus.COMPLETED and code not in (0, None):
@@ -513,7 +533,7 @@ def _run_locust(
             reason = scrub(f"audit failed: {exc}", opts.target)
             (run_dir / "audit.json").write_text(json.dumps({"checked": 0, "reason": reason}))
     write_meta(run_dir, meta.model_copy(update={"status": status, "status_reason": reason, "ended_utc": utc_text()}))
-    return RunOutcome(run_dir, status, reason, served)
+    return RunOutcome(run_dir, status, reason, served, read_capture(run_dir).write_error)
 
 
 def _signal_name(number: int) -> str:

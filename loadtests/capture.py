@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import logging
 import os
 import re
@@ -51,6 +52,7 @@ from crmload.core.rundir import (
     Outcome,
     SampleRow,
     WriteRow,
+    free_reserve,
     write_json_atomic,
 )
 from crmload.loadtests.stopwatch import StopWatch
@@ -118,24 +120,47 @@ def outcome_of(status: int, exception: BaseException | None) -> Outcome:
 
 
 class _CsvAppender:
+    """Appends CSV rows to one file through its descriptor, keeping what could not be written yet.
+
+    Rows are formatted first and then written with ``os.write``; bytes a failed write (a full disk)
+    left over stay in :attr:`pending` and go first on the next attempt, so no row is lost while the
+    process lives, and the rows still pending at the end are counted (:attr:`unwritten_rows`).
+    """
+
     def __init__(self, path: Path, columns: Iterable[str]) -> None:
         new = not path.exists() or path.stat().st_size == 0
-        self._fh = path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._fh)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.pending = b""
         if new:
-            self._writer.writerow(columns)
-            self._fh.flush()
+            self.write([tuple(columns)])
 
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
+    def write(self, rows: list[tuple[Any, ...]]) -> OSError | None:
+        """Queue ``rows`` and write what is queued; the error, when it could not all be written."""
         if rows:
-            self._writer.writerows(rows)
-            self._fh.flush()
+            buf = io.StringIO()
+            csv.writer(buf).writerows(rows)
+            self.pending += buf.getvalue().encode("utf-8")
+        return self.retry()
+
+    def retry(self) -> OSError | None:
+        try:
+            while self.pending:
+                n = os.write(self._fd, self.pending)
+                self.pending = self.pending[n:]
+        except OSError as exc:
+            return exc
+        return None
+
+    @property
+    def unwritten_rows(self) -> int:
+        return self.pending.count(b"\n")
 
     def close(self) -> None:
-        self._fh.flush()
+        self.retry()
         with contextlib.suppress(OSError):
-            os.fsync(self._fh.fileno())
-        self._fh.close()
+            os.fsync(self._fd)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 @dataclass
@@ -183,6 +208,7 @@ class Capture:
         self.lost_workers: dict[str, LostWorker] = {}
         self.missing_finals: list[str] = []
         self.abort_reason: str | None = None
+        self.write_error: str | None = None
         self.watch: StopWatch | None = None  # the scenario's stop criteria, on the writing process
         self._ctx_t = 0.0
         self._ctx = (-1, 0)
@@ -217,14 +243,40 @@ class Capture:
         return self._files
 
     def _write(self, streams: dict[str, list[Any]]) -> None:
-        files = self._open_files()
-        for key, rows in streams.items():
-            files[key].write([tuple(r) for r in rows])
+        try:
+            files = self._open_files()
+        except OSError as exc:
+            self._write_failed(exc)
+            return
+        errors = [files[key].write([tuple(r) for r in rows]) for key, rows in streams.items()]
+        failed = next((e for e in errors if e is not None), None)
+        if failed is not None:
+            self._write_failed(failed)
         if self.watch is not None:  # the stop criteria see every request the writer records
             for r in streams.get("rows", ()):
                 row = SampleRow(*r)  # rows of other workers arrive as plain lists
                 if row.kind == Kind.REQUEST and not str(row.journey).startswith("probe."):
                     self.watch.add(float(row.ts), float(row.response_time_ms), str(row.outcome))
+
+    def _write_failed(self, exc: OSError) -> None:
+        """The results directory cannot be written (a full disk, a removed directory): the run stops.
+
+        The run directory's reserve is freed first, so that the rows still pending, the last batches
+        and the verdict have room; rows that still cannot be written are counted, never dropped unsaid
+        (``capture.json``'s ``unwritten_rows``, and the verdict)."""
+        if free_reserve(self.run_dir):
+            for appender in self._files.values():
+                appender.retry()
+        if self.write_error is None:
+            where = f" ({exc.filename})" if exc.filename else ""
+            self.write_error = f"the results directory could not be written{where}: {exc.strerror or exc}"
+            self.abort_reason = self.write_error
+            logging.getLogger("crmload").error("%s; stopping the run", self.write_error)
+            runner = self._runner
+            if runner is not None and not isinstance(runner, WorkerRunner):
+                gevent.spawn(runner.quit)
+        with contextlib.suppress(OSError):
+            self.write_summary()
 
     def _on_test_start(self, environment: Environment, **_kw: Any) -> None:
         self._stopped = False
@@ -549,6 +601,8 @@ class Capture:
             workers_missing_final=self.missing_finals,
             lost_workers=self.lost_workers,
             abort_reason=self.abort_reason,
+            write_error=self.write_error,
+            unwritten_rows=self._files["rows"].unwritten_rows if self._files else 0,
             stopped_by=self.watch.tripped if self.watch is not None else None,
             written_at=time.time(),
         )

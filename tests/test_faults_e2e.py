@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,6 +114,66 @@ def test_the_reference_crm_can_restart_on_its_own_store(tmp_path: Path) -> None:
         assert gone.status_code == 404
     finally:
         _stop(crm)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 24 MB tmpfs of its own (the machines CI runs on let root mount one)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_results_disk_that_fills_up_ends_the_run_with_exit_2_and_a_verdict_of_what_was_kept(
+    small_disk: Path,
+) -> None:
+    import csv
+
+    results = small_disk / "r"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "crmload.cli", "run", "smoke", "--duration", "60s", "--results", str(results),
+         "--quiet"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            found = list(results.glob("*/samples.csv"))
+            if found and found[0].stat().st_size > 30_000:
+                break
+            time.sleep(0.3)
+        else:
+            raise AssertionError("the run recorded nothing")
+        with (small_disk / "filler").open("wb") as fh, contextlib.suppress(OSError):
+            while True:  # something else fills the disk
+                fh.write(b"\0" * (1 << 20))
+                fh.flush()
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 2, out + err
+    assert "the results directory could not be written" in err and "Traceback" not in err, err
+    run_dir = next(results.glob("*"))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "aborted" and "No space left on device" in meta["status_reason"], meta
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert verdict["exit_code"] == 2 and verdict["status"] != "PASS", verdict["status"]
+    assert any("could not be written" in w for w in verdict["warnings"]), verdict["warnings"]
+    assert (run_dir / "report.html").exists() and (run_dir / "junit.xml").exists()
+    capture = json.loads((run_dir / "capture.json").read_text())
+    served = sum(json.loads((run_dir / "target_served.json").read_text()).values())
+    with (run_dir / "samples.csv").open() as fh:
+        recorded = sum(1 for r in csv.DictReader(fh) if r.get("kind") == "request")
+    # nothing dropped unsaid: what the CRM served is recorded, or counted as unwritten
+    assert recorded + capture["unwritten_rows"] >= served, (recorded, capture["unwritten_rows"], served)
+    assert recorded > 100
 
 
 pytestmark = pytest.mark.timeout(300)

@@ -26,6 +26,7 @@ crmload stay readable and comparable. History:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -204,6 +205,10 @@ class CaptureSummary(_Record):
     abort_reason: str | None = None
     stopped_by: dict[str, float | str] | None = None
     written_at: float | None = None
+    # the results directory could not be written (a full disk, a removed directory): why, and how
+    # many recorded samples are not in the files because of it
+    write_error: str | None = None
+    unwritten_rows: int = Field(0, ge=0)
 
 
 class Meta(_Record):
@@ -285,6 +290,37 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=1, default=str, allow_nan=False))
+
+
+RESERVE_FILE = ".reserve"
+# set aside in every run directory while Locust runs, and freed when a write fails or the run ends:
+# the room for the last samples, meta.json, the verdict and the report when the disk fills up
+RESERVE_BYTES = 8 * 1024 * 1024
+
+
+def reserve_space(run_dir: Path, size: int = RESERVE_BYTES) -> None:
+    """Set ``size`` bytes aside in ``run_dir`` (:data:`RESERVE_FILE`); OSError when there is no room."""
+    path = run_dir / RESERVE_FILE
+    with path.open("wb") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, size)
+        except (AttributeError, OSError) as exc:  # a file system without fallocate: write it out
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise
+            block = b"\0" * (1 << 20)
+            for _ in range(size // len(block)):
+                fh.write(block)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def free_reserve(run_dir: Path) -> bool:
+    """Give the reserved room back; True when there was a reserve to free."""
+    try:
+        (run_dir / RESERVE_FILE).unlink()
+    except OSError:
+        return False
+    return True
 
 
 def write_meta(run_dir: Path, meta: Meta) -> None:
