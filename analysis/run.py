@@ -114,7 +114,10 @@ def _read_generators(path: Path) -> dict[str, NDArray[Any]]:
     }
     if not path.exists():
         return empty
-    raw = _complete_lines(path)
+    try:
+        raw = _complete_lines(path)
+    except OSError as exc:
+        raise RunError(f"{path}: cannot be read ({exc.strerror or exc}); the run directory may be damaged") from None
     if raw.count(b"\n") < 2:
         return empty
     try:

@@ -12,6 +12,7 @@ Two kinds of entries, each judged to PASS / FAIL / INCONCLUSIVE:
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -124,7 +125,7 @@ ZERO_TOLERANCE_METRICS: tuple[str, ...] = ("forbidden_granted", "lost_writes", "
 
 
 class Clause(_Frozen):
-    id: str = Field(pattern=r"^[A-Z][A-Z0-9-]+$")
+    id: str
     title: str
     source: str = ""
     metric: Literal[
@@ -135,6 +136,16 @@ class Clause(_Frozen):
     limits: list[str] = Field(default_factory=list)
     apdex_t: DurationS = Field(0.5, gt=0)
     required_users: int | None = Field(None, ge=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id_form(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Z][A-Z0-9-]+", v):
+            raise ValueError(
+                "a clause id is capital letters, digits and '-'"
+                f" | fix: write e.g. {v.upper() or 'PERF-RT-01'}"
+            )
+        return v
 
     @model_validator(mode="before")
     @classmethod

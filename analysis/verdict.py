@@ -600,7 +600,7 @@ class Judge:
         detail = "; ".join(str(e) for e in examples)
         status = PASS if limit.holds(count) else FAIL
         if key == "sessions":
-            reason = f"{count} of {checked} requests of signed-in users answered 401: session lost"
+            reason = f"{count} of {checked} requests of signed-in users were answered 401 (a lost session)"
         else:
             reason = f"{count} of {checked} checks breached"
         reason += f": {detail}" if detail else ""

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from crmload.core.testdata import password_of
+from crmload.loadtests.testdata import check_testdata
 
 DEFAULT_MAX_CHECKS = 100_000
 
@@ -89,7 +91,7 @@ def audit_reference(
     expected = expected_writes(run_dir / "writes.csv")
     total = len(expected)
     sample = expected if total <= max_checks else random.Random(20261122).sample(expected, max_checks)
-    admins = [u for u in json.loads(testdata.read_text()).get("users", []) if u.get("role") == "admin"]
+    admins = [u for u in check_testdata(testdata).get("users", []) if u.get("role") == "admin"]
     result: dict[str, Any] = {
         "acknowledged": total,
         "checked": 0,
@@ -103,9 +105,7 @@ def audit_reference(
         result["reason"] = "test data has no admin user to read records back with"
     elif sample:
         admin = admins[0]
-        password = str(admin["password"])
-        if password.startswith("env:"):
-            password = os.environ.get(password[4:], "")
+        password = password_of(str(admin["password"]))
         with httpx.Client(base_url=base_url, timeout=30) as client:
             token = client.post("/api/auth/login", json={"username": admin["username"], "password": password})
             token.raise_for_status()

@@ -1,14 +1,16 @@
 """Named baselines: a run directory kept under ``<results>/baselines/NAME`` for later comparisons.
 
-A saved baseline is a copy (hard links where the file system allows) so that cleaning ``results/``
-of old runs does not take the baseline with it.
+A saved baseline is a copy of every file, made in a temporary directory beside it and then renamed
+into place: cleaning ``results/`` of old runs does not take it away, and nothing done to the run
+afterwards (``analyze`` or ``compare`` rewrite its verdict, report and junit.xml) changes it. Hard
+links were used before; they made the baseline's files the run's own, rewritten with them.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from crmload.core.errors import RunError
@@ -21,13 +23,6 @@ def baseline_dir(results: Path) -> Path:
     return results / "baselines"
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def save(name: str, run_dir: Path, results: Path, replace: bool = False) -> Path:
     """Keep ``run_dir`` as the baseline ``name``; refuses to overwrite one unless ``replace``."""
     if not NAME.match(name):
@@ -35,12 +30,19 @@ def save(name: str, run_dir: Path, results: Path, replace: bool = False) -> Path
     if not (run_dir / "samples.csv").exists() and not (run_dir / "samples.parquet").exists():
         raise RunError(f"{run_dir}: not a run directory (no samples.csv)")
     dest = baseline_dir(results) / name
-    if dest.exists():
-        if not replace:
-            raise RunError(f"baseline {name!r} exists ({dest}); pass --replace to overwrite it")
-        shutil.rmtree(dest)
+    if dest.exists() and not replace:
+        raise RunError(f"baseline {name!r} exists ({dest}); pass --replace to overwrite it")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(run_dir, dest, copy_function=_link_or_copy)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    try:
+        shutil.copytree(run_dir, staging / "copy")  # copies, never links
+        if dest.exists():
+            shutil.rmtree(dest)
+        (staging / "copy").rename(dest)
+    except OSError as exc:
+        raise RunError(f"baseline {name!r}: cannot copy {run_dir} to {dest}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return dest
 
 

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -373,6 +374,23 @@ def _check_judge(path: Path, scenario: Scenario, thresholds: Thresholds, standar
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
 
 
+def _check_results_dir(results: Path) -> None:
+    """Before any load: ``--results`` is a directory this process can write in, or can be made in one."""
+    fix = "give a directory you can write in, e.g. --results results"
+    if results.exists() and not results.is_dir():
+        raise CrmloadError(f"--results {results}: is a file, not a directory — fix: {fix}")
+    nearest = results
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent  # made by the run; checked here without making it
+    if not nearest.is_dir():
+        raise CrmloadError(f"--results {results}: {nearest} is a file, not a directory — fix: {fix}")
+    try:
+        with tempfile.TemporaryFile(dir=nearest):
+            pass
+    except OSError as exc:
+        raise CrmloadError(f"--results {results}: cannot write there ({exc.strerror or exc}) — fix: {fix}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from crmload.analysis.analyze import analyze
     from crmload.analysis.outputs import terminal_table
@@ -389,6 +407,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"--processes: must be between 1 and this machine's {cores} cores (got {args.processes})"
             " — fix: one load generator per core at most; more machines for more load (README, distributed)"
         )
+    _check_results_dir(args.results)
     baseline = None
     if args.baseline:
         from crmload.baselines import resolve

@@ -45,6 +45,7 @@ from crmload.core.rundir import (
     write_meta,
 )
 from crmload.core.scenario import Scenario, stopped_reason
+from crmload.core.testdata import password_of
 from crmload.core.units import format_duration
 from crmload.loadtests.settings import DEFAULT_ADAPTER
 from crmload.loadtests.testdata import check_testdata
@@ -123,13 +124,11 @@ def preflight_reference(base_url: str, testdata: Path, timeout_s: float = 5.0) -
                     f"{redact(base_url)} answers HTTP but is not the reference CRM (GET /health gave "
                     f"{r.status_code}); for another CRM pass --adapter module:Class"
                 )
-            users = json.loads(testdata.read_text()).get("users", [])
+            users = check_testdata(testdata).get("users", [])
             if not users:
                 raise TargetError(f"{testdata}: test data lists no users")
             u = users[0]
-            password = str(u["password"])
-            if password.startswith("env:"):
-                password = os.environ.get(password[4:], "")
+            password = password_of(str(u["password"]))
             r = client.post("/api/auth/login", json={"username": u["username"], "password": password})
             if r.status_code != 200:
                 raise TargetError(

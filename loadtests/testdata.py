@@ -17,17 +17,16 @@ CRM you write it yourself (see README, "Testing your own CRM"). Keys:
 from __future__ import annotations
 
 import itertools
-import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
+from crmload.core import jsonio
 from crmload.core.errors import ConfigError
-from crmload.core.testdata import TestDataFile, TestUser
+from crmload.core.testdata import RecordId, TestDataFile, TestUser, password_of
 from crmload.core.yamlio import field_name
 
 
@@ -58,9 +57,7 @@ class TestData:
             raise LookupError(f"test data has no user with role {role!r}")
         slot = next(self._counters.setdefault(role, itertools.count()))
         u = pool[(slot + self.offset) % len(pool)]
-        password = str(u["password"])
-        if password.startswith("env:"):
-            password = os.environ.get(password[4:], "")
+        password = password_of(str(u["password"]))
         return Identity(u["username"], password, role, u.get("id"), slot + self.offset * 1000)
 
     def items(self, key: str) -> list[Any]:
@@ -72,27 +69,46 @@ class TestData:
 
 
 class _Checked(TestDataFile):
-    users: list[TestUser] = Field(min_length=1)  # type: ignore[assignment]  # each user checked
+    """The test data as the journeys will read it: each user, and each record id, checked."""
+
+    users: list[TestUser] = Field(min_length=1)  # type: ignore[assignment]
+    account_ids: list[RecordId] = Field(default_factory=list)  # type: ignore[assignment]
+    open_ticket_ids: list[RecordId] = Field(default_factory=list)  # type: ignore[assignment]
+    accounts_by_owner: dict[str, list[RecordId]] = Field(default_factory=dict)  # type: ignore[assignment]
+    opportunities_by_owner: dict[str, list[RecordId]] = Field(default_factory=dict)  # type: ignore[assignment]
+
+    @field_validator("users")
+    @classmethod
+    def _one_entry_per_user(cls, users: list[TestUser]) -> list[TestUser]:
+        seen: dict[str, int] = {}
+        for i, u in enumerate(users):
+            if u.username in seen:
+                raise ValueError(
+                    f"users[{i}].username: {u.username!r} is also users[{seen[u.username]}] — give each user once"
+                )
+            seen[u.username] = i
+        return users
 
 
 def check_testdata(path: Path) -> dict[str, Any]:
     """Read and check a test-data file; a :class:`ConfigError` naming file, field and fix otherwise."""
     fix = "see README, 'Testing your own CRM', for the keys"
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = jsonio.load(path)
     except OSError as exc:
         raise ConfigError(path, None, None, None, f"cannot read the test data: {exc.strerror or exc}", fix) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        col = getattr(exc, "colno", None)
-        raise ConfigError(path, line, col, None, f"not JSON: {exc}", "write the test data as a JSON object") from None
+    except jsonio.JsonError as exc:
+        raise ConfigError(
+            path, exc.line, exc.col, None, f"not JSON: {exc}", "write the test data as a JSON object"
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(path, 1, 1, None, f"the test data must be a JSON object, not a {type(raw).__name__}", fix)
     try:
         _Checked.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ConfigError(path, None, None, field_name(err["loc"]) or None, str(err["msg"]), fix) from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(path, None, None, field_name(err["loc"]) or None, msg, fix) from None
     return raw
 
 

@@ -221,6 +221,14 @@ def test_compare_command_outputs_and_named_baselines(tmp_path: Path) -> None:
     assert section == report[report.index("id=comparison") : report.index("Figures per scope")]
     assert Comparison.from_dict(data).to_dict() == data
 
+    # the saved baseline is a copy: analysing or comparing its source run again changes none of its files
+    kept = results / "baselines" / "release-1"
+    before = {f.name: f.read_bytes() for f in kept.iterdir()}
+    assert cli("analyze", str(base)).returncode in (0, 1, 3)
+    assert cli("compare", str(base), str(cand), "--results", str(results)).returncode == 1
+    assert (base / "report.html").exists() and {f.name: f.read_bytes() for f in kept.iterdir()} == before
+    assert all((kept / n).stat().st_ino != (base / n).stat().st_ino for n in before if (base / n).exists())
+
     missing = cli("compare", "release-0", str(cand), "--results", str(results))
     assert missing.returncode == 2 and "saved baselines: release-1" in missing.stderr
     same = cli("compare", str(base), str(base), "--no-report", "--min-effect", "10%")

@@ -50,7 +50,7 @@ SCENARIOS = {
     "judge_twice.yaml": (6, "judge", "names PERF-RT-01 twice"),
     "warmup_too_long.yaml": (6, "stages", "leaves nothing of its 20 s to judge"),
 }
-THRESHOLDS = {
+THRESHOLDS: dict[str, tuple[int, str | None, str]] = {
     "metric_mismatch.yaml": (3, "clauses[0].limits", "which is not a rate limit"),
     "apdex_range.yaml": (3, "clauses[0].limits", "between 0 and 1"),
     "duplicate_limit.yaml": (6, "clauses[0].limit", "'limit' is also given on line 5"),
@@ -61,6 +61,21 @@ THRESHOLDS = {
     "duplicate_ids.yaml": (3, "clauses", "repeated: PERF-RT-01"),
     "rate_range.yaml": (6, "classes[0].error_rate", "less than or equal to 1"),
     "no_limit.yaml": (3, "clauses[0]", "has no limit"),
+    "unknown_metric.yaml": (5, "clauses[0].metric", "did you mean 'latency'?"),
+    "zero_tolerance_limit.yaml": (3, "clauses[0].limits", "metric: lost_writes takes no limit"),
+    "nan_limit.yaml": (3, "clauses[0].limits", "cannot read 'p(95) < nan s'"),
+    "infinite_percentile_time.yaml": (3, "clauses[0].limits", "cannot read 'p(95) < .inf'"),
+    "confidence_range.yaml": (3, "defaults.confidence", "less than 1 (got 1.5)"),
+    "unknown_failure_outcome.yaml": (3, "defaults.failure_outcomes[1]", "(got 'teapot')"),
+    "per_unknown.yaml": (5, "clauses[0].per", "did you mean 'operation'?"),
+    "required_users_zero.yaml": (6, "clauses[0].required_users", "greater than or equal to 1 (got 0)"),
+    "bad_clause_id.yaml": (3, "clauses[0].id", "write e.g. PERF-RT-01"),
+    "class_unknown_operation.yaml": (5, "classes[0].operations", "did you mean 'customer.view'?"),
+    "duplicate_clauses.yaml": (4, "clauses", "'clauses' is also given on line 2"),
+    "not_a_mapping.yaml": (1, None, "top level must be a mapping"),
+    "empty_file.yaml": (1, None, "file is empty"),
+    "apdex_t_negative.yaml": (6, "clauses[0].apdex_t", "cannot read '-1s' as a duration"),
+    "version_two.yaml": (1, "version", "Input should be 1 (got 2)"),
 }
 
 
@@ -220,6 +235,30 @@ def test_a_judge_list_naming_a_clause_the_standard_lacks_is_refused_before_any_l
         (["plan", "smoke", "--rate-scale", "0"], "--rate-scale: must be a number above 0"),
         (["run", "smoke", "--processes", "999"], "--processes: must be between 1 and"),
         (["run", "smoke", "--crm-concurrency-limit", "0"], "--crm-concurrency-limit"),
+        (["run", "smoke", "--target", "ftp://127.0.0.1:1"], "is not an http(s) URL"),
+        (["run", "smoke", "--target", "http://127.0.0.1:99999"], "its port is not a number between 1 and 65535"),
+        (["run", "smoke", "--target", "http://10.1.2.3:80"], "refusing to load 10.1.2.3"),
+        (["run", "smoke", "--target", "http://127.0.0.1:9"], "needs --testdata FILE"),
+        (["run", "smoke", "--users", "0"], "--users must be at least 1"),
+        (["run", "smoke", "--users", "abc"], "argument --users: invalid int value"),
+        (["run", "smoke", "--duration", "abc"], "--duration: cannot read 'abc' as a duration"),
+        (["run", "smoke", "--processes", "0"], "--processes: must be between 1 and"),
+        (["run", "smoke", "--results", "{file}"], "is a file, not a directory"),
+        (["run", "smoke", "--thresholds", "/no/such.yaml"], "/no/such.yaml: file not found"),
+        (["run", "smoke", "--baseline", "no-such-baseline"], "neither a run directory nor a saved baseline"),
+        (["run", "smoke", "--on-worker-loss", "bogus"], "invalid choice: 'bogus'"),
+        (["run", "smoke", "--crm-error-rate", "2"], "--crm-error-rate: expected OPERATION=RATE"),
+        (["run", "smoke", "--rate-scale", "nan"], "--rate-scale: must be a number above 0"),
+        (["run", "smoke", "--adapter", "no_such_mod:Crm"], "no module 'no_such_mod'"),
+        (["plan", "smok"], "smok: no scenario file or name like that"),
+        (["analyze", "/no/such/run"], "does not exist"),
+        (["analyze", "{file}"], "is a file, not a run directory"),
+        (["compare", "nope1", "nope2"], "'nope1' is neither a run directory nor a saved baseline"),
+        (["baseline", "save", "bad name!", "/tmp"], "baseline name 'bad name!'"),
+        (["demo-crm", "--token-ttl", "0"], "--token-ttl: must be a time above 0"),
+        (["demo-crm", "--port", "99999"], "--port: must be between 0 and 65535"),
+        (["demo-crm", "--host", "10.0.0.1"], "refusing to listen on 10.0.0.1"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
 def test_command_line_values_beyond_the_bounds_are_refused_naming_the_option(
@@ -228,7 +267,10 @@ def test_command_line_values_beyond_the_bounds_are_refused_naming_the_option(
     import subprocess
     import sys
 
-    extra = ["--results", str(tmp_path / "r")] if args[0] == "run" else []
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    args = [str(a_file) if a == "{file}" else a for a in args]
+    extra = ["--results", str(tmp_path / "r")] if args[0] == "run" and "--results" not in args else []
     done = subprocess.run(
         [sys.executable, "-m", "crmload.cli", *args, *extra], capture_output=True, text=True, cwd=tmp_path, timeout=60
     )
@@ -244,8 +286,24 @@ TESTDATA = {  # file -> (line, field, words): test data for a CRM of one's own (
     "users_a_string.json": (None, "users", "valid list"),
     "no_users.json": (None, "users", "at least 1 item"),
     "owner_map_a_list.json": (None, "accounts_by_owner", "valid dictionary"),
-    "id_a_word.json": (None, "users[0].id", "valid integer"),
+    "id_a_bool.json": (None, "users[0].id", "a record id is a whole number from 1 or a non-empty text (got True)"),
     "not_json.json": (2, None, "not JSON"),
+    "a_string.json": (1, None, "must be a JSON object, not a str"),
+    "account_id_null.json": (None, "account_ids[1]", "a record id is a whole number from 1 or a non-empty text"),
+    "duplicate_key.json": (None, None, "the key 'password' is given twice"),
+    "empty_file.json": (1, None, "the file is empty"),
+    "empty_object.json": (None, "users", "Field required"),
+    "nan_id.json": (None, None, "NaN is not a JSON number"),
+    "negative_id.json": (None, "users[0].id", "(got -4)"),
+    "no_role.json": (None, "users[0].role", "Field required"),
+    "not_utf8.json": (None, None, "not UTF-8 text"),
+    "nul_byte.json": (1, None, "Invalid control character"),
+    "owner_ids_a_number.json": (None, "accounts_by_owner.alice", "valid list"),
+    "password_env_unset.json": (None, "users[0].password", "$CRMLOAD_NO_SUCH_VAR, which is not set"),
+    "same_user_twice.json": (None, "users", "'alice' is also users[0]"),
+    "search_names_a_string.json": (None, "search_names", "valid list"),
+    "tickets_a_mapping.json": (None, "open_ticket_ids", "valid list"),
+    "users_strings.json": (None, "users[0]", "valid dictionary"),
 }
 
 
@@ -261,6 +319,37 @@ def test_bad_testdata(name: str, expected: tuple[int | None, str | None, str]) -
     with pytest.raises(ConfigError) as info:
         check_testdata(CORPUS / "testdata" / name)
     assert (info.value.line, info.value.field) == (line, field) and words in str(info.value) and info.value.fix
+
+
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(), st.text(max_size=12)
+)
+_td_keys = st.sampled_from(
+    ["users", "username", "password", "role", "id", "account_ids", "accounts_by_owner", "open_ticket_ids",
+     "search_names", "kb_terms", "x"]
+)  # fmt: skip
+_td_docs = st.recursive(
+    _json_leaf, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_td_keys, inner, max_size=5)),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=_td_docs, raw=st.binary(max_size=40))
+def test_fuzzed_test_data_never_raises_anything_else(tmp_path: Path, doc: object, raw: bytes) -> None:
+    import json
+
+    from crmload.loadtests.testdata import check_testdata
+
+    path = tmp_path / "t.json"
+    for content in (json.dumps(doc).encode(), raw):
+        path.write_bytes(content)
+        try:
+            checked = check_testdata(path)
+        except ConfigError as exc:
+            assert str(exc).startswith(str(path)) and exc.fix
+        else:  # accepted: then every user has what a login needs
+            assert all(u["username"] and u["password"] and u["role"] for u in checked["users"])
 
 
 def test_bad_testdata_is_refused_before_any_load(tmp_path: Path) -> None:

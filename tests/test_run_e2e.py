@@ -64,7 +64,7 @@ def test_run_directory_describes_itself(smoke) -> None:  # type: ignore[no-untyp
     verdict = smoke.json("verdict.json")
     assert verdict_errors(verdict) == []  # a real run's verdict matches the published schema
     assert verdict["status"] == "PASS"
-    assert {c["id"] for c in verdict["clauses"]} == {"PERF-RT-01", "PERF-ERR-01", "SEC-AC-01", "DATA-01"}
+    assert {c["id"] for c in verdict["clauses"]} == {"PERF-RT-01", "PERF-ERR-01", "SEC-AC-01", "DATA-01", "SEC-SESS-01"}
     audit = smoke.json("audit.json")
     assert audit["checked"] >= 100 and audit["breaches"] == 0
     probes = smoke.samples().query("kind == 'request' and journey.str.startswith('probe.')", engine="python")

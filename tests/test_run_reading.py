@@ -82,6 +82,15 @@ def _damaged(tmp_path: Path, name: str, content: str | None) -> Path:
         ("security.json", '{"breaches": -1}', "security.json: breaches"),
         ("samples.csv", None, "samples.csv: a directory"),
         ("meta.json", "{not json", "meta.json: unreadable JSON"),
+        ("meta.json", '{"schema_version": 99}', "schema_version 99 is newer than this crmload"),
+        ("meta.json", '{"schema_version": 2, "schema_version": 2}', "the key 'schema_version' is given twice"),
+        ("stages.json", "[1]", "stages.json: (top level): Input should be a valid dictionary"),
+        ("stages.json", "", "stages.json: unreadable JSON at line 1 (the file is empty)"),
+        ("capture.json", '{"rows_by_worker": {"local": NaN}}', "capture.json: unreadable JSON (NaN is not"),
+        ("security.json", '{"checked": 5, "checked": 0}', "the key 'checked' is given twice"),
+        ("audit.json", "[" * 100_000 + "]" * 100_000, "audit.json: unreadable JSON (nested too deep)"),
+        ("generators.csv", None, "generators.csv: cannot be read"),
+        ("audit.json", " " * (64 * 1024 * 1024 + 1), "audit.json: unreadable JSON (larger than 64 MB"),
     ],
 )
 def test_a_damaged_run_directory_exits_2_naming_the_file_and_field(

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crmload import __version__
+from crmload.core import jsonio
 from crmload.core.errors import RunError
 
 SCHEMA_VERSION = 2
@@ -372,11 +373,12 @@ def upgrade_meta(data: dict[str, Any], where: Path) -> dict[str, Any]:
 def read_json(path: Path, default: Any = None) -> Any:
     """A JSON file of a run directory; ``default`` when it does not exist; a RunError when damaged."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return jsonio.load(path)
     except FileNotFoundError:
         return default
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise RunError(f"{path}: unreadable JSON ({exc}); the run directory may be damaged") from None
+    except (jsonio.JsonError, OSError) as exc:
+        where = f" at line {exc.line}" if isinstance(exc, jsonio.JsonError) and exc.line else ""
+        raise RunError(f"{path}: unreadable JSON{where} ({exc}); the run directory may be damaged") from None
 
 
 def _shape_error(path: Path, exc: ValidationError) -> RunError:

@@ -4,9 +4,25 @@ search for. One definition for its writer (the reference CRM's seed) and its rea
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+
+def _record_id(value: Any) -> Any:
+    if isinstance(value, bool) or not ((isinstance(value, int) and value >= 1) or (isinstance(value, str) and value)):
+        raise ValueError(f"a record id is a whole number from 1 or a non-empty text (got {value!r})")
+    return value
+
+
+# a record's id in the CRM: a whole number from 1, or a non-empty text (a UUID, a key)
+RecordId = Annotated[Any, AfterValidator(_record_id)]
+
+
+def password_of(text: str) -> str:
+    """A test user's password: ``"env:VAR"`` reads ``$VAR`` (so that no password sits in the file)."""
+    return os.environ.get(text[4:], "") if text.startswith("env:") else text
 
 
 class TestUser(BaseModel):
@@ -15,7 +31,14 @@ class TestUser(BaseModel):
     username: str = Field(min_length=1)
     password: str = Field(min_length=1, description='the password, or "env:VAR" to read $VAR')
     role: str = Field(min_length=1)
-    id: int | None = None
+    id: RecordId | None = None
+
+    @field_validator("password")
+    @classmethod
+    def _env_set(cls, v: str) -> str:
+        if v.startswith("env:") and not password_of(v):
+            raise ValueError(f"the password is read from ${v[4:]}, which is not set (or empty) here")
+        return v
 
 
 class TestDataFile(BaseModel):
