@@ -14,7 +14,6 @@ that it could not run, and DATA-01 stays INCONCLUSIVE.
 from __future__ import annotations
 
 import csv
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from crmload.core.rundir import write_json_atomic
 from crmload.core.testdata import password_of
 from crmload.loadtests.testdata import check_testdata
 
@@ -121,5 +121,5 @@ def audit_reference(
                     stored = r.json()["records"]
                     for exp in chunk:
                         _check(exp, stored.get(str(exp.record_id)), result)
-    (run_dir / "audit.json").write_text(json.dumps(result, indent=1))
+    write_json_atomic(run_dir / "audit.json", result)
     return result

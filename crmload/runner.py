@@ -42,6 +42,7 @@ from crmload.core.rundir import (
     reserve_space,
     upgrade_module_name,
     utc_text,
+    write_json_atomic,
     write_meta,
 )
 from crmload.core.scenario import Scenario, stopped_reason
@@ -523,14 +524,14 @@ def _run_locust(
     if embedded is not None:
         served = {op: n - served_before.get(op, 0) for op, n in embedded.state.served.items()}
         served = {op: n for op, n in served.items() if n}
-        (run_dir / "target_served.json").write_text(json.dumps(served, indent=1))
+        write_json_atomic(run_dir / "target_served.json", served)
     # after the count of served requests: the audit's own reads are not part of the run
     if opts.adapter == DEFAULT_ADAPTER and status != RunStatus.ABORTED:
         try:
             audit_reference(base_url, testdata, run_dir)
         except (httpx.HTTPError, OSError, ValueError) as exc:
             reason = scrub(f"audit failed: {exc}", opts.target)
-            (run_dir / "audit.json").write_text(json.dumps({"checked": 0, "reason": reason}))
+            write_json_atomic(run_dir / "audit.json", {"checked": 0, "reason": reason})
     write_meta(run_dir, meta.model_copy(update={"status": status, "status_reason": reason, "ended_utc": utc_text()}))
     return RunOutcome(run_dir, status, reason, served, read_capture(run_dir).write_error)
 
