@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from crmload.core.errors import RunError
-from crmload.core.rundir import read_meta
+from crmload.core.rundir import RESERVE_FILE, read_meta
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -35,7 +35,8 @@ def save(name: str, run_dir: Path, results: Path, replace: bool = False) -> Path
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
     try:
-        shutil.copytree(run_dir, staging / "copy")  # copies, never links
+        # copies, never links; without the reserve a killed run may have left behind
+        shutil.copytree(run_dir, staging / "copy", ignore=shutil.ignore_patterns(RESERVE_FILE))
         if dest.exists():
             shutil.rmtree(dest)
         (staging / "copy").rename(dest)

@@ -477,14 +477,15 @@ def _final_status(status: str, reason: str, run_dir: Path) -> tuple[str, str]:
 def _run_locust(
     opts: RunOptions, run_dir: Path, base_url: str, testdata: Path, embedded: EmbeddedCRM | None, out: TextIO
 ) -> RunOutcome:
-    meta = _start_meta(opts, run_dir, base_url, embedded)
     try:
         reserve_space(run_dir)
     except OSError as exc:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: no run directory is left
         raise RunError(
             f"--results {opts.results_dir}: no room to set {RESERVE_BYTES >> 20} MB aside for the run's last "
             f"files ({exc.strerror or exc}) — fix: free some space, or give another --results"
         ) from None
+    meta = _start_meta(opts, run_dir, base_url, embedded)
     env = dict(
         os.environ,
         CRMLOAD_SCENARIO=str(run_dir / "scenario.effective.json"),

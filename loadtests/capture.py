@@ -209,6 +209,7 @@ class Capture:
         self.missing_finals: list[str] = []
         self.abort_reason: str | None = None
         self.write_error: str | None = None
+        self._unopened_rows = 0
         self.watch: StopWatch | None = None  # the scenario's stop criteria, on the writing process
         self._ctx_t = 0.0
         self._ctx = (-1, 0)
@@ -245,7 +246,8 @@ class Capture:
     def _write(self, streams: dict[str, list[Any]]) -> None:
         try:
             files = self._open_files()
-        except OSError as exc:
+        except OSError as exc:  # the files cannot even be opened: these rows are counted as unwritten
+            self._unopened_rows += len(streams.get("rows", ()))
             self._write_failed(exc)
             return
         errors = [files[key].write([tuple(r) for r in rows]) for key, rows in streams.items()]
@@ -602,7 +604,7 @@ class Capture:
             lost_workers=self.lost_workers,
             abort_reason=self.abort_reason,
             write_error=self.write_error,
-            unwritten_rows=self._files["rows"].unwritten_rows if self._files else 0,
+            unwritten_rows=self._unopened_rows + (self._files["rows"].unwritten_rows if self._files else 0),
             stopped_by=self.watch.tripped if self.watch is not None else None,
             written_at=time.time(),
         )

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,25 +117,43 @@ def test_the_reference_crm_can_restart_on_its_own_store(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 24 MB tmpfs of its own (the machines CI runs on let root mount one)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield disk
-    finally:
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """tmpfs file systems of their own, of a given size (the machines CI runs on let root mount them)."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        disk = tmp_path / f"disk-{len(mounted)}"
+        disk.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(disk)
+        return disk
+
+    yield mount
+    for disk in mounted:
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+def test_a_results_disk_without_room_for_the_reserve_is_refused_before_any_load(
+    small_disk: Callable[[str], Path],
+) -> None:
+    disk = small_disk("4m")
+    done = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "run", "smoke", "--results", str(disk / "r")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and "no room to set 8 MB aside" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not any((disk / "r").glob("*")), "no run directory is left"
+
+
 def test_a_results_disk_that_fills_up_ends_the_run_with_exit_2_and_a_verdict_of_what_was_kept(
-    small_disk: Path,
+    small_disk: Callable[[str], Path],
 ) -> None:
     import csv
 
-    results = small_disk / "r"
+    disk = small_disk("24m")
+    results = disk / "r"
     run = subprocess.Popen(
         [sys.executable, "-m", "crmload.cli", "run", "smoke", "--duration", "60s", "--results", str(results),
          "--quiet"],
@@ -150,7 +168,7 @@ def test_a_results_disk_that_fills_up_ends_the_run_with_exit_2_and_a_verdict_of_
             time.sleep(0.3)
         else:
             raise AssertionError("the run recorded nothing")
-        with (small_disk / "filler").open("wb") as fh, contextlib.suppress(OSError):
+        with (disk / "filler").open("wb") as fh, contextlib.suppress(OSError):
             while True:  # something else fills the disk
                 fh.write(b"\0" * (1 << 20))
                 fh.flush()
