@@ -62,6 +62,17 @@ def _fault_time(text: str | None, what: str) -> float:
 
 
 def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The fault options as the reference CRM's faults; a bad one is an error naming the option as given
+    (``--crm-NAME`` to ``crmload run``, ``--NAME`` to ``crmload demo-crm``)."""
+    try:
+        return _faults_of(args)
+    except CrmloadError as exc:
+        prefix = getattr(args, "fault_prefix", "--crm-")
+        message = str(exc).replace("--crm-", prefix).replace("crmload run --help", f"crmload {args.command} --help")
+        raise CrmloadError(message) from None
+
+
+def _faults_of(args: argparse.Namespace) -> dict[str, Any]:
     faults: dict[str, Any] = {}
     latency: dict[str, dict[str, float]] = {}
     for option, key in (("latency", "fixed_ms"), ("latency_exp", "exp_mean_ms"), ("latency_growth", "growth_ms_per_s")):
@@ -85,12 +96,29 @@ def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
             faults["drop_write_rate"] = parse_rate(args.drop_write_rate)
         except ValueError as exc:
             raise CrmloadError(f"--crm-drop-write-rate: {exc}") from None
-    for option, key in (("stall_s", "stall_s"), ("stall_at", "stall_at_s"), ("latency_at", "latency_at_s")):
-        if getattr(args, option):
-            faults[key] = _fault_time(getattr(args, option), option.replace("_", "-"))
+    faults.update(_fault_times(args))
     if args.grant_forbidden:
         faults["grant_forbidden"] = True
     return _validated_faults(faults)
+
+
+# the fault options whose names are not their field's
+_FAULT_OPTIONS = {
+    "stall_at_s": "stall-at",
+    "latency_at_s": "latency-at",
+    "token_ttl_s": "token-ttl",
+    "errors": "error-rate",
+}
+
+
+def _fault_times(args: argparse.Namespace) -> dict[str, float]:
+    out = {}
+    for key in ("stall_s", "stall_at_s", "latency_at_s", "token_ttl_s"):
+        option = _FAULT_OPTIONS.get(key, key.replace("_", "-"))
+        text = getattr(args, option.replace("-", "_"))
+        if text:
+            out[key] = _fault_time(text, option)
+    return out
 
 
 def _validated_faults(faults: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +131,8 @@ def _validated_faults(faults: dict[str, Any]) -> dict[str, Any]:
         Faults.model_validate(faults)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]).replace("_", "-") if first["loc"] else "faults"
+        key = str(first["loc"][0]) if first["loc"] else "faults"
+        field = _FAULT_OPTIONS.get(key, key.replace("_", "-"))
         message = str(first["msg"]).removeprefix("Value error, ")
         raise CrmloadError(f"--crm-{field}: {message} — fix: see crmload run --help") from None
     return faults
@@ -173,6 +202,12 @@ def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         dest="drop_write_rate",
         metavar="RATE",
         help="silently roll back this share of acknowledged writes (2%% or 0.02)",
+    )
+    g.add_argument(
+        f"--{prefix}token-ttl",
+        dest="token_ttl",
+        metavar="TIME",
+        help="login tokens expire this long after they were issued (default 48h); the next request gets 401",
     )
     g.add_argument(
         f"--{prefix}throttle",
@@ -296,11 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep", action="store_true", help="serve the store already in --data-dir with its data (a restart)"
     )
-    demo.add_argument(
-        "--token-ttl", default=None, metavar="TIME",
-        help="how long a login token is good for (default 48h); an expired token gets a 401 saying so",
-    )  # fmt: skip
     _add_fault_options(demo)
+    demo.set_defaults(fault_prefix="--")
     return parser
 
 
@@ -657,14 +689,9 @@ def cmd_demo_crm(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.allow_remote:
         raise CrmloadError(f"refusing to listen on {args.host}: not a loopback address (pass --allow-remote)")
     faults = Faults.model_validate(_faults_from_args(args))
-    ttl: dict[str, float] = {}
-    if args.token_ttl is not None:
-        ttl["token_ttl_s"] = _duration_option(args.token_ttl, "--token-ttl")
-        if not math.isfinite(ttl["token_ttl_s"]) or ttl["token_ttl_s"] <= 0:
-            raise CrmloadError(f"--token-ttl: must be a time above 0 (got {args.token_ttl!r}) — fix: write e.g. 8h")
     if not 0 <= args.port <= 65535:
         raise CrmloadError(f"--port: must be between 0 and 65535 (got {args.port}) — fix: 0 picks a free port")
-    serve(args.host, args.port, args.size, args.data_dir, faults, durable=args.durable, keep=args.keep, **ttl)
+    serve(args.host, args.port, args.size, args.data_dir, faults, durable=args.durable, keep=args.keep)
     return 0
 
 

@@ -25,7 +25,7 @@ from crmload.democrm.handlers import HANDLERS, Handler
 from crmload.democrm.http import MAX_ID, ApiError, User, json_body, json_object, json_response, path_id, validate
 from crmload.democrm.openapi import openapi_document
 from crmload.democrm.operations import OPERATIONS, Operation
-from crmload.democrm.state import CRM, DEFAULT_TOKEN_TTL_S
+from crmload.democrm.state import CRM
 
 _READABLE = {
     "accounts",
@@ -230,13 +230,11 @@ def _admin_routes(crm: CRM) -> list[Route]:
     return _Admin(crm).routes()
 
 
-def create_app(
-    db_path: Path, faults: Faults | None = None, *, durable: bool = False, token_ttl_s: float = DEFAULT_TOKEN_TTL_S
-) -> tuple[Starlette, CRM]:
+def create_app(db_path: Path, faults: Faults | None = None, *, durable: bool = False) -> tuple[Starlette, CRM]:
     """The app over an existing (seeded) store; returns the app and its :class:`CRM` state."""
     conn = db.connect(db_path, durable=durable)
     db.create_schema(conn)
-    crm = CRM(db_path, conn, FaultState(faults), token_ttl_s)
+    crm = CRM(db_path, conn, FaultState(faults))
     routes = [Route(OPERATIONS["auth.login"].path, _login_endpoint(crm), methods=["POST"])]
     for name, handler in HANDLERS.items():
         op = OPERATIONS[name]

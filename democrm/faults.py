@@ -14,6 +14,7 @@
 | ``throttle[op] = 0.2`` | exactly 1 in 5 calls of ``op`` answers 429 with ``Retry-After: 1`` |
 | ``grant_forbidden=true`` | role checks are off: every role may call every operation (an access-control breach) |
 | ``drop_write_rate=0.01`` | 1 % of writes answer 2xx but are rolled back (a lost write, for the DATA-01 audit) |
+| ``token_ttl_s=30`` | login tokens expire 30 s after they were issued (default 48 h): a user's next request gets 401 |
 
 ``"*"`` as the operation applies to every operation. Set from the command line
 (``crmload demo-crm --latency customer.view=50``) or at run time by an admin
@@ -77,6 +78,7 @@ class Faults(BaseModel):
     drop_write_rate: float = Field(0.0, ge=0, le=1)
     grant_forbidden: bool = False
     throttle: dict[str, float] = Field(default_factory=dict, description="op -> share of calls answered 429")
+    token_ttl_s: float | None = Field(None, gt=0, allow_inf_nan=False, description="tokens live this long")
 
     @field_validator("latency", "errors", "throttle")
     @classmethod

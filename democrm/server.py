@@ -18,7 +18,7 @@ from crmload.democrm.app import create_app
 from crmload.democrm.faults import Faults
 from crmload.democrm.protocol import HEADER_TIMEOUT_S, bounded_protocol
 from crmload.democrm.seed import Manifest, seed
-from crmload.democrm.state import CRM, DEFAULT_TOKEN_TTL_S
+from crmload.democrm.state import CRM
 
 MANIFEST_NAME = "testdata.json"
 
@@ -105,7 +105,6 @@ class EmbeddedCRM:
         seed_value: int = 42,
         *,
         keep: bool = False,
-        token_ttl_s: float = DEFAULT_TOKEN_TTL_S,
         header_timeout_s: float = HEADER_TIMEOUT_S,
         idle_timeout_s: int = IDLE_TIMEOUT_S,
     ) -> None:
@@ -113,7 +112,7 @@ class EmbeddedCRM:
         self.data_dir = data_dir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.db_path, self.manifest = prepare_store(self.data_dir, size, seed_value, keep=keep)
         self.manifest_path = self.data_dir / MANIFEST_NAME
-        app, self.crm = create_app(self.db_path, faults, token_ttl_s=token_ttl_s)
+        app, self.crm = create_app(self.db_path, faults)
         self._sock = bind_socket(host, port)
         self.host = host
         self.port: int = self._sock.getsockname()[1]
@@ -164,12 +163,11 @@ def serve(
     faults: Faults | None = None,
     durable: bool = False,
     keep: bool = False,
-    token_ttl_s: float = DEFAULT_TOKEN_TTL_S,
 ) -> None:
     """Seed a fresh store in ``data_dir`` (or, with ``keep``, serve the one there) until interrupted
     (``crmload demo-crm``)."""
     db_path, manifest = prepare_store(data_dir, size, keep=keep)
-    app, _crm = create_app(db_path, faults, durable=durable, token_ttl_s=token_ttl_s)
+    app, _crm = create_app(db_path, faults, durable=durable)
     sock = bind_socket(host, port)
     actual = sock.getsockname()[1]
     print(

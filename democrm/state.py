@@ -15,7 +15,7 @@ from crmload.democrm.http import User
 from crmload.democrm.seed import hash_password
 
 # How long a token is good for unless told otherwise: 48 h, the longest run a scenario may ask for, so
-# that no run of crmload meets an expiry it did not set (``demo-crm --token-ttl``, ``EmbeddedCRM``)
+# that no run of crmload meets an expiry it did not set (the ``token_ttl_s`` fault sets another)
 DEFAULT_TOKEN_TTL_S = 48 * 3600.0
 
 
@@ -26,13 +26,10 @@ class CRM:
     user out (their next request gets a 401), even on a kept store.
     """
 
-    def __init__(
-        self, db_path: Path, conn: sqlite3.Connection, faults: FaultState, token_ttl_s: float = DEFAULT_TOKEN_TTL_S
-    ) -> None:
+    def __init__(self, db_path: Path, conn: sqlite3.Connection, faults: FaultState) -> None:
         self.db_path = db_path
         self.conn = conn
         self.faults = faults
-        self.token_ttl_s = token_ttl_s
         self.served: Counter[str] = Counter()
         self.served_by_status: Counter[tuple[str, int]] = Counter()
         self.writes_dropped = 0
@@ -49,6 +46,11 @@ class CRM:
         user = User(row["id"], row["username"], row["role"])
         self._tokens[token] = (user, time.time() + self.token_ttl_s)
         return token, user
+
+    @property
+    def token_ttl_s(self) -> float:
+        """How long a token issued now lives: the ``token_ttl_s`` fault, else 48 h."""
+        return self.faults.faults.token_ttl_s or DEFAULT_TOKEN_TTL_S
 
     def user_for_token(self, token: str) -> User | str:
         """The token's user, or why there is none (the 401's detail)."""

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crmload.democrm.faults import Faults
 from crmload.democrm.operations import CUSTOMER_VIEW_SECTIONS, OPERATIONS
 from crmload.democrm.server import EmbeddedCRM
 
@@ -179,7 +180,7 @@ def test_the_customer_360_view_shows_only_what_each_role_may_read(hostile: Embed
 
 
 def test_a_token_expires_and_the_401_says_so() -> None:
-    with EmbeddedCRM(size="tiny", token_ttl_s=1.0) as crm, httpx.Client(base_url=crm.base_url) as http:
+    with EmbeddedCRM(size="tiny", faults=Faults(token_ttl_s=1.0)) as crm, httpx.Client(base_url=crm.base_url) as http:
         token = http.post("/api/auth/login", json={"username": "sales001", "password": "sales001-pw"}).json()["token"]
         aid = crm.manifest.accounts_by_owner["sales001"][0]
         assert http.get(f"/api/customers/{aid}", headers={"authorization": f"Bearer {token}"}).status_code == 200

@@ -85,6 +85,36 @@ def test_a_crm_restarted_mid_run_shows_in_the_failure_rate_and_the_sessions_clau
     assert len(ok_after) > 50, "and carried on"
 
 
+def test_tokens_that_expire_mid_run_are_counted_apart_and_the_users_log_in_again(tmp_path: Path) -> None:
+    """Tokens that live 6 s in a 30 s run: each user's first request after its token expired gets
+    401 (``auth_lost``), the user logs in again at once and goes on; nothing else fails."""
+    import csv
+
+    results = tmp_path / "r"
+    done = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "run", "smoke", "--duration", "30s", "--crm-token-ttl", "6s",
+         "--results", str(results), "--quiet"],
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    run_dir = next(results.glob("*"))
+    with (run_dir / "samples.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh) if r["kind"] == "request"]
+    lost = [r for r in rows if r["outcome"] == "auth_lost"]
+    assert lost and all(r["status"] == "401" for r in lost)
+    others = {r["outcome"] for r in rows} - {"ok", "auth_lost", "throttled"}
+    assert not others, others  # the expiry is counted apart: no other failure
+    logins = [r for r in rows if r["operation"] == "auth.login" and r["outcome"] == "ok"]
+    users = {r["users"] for r in rows}
+    assert len(logins) >= len(lost), (len(logins), len(lost))  # one login again per lost session at least
+    assert len(logins) > max(int(u) for u in users)  # more logins than users: they logged in again
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    sess = next(c for c in verdict["clauses"] if c["id"] == "SEC-SESS-01")
+    assert sess["status"] == "FAIL" and sess["measured"] == len(lost), sess
+    ok_after = [r for r in rows if r["outcome"] == "ok" and r["operation"] != "auth.login"]
+    assert float(max(r["ts"] for r in ok_after)) > float(lost[0]["ts"]) + 10  # and the run went on
+
+
 def test_the_reference_crm_can_restart_on_its_own_store(tmp_path: Path) -> None:
     import httpx
 
