@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crmload.analysis.compare import REGRESSED, Comparison
+from crmload.analysis.compare import NOISY, REGRESSED, Comparison
 from crmload.analysis.comparison_outputs import html_section
 from crmload.analysis.formats import OutputContext, write_outputs
 from crmload.analysis.kinds import KindContext, analyse_kinds
@@ -15,7 +15,7 @@ from crmload.analysis.run import RunData, load_run
 from crmload.analysis.tables import Row, scope_table
 from crmload.analysis.thresholds import Thresholds
 from crmload.analysis.timeline import grouped_timelines, timeline
-from crmload.analysis.verdict import FAIL, PASS, Judge, Result, Verdict
+from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS, Judge, Result, Verdict
 from crmload.core.rundir import Kind, Outcome
 
 
@@ -71,11 +71,15 @@ def baseline_result(comparison: Comparison) -> Result:
         reason = f"{len(bad)} figures regressed against the baseline: {listed}" + (" …" if len(bad) > 5 else "")
     else:
         reason = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing compared"
-        reason = f"no figure regressed against the baseline ({reason})"
+        if comparison.status == NOISY:
+            reason = f"could not tell: every figure was too noisy to call against the baseline ({reason})"
+        else:
+            reason = f"no figure regressed against the baseline ({reason})"
+    status = FAIL if bad else INCONCLUSIVE if comparison.status == NOISY else PASS
     return Result(
         BASELINE_CLAUSE,
         "No regression against the baseline",
-        FAIL if bad else PASS,
+        status,
         f"baseline {comparison.base.name}",
         "regressions",
         float(len(bad)),

@@ -133,11 +133,13 @@ class Comparison:
 
     @property
     def status(self) -> str:
+        """Regressed or improved when a figure is; unchanged when some figure is shown unchanged and
+        none moved; noisy — could not tell — when every figure was too noisy to call (or none compared)."""
         statuses = {c.status for c in self.changes}
-        for s in (REGRESSED, IMPROVED):
+        for s in (REGRESSED, IMPROVED, UNCHANGED):
             if s in statuses:
                 return s
-        return UNCHANGED
+        return NOISY
 
     @property
     def exit_code(self) -> int:

@@ -35,7 +35,8 @@ def _cells(c: Change) -> tuple[str, ...]:
 
 def _headline(comp: Comparison) -> str:
     counts = comp.counts()
-    return f"COMPARISON: {comp.status.upper()} — " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    could_not_tell = " (could not tell: every figure too noisy to call)" if comp.status == NOISY else ""
+    return f"COMPARISON: {comp.status.upper()}{could_not_tell} — " + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
 def terminal(comp: Comparison, color: bool = False, everything: bool = False) -> str:

@@ -142,8 +142,7 @@ class Clause(_Frozen):
     def _id_form(cls, v: str) -> str:
         if not re.fullmatch(r"[A-Z][A-Z0-9-]+", v):
             raise ValueError(
-                "a clause id is capital letters, digits and '-'"
-                f" | fix: write e.g. {v.upper() or 'PERF-RT-01'}"
+                f"a clause id is capital letters, digits and '-' | fix: write e.g. {v.upper() or 'PERF-RT-01'}"
             )
         return v
 

@@ -151,6 +151,20 @@ def test_too_few_samples_are_noisy_not_called(tmp_path: Path) -> None:
     assert [c.change_text() for c in back.changes] == [c.change_text() for c in changes]
 
 
+def test_a_comparison_in_which_every_figure_is_noisy_could_not_tell(tmp_path: Path) -> None:
+    from crmload.analysis.analyze import baseline_result
+    from crmload.analysis.comparison_outputs import terminal
+
+    base = write_run(tmp_path / "base", [S(20.0 + i % 7) for i in range(8)])
+    cand = write_run(tmp_path / "cand", [S(20.0 + i % 7) for i in range(8)])
+    comp = compare(base, cand)
+    assert comp.changes and all(c.status == NOISY for c in comp.changes)
+    assert comp.status == NOISY and comp.exit_code == 0  # not "unchanged": it could not tell
+    assert "NOISY (could not tell" in terminal(comp, color=False)
+    reg = baseline_result(comp)
+    assert reg.status == "INCONCLUSIVE" and "could not tell" in reg.reason  # never a PASS on no evidence
+
+
 def _timed_run(path: Path, client_ms: float) -> Path:
     """600 lookups whose CRM took 40 + i % 20 ms (Server-Timing) and the load generator ``client_ms``."""
     return write_run(path, [S(40.0 + i % 20 + client_ms, server_ms=40.0 + i % 20) for i in range(600)], duration_s=60.0)
