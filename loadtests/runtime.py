@@ -28,7 +28,7 @@ from crmload.loadtests.adapter import CrmAdapter
 from crmload.loadtests.arrivals import ArrivalScheduler
 from crmload.loadtests.capture import Capture
 from crmload.loadtests.clock import StageClock
-from crmload.loadtests.settings import Settings, settings, split_adapter_spec
+from crmload.loadtests.settings import Settings, method_problem, settings, split_adapter_spec
 from crmload.loadtests.shape import ScenarioShape, StageLog
 from crmload.loadtests.stopwatch import StopWatch
 from crmload.loadtests.testdata import TestData, load_testdata
@@ -84,6 +84,14 @@ def load_adapter(spec: str) -> type[CrmAdapter]:
             f"{spec} is not a subclass of crmload.loadtests.adapter.CrmAdapter",
             "subclass CrmAdapter (README, 'Testing your own CRM')",
         )
+    for klass in cls.__mro__:  # the adapter's own classes, up to CrmAdapter
+        if klass is CrmAdapter:
+            break
+        for name, value in vars(klass).items():
+            problem = method_problem(name) if callable(value) else None
+            if problem:
+                msg, _, fix = problem.partition(" — fix: ")
+                raise ConfigError("--adapter", None, None, f"{klass.__name__}.{name}", msg.split(": ", 1)[1], fix)
     return cls
 
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import time
 from dataclasses import dataclass
@@ -35,6 +36,33 @@ def split_adapter_spec(spec: str) -> tuple[str, str]:
     if not module_name or not class_name:
         raise ConfigError("--adapter", None, None, None, f"must be 'module:Class' (got {spec!r})", "e.g. mycrm:MyCrm")
     return module_name, class_name
+
+
+# the public methods of CrmAdapter itself that an adapter may override: every other public method of
+# an adapter must be a canonical operation's (``customer.view`` -> ``customer_view``); helpers of its
+# own start with "_" (tests/test_config_errors.py keeps this list equal to CrmAdapter's)
+ADAPTER_HOOKS: frozenset[str] = frozenset({"call", "check_failed", "login", "on_session_lost", "probe", "sign_in"})
+
+
+def method_problem(method: str) -> str | None:
+    """Why an adapter's public method ``method`` names no operation (with "did you mean"); None when it does."""
+    import difflib
+
+    from crmload.core.operations import OPERATION_NAMES
+
+    if method.startswith("_") or method in ADAPTER_HOOKS:
+        return None
+    known = {op.replace(".", "_", 1) for op in OPERATION_NAMES}
+    if method in known:
+        return None
+    close = difflib.get_close_matches(method, sorted(known | ADAPTER_HOOKS), n=1)
+    hint = (
+        f"did you mean '{close[0]}'?" if close else "name it after a canonical operation (crmload/core/operations.py)"
+    )
+    return (
+        f"{method}: no canonical operation {method.replace('_', '.', 1)!r} — fix: {hint}"
+        " (a helper of the adapter's own starts with '_')"
+    )
 
 
 def check_adapter(spec: str) -> None:
@@ -81,6 +109,22 @@ def check_adapter(spec: str) -> None:
         close = difflib.get_close_matches(class_name, sorted(names), n=1)
         fix = f"did you mean '{module_name}:{close[0]}'?" if close else "name a CrmAdapter subclass the module defines"
         raise ConfigError("--adapter", None, None, None, f"{spec}: {module_name} defines no {class_name!r}", fix)
+    _check_methods(tree, class_name, origin)
+
+
+def _check_methods(tree: ast.Module, class_name: str, origin: Path) -> None:
+    """Every public method the adapter class defines names a canonical operation or a hook."""
+    import ast
+
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    problem = method_problem(item.name)
+                    if problem:
+                        msg, _, fix = problem.partition(" — fix: ")
+                        raise ConfigError(origin, item.lineno, item.col_offset + 1, f"{class_name}.{item.name}",
+                                          msg.split(": ", 1)[1], fix)  # fmt: skip
 
 
 @dataclass(frozen=True)

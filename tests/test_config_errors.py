@@ -386,6 +386,62 @@ def test_an_adapter_that_cannot_load_is_refused_without_importing_locust(spec: s
     check_adapter("crmload.loadtests.adapters.reference:ReferenceCRM")  # the shipped one is found
 
 
+_MISSPELT = """from crmload.loadtests.adapter import CrmAdapter
+
+
+class MyCrm(CrmAdapter):
+    def login(self, username, password):
+        return True
+
+    def custmer_view(self, account_id):
+        return None
+
+    def _helper(self):
+        return None
+"""
+
+
+def test_an_adapter_with_a_misspelt_operation_method_fails_at_load_with_did_you_mean(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from crmload.loadtests.settings import check_adapter
+
+    (tmp_path / "mycrm.py").write_text(_MISSPELT)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(ConfigError) as info:
+            check_adapter("mycrm:MyCrm")  # before any load, without importing it
+    finally:
+        sys.path.remove(str(tmp_path))
+    err = info.value
+    assert (err.line, err.field) == (8, "MyCrm.custmer_view") and "did you mean 'customer_view'?" in str(err)
+    # the same check where Locust loads it (a plain `locust -f` run), and the hooks list kept true
+    probe = (
+        "from crmload.loadtests.runtime import load_adapter\n"
+        "from crmload.loadtests.adapter import CrmAdapter\n"
+        "from crmload.loadtests.settings import ADAPTER_HOOKS\n"
+        "own = {n for n, v in vars(CrmAdapter).items() if callable(v) and not n.startswith('_')}\n"
+        "assert own == set(ADAPTER_HOOKS), own ^ set(ADAPTER_HOOKS)\n"
+        "load_adapter('mycrm:MyCrm')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode != 0 and "MyCrm.custmer_view" in done.stderr, done.stderr
+    assert "did you mean 'customer_view'?" in done.stderr and "AssertionError" not in done.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "run", "smoke", "--adapter", "mycrm:MyCrm", "--target",
+         "http://127.0.0.1:9", "--testdata", str(CORPUS / "testdata" / "no_role.json"),
+         "--results", str(tmp_path / "r")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2 and "did you mean 'customer_view'?" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_an_unexpected_error_is_one_line_and_its_traceback_is_kept(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
