@@ -9,7 +9,7 @@ from typing import Any
 
 from crmload.analysis.tables import PCT_COLUMNS, Row
 from crmload.analysis.verdict import Result, Verdict
-from crmload.core.rundir import VERDICT_FORMAT, VERDICT_FORMAT_VERSION, Meta, write_json_atomic
+from crmload.core.rundir import VERDICT_FORMAT, VERDICT_FORMAT_VERSION, FailureReason, Meta, write_json_atomic
 
 MARK = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INCONCLUSIVE"}
 
@@ -44,6 +44,9 @@ def terminal_table(verdict: Verdict, color: bool = False) -> str:
     return "\n".join([head, *lines, *tail])
 
 
+MAX_REASONS_SHOWN = 20  # rows of the failure-reasons table in verdict.json and the report
+
+
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -54,12 +57,16 @@ def write_verdict_json(
     tables: dict[str, list[Row]],
     meta: Meta,
     sections: dict[str, Any] | None = None,
+    reasons: list[FailureReason] | None = None,
 ) -> None:
-    """``sections``: the scenario kind's own analyses (capacity, surge, drift), each a JSON-ready dict."""
+    """``sections``: the scenario kind's own analyses (capacity, surge, drift), each a JSON-ready dict;
+    ``reasons``: why requests failed (``capture.json``), the most frequent first."""
+    reasons = reasons or []
     data: dict[str, Any] = {"format": VERDICT_FORMAT, "format_version": VERDICT_FORMAT_VERSION}
     data.update(verdict.to_dict())
     data.update(sections or {})
     data["tables"] = {scope: [_row_dict(r) for r in rows] for scope, rows in tables.items()}
+    data["failure_reasons"] = [r.model_dump(mode="json") for r in reasons[:MAX_REASONS_SHOWN]]
     recorded = meta.model_dump(mode="json")
     data["run"] = {
         k: recorded.get(k)

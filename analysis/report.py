@@ -12,9 +12,10 @@ import json
 import math
 from typing import Any
 
+from crmload.analysis.outputs import MAX_REASONS_SHOWN
 from crmload.analysis.tables import PCT_COLUMNS, Row
 from crmload.analysis.verdict import Verdict
-from crmload.core.rundir import Meta
+from crmload.core.rundir import FailureReason, Meta
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#222}
@@ -73,6 +74,26 @@ def _table(rows: list[Row], title: str) -> str:
     )
 
 
+def _reasons_table(reasons: list[FailureReason]) -> str:
+    """Why requests failed: operation, status, outcome, reason, count and the first example."""
+    if not reasons:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{esc(r.operation)}</code></td><td class=n>{r.status or '—'}</td><td>{esc(r.outcome)}</td>"
+        f"<td>{esc(r.reason)}</td><td class=n>{r.count:,}</td><td class=muted>{esc(r.example)}</td></tr>"
+        for r in reasons[:MAX_REASONS_SHOWN]
+    )
+    more = (
+        f"<p class=muted>{len(reasons) - MAX_REASONS_SHOWN} more in capture.json</p>"
+        if len(reasons) > MAX_REASONS_SHOWN
+        else ""
+    )
+    return (
+        "<h2 id=failure-reasons>Why requests failed</h2><table><tr><th>operation</th><th>status</th>"
+        f"<th>outcome</th><th>reason</th><th>count</th><th>first example</th></tr>{rows}</table>{more}"
+    )
+
+
 def render(
     verdict: Verdict,
     tables: dict[str, list[Row]],
@@ -80,6 +101,7 @@ def render(
     meta: Meta,
     failure_outcomes: list[str],
     comparison_html: str = "",
+    reasons: list[FailureReason] | None = None,
 ) -> str:
     """The whole page. ``charts``: name -> (caption, PNG bytes); ``comparison_html``: a comparison
     with a baseline, placed after the verdict."""
@@ -118,6 +140,7 @@ started {esc(meta.started_utc or "?")} · exit code {verdict.exit_code}</p></hea
 <table><tr><th>clause</th><th>status</th><th>measured</th><th>limit</th><th>margin</th><th>samples</th><th>why</th></tr>
 {"".join(rows)}</table>{warnings}
 {comparison_html}
+{_reasons_table(reasons or [])}
 <h2>Figures per scope</h2><p class=muted>Latencies in ms, of successful requests; exact nearest-rank percentiles
 from raw samples (response times as measured); for the open model a second line, "corrected", adds each
 request's schedule lag and counts the arrivals dropped beyond max_lag at their lag (a lower bound), as the

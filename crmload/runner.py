@@ -508,7 +508,8 @@ def _run_locust(
         anchor = embedded.state.faults.load_started if embedded is not None else None
         status, reason, interrupted = _supervise(proc, progress, opts, run_dir, anchor)
     free_reserve(run_dir)  # the room set aside for the run's last files is theirs now
-    _scrub_file(run_dir / "locust.log", opts.target)  # an adapter's error may quote the target's credentials
+    for quoting in ("locust.log", "capture.json"):  # an error (a failure's reason) may quote the target's secrets
+        _scrub_file(run_dir / quoting, opts.target)
     code = proc.returncode
     if not interrupted and status == RunStatus.COMPLETED and code not in (0, None):
         how = f"killed by signal {_signal_name(-code)}" if code < 0 else f"exit code {code}"

@@ -19,7 +19,7 @@ import gevent
 import orjson
 from locust.contrib.fasthttp import FastHttpSession, FastResponse
 
-from crmload.loadtests.capture import AuthLost, CheckFailed, Throttled
+from crmload.loadtests.capture import AuthLost, CheckFailed, Throttled, UnexpectedStatus
 
 MAX_RETRY_AFTER_S = 30.0
 
@@ -30,6 +30,22 @@ Answer: TypeAlias = Any
 
 
 _SESSION_LOST: Any = object()  # what _judge returns for a 401 after a successful login
+
+
+def _detail(resp: FastResponse) -> str:
+    """What the answer says went wrong: a JSON body's ``detail``, ``message`` or ``error``, else its first words."""
+    body = resp.content or b""
+    if body[:1] == b"{":
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            for key in ("detail", "message", "error", "faultString"):
+                if isinstance(data.get(key), str):
+                    return str(data[key])[:200]
+    text = body[:200].decode("utf-8", "replace")
+    return " ".join(text.split())[:120] or f"{len(body)} bytes"
 
 
 class NotSupported(Exception):
@@ -103,8 +119,10 @@ class CrmAdapter:
         if status == 401 and self.signed_in and operation != "auth.login":
             resp.failure(AuthLost(f"{operation}: 401 after a successful login: the session was lost"))
             return _SESSION_LOST
-        if status not in expect:
-            return None  # Locust already marked >= 400 as failed; classified by status
+        if status not in expect:  # never a silent success; the outcome follows the status
+            if status:  # (no status: Locust recorded the connection error or timeout itself)
+                resp.failure(UnexpectedStatus(f"HTTP {status}: {_detail(resp)}"))
+            return None
         problem = self.check_failed(operation, resp)
         if problem:
             resp.failure(CheckFailed(f"{operation}: {problem}"))

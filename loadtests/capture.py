@@ -41,11 +41,14 @@ from crmload.core.rundir import (
     CAPTURE_FILE,
     GENERATOR_COLUMNS,
     GENERATORS_FILE,
+    MAX_FAILURE_REASONS,
+    OTHER_REASONS,
     SAMPLE_COLUMNS,
     SAMPLES_FILE,
     WRITE_COLUMNS,
     WRITES_FILE,
     CaptureSummary,
+    FailureReason,
     GeneratorRow,
     Kind,
     LostWorker,
@@ -76,6 +79,11 @@ class Throttled(Exception):
 
 class CheckFailed(Exception):
     """The target answered 2xx but the content says the operation failed."""
+
+
+class UnexpectedStatus(Exception):
+    """The target answered a status the operation does not expect (a redirect, a 4xx, a 5xx): never a
+    silent success; the outcome follows the status (``http_4xx``, ``http_5xx``, else ``check_failed``)."""
 
 
 class AuthLost(Exception):
@@ -163,6 +171,54 @@ class _CsvAppender:
             os.close(self._fd)
 
 
+_DIGITS = re.compile(r"(?<!\d)(?<!HTTP )\d+")  # digits as N, but for the status of "HTTP 503: …"
+
+
+class _Reasons:
+    """Failure reasons counted by (operation, status, outcome, reason with digits as N)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, int, str, str], list[Any]] = {}  # key -> [count, example, first ts]
+
+    def add(self, operation: str, status: int, outcome: str, text: str, ts: float) -> None:
+        key = (operation, status, outcome, _DIGITS.sub("N", text)[:200])
+        row = self.rows.get(key)
+        if row is None:
+            if len(self.rows) >= MAX_FAILURE_REASONS:
+                key = (operation, status, outcome, OTHER_REASONS)
+                row = self.rows.get(key)
+            if row is None:
+                row = self.rows[key] = [0, text[:300], ts]
+        row[0] += 1
+
+    def to_list(self) -> list[list[Any]]:
+        return [[*key, *row] for key, row in self.rows.items()]
+
+    @staticmethod
+    def merged(lists: Iterable[list[list[Any]]]) -> list[FailureReason]:
+        """The rows of several generators as one table, most frequent first."""
+        out: dict[tuple[str, int, str, str], FailureReason] = {}
+        for rows in lists:
+            for op, st, oc, reason, n, example, ts in rows:
+                key = (op, int(st), oc, reason)
+                have = out.get(key)
+                if have is None:
+                    out[key] = FailureReason(
+                        operation=op, status=int(st), outcome=oc, reason=reason, count=int(n), example=example,
+                        first_ts=ts,
+                    )  # fmt: skip
+                else:
+                    first = have.example if (have.first_ts or 0) <= ts else example
+                    out[key] = have.model_copy(
+                        update={
+                            "count": have.count + int(n),
+                            "first_ts": min(have.first_ts or ts, ts),
+                            "example": first,
+                        }
+                    )
+        return sorted(out.values(), key=lambda r: (-r.count, r.operation, r.reason))
+
+
 @dataclass
 class _Outbox:
     seq: int = 0
@@ -201,6 +257,8 @@ class Capture:
         self._proc.cpu_percent(None)
         self._stopped = False
         self._per_worker_counters: dict[str, tuple[Counter[str], Counter[int]]] = {}
+        self.reasons = _Reasons()  # this process's own
+        self._reasons_by_worker: dict[str, list[list[Any]]] = {}
         self._ctx_t = 0.0
         self._ctx = (-1, 0)
         self._run_assigned = False
@@ -342,6 +400,8 @@ class Capture:
             step = ctx.get("journey_obj")
             if step is not None and step.outcome == Outcome.OK:
                 step.outcome = outcome
+            text = str(exception) or type(exception).__name__
+            self.reasons.add(name, status, outcome, text, start_time if start_time is not None else time.time())
         headers = getattr(response, "headers", None)
         stage, users = self._context_now()
         self._rows.append(
@@ -493,6 +553,7 @@ class Capture:
                 "streams": streams,
                 "final": final,
                 "skipped": dict(self.skipped),
+                "reasons": self.reasons.to_list(),
                 "dropped": {str(k): v for k, v in self.dropped.items()},
                 "open_active": self.open_active,
             }
@@ -552,6 +613,7 @@ class Capture:
             Counter({int(k): v for k, v in data["dropped"].items()}),
         )
         self._skipped_all = sum((s for s, _ in self._per_worker_counters.values()), Counter())
+        self._reasons_by_worker[worker] = data.get("reasons", [])
         self._dropped_all = sum((d for _, d in self._per_worker_counters.values()), Counter())
 
     def _on_test_stop(self, environment: Environment, **_kw: Any) -> None:
@@ -605,6 +667,7 @@ class Capture:
             abort_reason=self.abort_reason,
             write_error=self.write_error,
             unwritten_rows=self._unopened_rows + (self._files["rows"].unwritten_rows if self._files else 0),
+            failure_reasons=_Reasons.merged([self.reasons.to_list(), *self._reasons_by_worker.values()]),
             stopped_by=self.watch.tripped if self.watch is not None else None,
             written_at=time.time(),
         )

@@ -230,6 +230,13 @@ def test_injected_errors_fail_perf_err_01_naming_the_operation(faulted) -> None:
     searches = _work(faulted, "customer.search")
     failed = (searches["outcome"] == "http_5xx").sum()
     assert len(searches) >= 100 and abs(failed - len(searches) / 20) <= 1
+    # and why they failed, in verdict.json and the report: the CRM's own reason, counted exactly
+    everyone = faulted.samples().query("kind == 'request' and operation == 'customer.search'")
+    reasons = faulted.json("verdict.json")["failure_reasons"]
+    row = next(r for r in reasons if r["operation"] == "customer.search" and r["outcome"] == "http_5xx")
+    assert row["status"] == 503 and row["reason"] == "HTTP 503: injected fault on customer.search"
+    assert row["count"] == (everyone["outcome"] == "http_5xx").sum()
+    assert "injected fault on customer.search" in (faulted.run_dir / "report.html").read_text()
 
 
 def test_throttling_is_reported_apart_from_failures(faulted) -> None:  # type: ignore[no-untyped-def]

@@ -31,6 +31,7 @@ class ReportHtml(OutputFormat):
             ctx.run.meta,
             ctx.failure_outcomes,
             ctx.extra_html + sections_html(ctx.sections),
+            ctx.run.capture.failure_reasons,
         )
         path = ctx.run_dir / "report.html"
         write_text_atomic(path, page)

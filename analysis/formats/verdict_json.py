@@ -16,5 +16,5 @@ class VerdictJson(OutputFormat):
 
     def write(self, ctx: OutputContext) -> list[Path]:
         path = ctx.run_dir / "verdict.json"
-        write_verdict_json(path, ctx.verdict, ctx.tables, ctx.run.meta, ctx.sections)
+        write_verdict_json(path, ctx.verdict, ctx.tables, ctx.run.meta, ctx.sections, ctx.run.capture.failure_reasons)
         return [path]

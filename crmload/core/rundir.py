@@ -195,6 +195,24 @@ class LostWorker(_Record):
     samples: int = 0
 
 
+class FailureReason(_Record):
+    """Why requests of one operation failed: one row per (operation, status, outcome, reason), with
+    the reason's digits written as N so that "ticket 17 does not exist" and "ticket 18 …" are one row."""
+
+    operation: str
+    status: int = Field(ge=0)
+    outcome: str
+    reason: str
+    count: int = Field(ge=1)
+    example: str = ""  # the first such reason as it was given
+    first_ts: float | None = None
+
+
+# distinct failure reasons kept per load generator; the rest are counted under OTHER_REASONS
+MAX_FAILURE_REASONS = 200
+OTHER_REASONS = "(other reasons)"
+
+
 class CaptureSummary(_Record):
     """``capture.json``: what the capture saw besides the rows."""
 
@@ -210,6 +228,7 @@ class CaptureSummary(_Record):
     # many recorded samples are not in the files because of it
     write_error: str | None = None
     unwritten_rows: int = Field(0, ge=0)
+    failure_reasons: list[FailureReason] = Field(default_factory=list)
 
 
 class Meta(_Record):

@@ -1,0 +1,51 @@
+"""The adapter's one request path, over real HTTP with Locust's own client: an answer whose status the
+operation does not expect is never a silent success, and what the CRM said is the failure's reason."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from crmload.democrm.server import EmbeddedCRM
+
+# run in a child: Locust's client patches the process (gevent)
+_PROBE = """
+import json, sys
+from locust.env import Environment
+from locust.contrib.fasthttp import FastHttpSession
+from crmload.loadtests.adapter import CrmAdapter
+from crmload.loadtests.capture import outcome_of
+
+env = Environment()
+seen = []
+env.events.request.add_listener(
+    lambda name, exception=None, response=None, **kw: seen.append(
+        [name, response.status_code if response is not None else 0, type(exception).__name__ if exception else None,
+         str(exception) if exception else None,
+         str(outcome_of(response.status_code if response is not None else 0, exception)) if exception else "ok"]
+    )
+)
+session = FastHttpSession(sys.argv[1], env.events.request, user=None)
+adapter = CrmAdapter(session, {})
+answers = [
+    adapter.call("customer.view", "GET", "/health", expect=(201,)),   # 200 where 201 is expected
+    adapter.call("customer.view", "GET", "/api/customers/1"),          # 401: not logged in
+    adapter.call("customer.view", "GET", "/health"),                   # 200 as expected
+]
+print(json.dumps({"answers": [a if not isinstance(a, bytes) else a.decode() for a in answers], "seen": seen}))
+"""
+
+
+def test_a_status_the_operation_does_not_expect_is_a_failure_with_the_crms_reason() -> None:
+    with EmbeddedCRM(size="tiny") as crm:
+        done = subprocess.run([sys.executable, "-c", _PROBE, crm.base_url], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    unexpected, unauthorised, fine = out["seen"]
+    assert out["answers"][0] is None and out["answers"][1] is None and out["answers"][2]["status"] == "ok"
+    assert unexpected[1:] == [200, "UnexpectedStatus", unexpected[3], "check_failed"]
+    assert unexpected[3].startswith("HTTP 200: ")
+    assert unauthorised[1:3] == [401, "UnexpectedStatus"] and unauthorised[4] == "http_4xx"
+    assert "missing bearer token" in unauthorised[3]  # the CRM's own detail is the reason
+    assert fine[2] is None and fine[4] == "ok"
