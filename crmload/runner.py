@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import httpx
 
 from crmload.audit import audit_reference
-from crmload.core.errors import RunError, TargetError
+from crmload.core.errors import CrmloadError, RunError, TargetError
 from crmload.core.rundir import (
     FAILURE_OUTCOME_ORDER,
     RESERVE_BYTES,
@@ -150,6 +150,38 @@ def preflight_generic(base_url: str) -> None:
             client.get(base_url)
     except httpx.HTTPError as exc:
         raise TargetError(f"{redact(base_url)} accepts connections but does not answer HTTP: {exc}") from None
+
+
+def preflight_logins(adapter: str, base_url: str, testdata: Path, scenario: Scenario) -> None:
+    """Each role the scenario's personas need logs in once through ``adapter`` (in a child process:
+    Locust's client patches the process it runs in); a role that cannot is a TargetError naming the
+    role, the user and what the CRM answered, before any load."""
+    from crmload.core.operations import OPEN_PERSONAS, PERSONAS
+
+    roles = sorted(
+        {PERSONAS[name].role for name, cfg in scenario.personas.items() if name in OPEN_PERSONAS or cfg.weight > 0}
+    )
+    try:  # `python -m` puts the working directory on the path, as the Locust child has it
+        done = subprocess.run(
+            [sys.executable, "-m", "crmload.loadtests.preflight", adapter, base_url, str(testdata), *roles],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"{redact(base_url)}: the login preflight through {adapter} took over 120 s") from None
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        tail = scrub(done.stderr[-800:], base_url)
+        raise TargetError(f"the login preflight through {adapter} failed; its output ends with:\n{tail}") from None
+    if "error" in answer:
+        raise CrmloadError(str(answer["error"]))
+    refused = {role: r for role, r in answer["roles"].items() if not r["ok"]}
+    if refused:
+        listed = "; ".join(f"{role} ({r['user'] or 'no user'}): {r['reason']}" for role, r in sorted(refused.items()))
+        raise TargetError(
+            f"{redact(base_url)}: {len(refused)} of {len(roles)} roles could not log in through {adapter}: {listed}"
+            f" — fix: check the users and passwords in {testdata}"
+        )
 
 
 def locustfile_path() -> Path:
@@ -288,6 +320,7 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
             preflight_reference(base_url, testdata)
         else:
             preflight_generic(base_url)
+            preflight_logins(opts.adapter, base_url, testdata, scenario)
         run_dir = new_run_dir(opts.results_dir, scenario.name)
         return _run_locust(opts, run_dir, base_url, testdata, embedded, out)
     finally:

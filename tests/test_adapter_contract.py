@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from crmload.democrm.server import EmbeddedCRM
 
@@ -49,3 +51,31 @@ def test_a_status_the_operation_does_not_expect_is_a_failure_with_the_crms_reaso
     assert unauthorised[1:3] == [401, "UnexpectedStatus"] and unauthorised[4] == "http_4xx"
     assert "missing bearer token" in unauthorised[3]  # the CRM's own detail is the reason
     assert fine[2] is None and fine[4] == "ok"
+
+
+def test_every_role_logs_in_once_before_the_load_and_a_refused_one_is_named(tmp_path: Path) -> None:
+    """Through an adapter of one's own (not the shipped one): the preflight logs each role the
+    scenario needs in once; a wrong password exits 2 in seconds naming role, user and the CRM's answer."""
+    (tmp_path / "mycrm.py").write_text(
+        "from crmload.loadtests.adapters.reference import ReferenceCRM\n\n\n"
+        "class Mine(ReferenceCRM):\n    name = 'mine'\n"
+    )
+    with EmbeddedCRM(size="small") as crm:
+        data = json.loads(crm.manifest_path.read_text())
+        service = next(u for u in data["users"] if u["role"] == "service")
+        service["password"] = "not-the-password"
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(data))
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "crmload.cli", "run", "smoke", "--target", crm.base_url, "--adapter", "mycrm:Mine",
+             "--testdata", str(bad), "--results", str(tmp_path / "r")],
+            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        took = time.monotonic() - started
+        served = dict(crm.state.served)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"service ({service['username']}): HTTP 401: wrong username or password" in done.stderr, done.stderr
+    assert "1 of 5 roles could not log in" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r").exists() and took < 30
+    assert set(served) == {"auth.login"} and served["auth.login"] == 5  # one login per role, no load
