@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -35,6 +36,11 @@ STAGE_FLOW = {
     "proposal": "negotiation",
     "negotiation": "proposal",
 }
+
+
+def unique_phone(kind: str, tag: str) -> str:
+    """A phone number of this record alone (a CRM that refuses duplicates must not refuse the journeys')."""
+    return f"+1{zlib.crc32(f'{kind}:{tag}'.encode()) % 10**10:010d}"
 
 
 class JourneyRun:
@@ -232,10 +238,10 @@ class SalesUser(CrmUser):
             "lead.create",
             a.lead_create,
             {
-                "name": "Pat Lee",
+                "name": f"Pat Lee {tag}",
                 "company": company,
                 "email": f"pat.{tag}@prospect.example",
-                "phone": "+1888000000",
+                "phone": unique_phone("lead", tag),
                 "source": "call",
             },
         )
@@ -244,15 +250,15 @@ class SalesUser(CrmUser):
         if isinstance(lead, dict) and "id" in lead:
             converted = self.step("lead.convert", a.lead_convert, lead["id"])
             self.think()
-            if isinstance(converted, dict):
-                account_id = converted["account_id"]
+            account_id = converted.get("account_id") if isinstance(converted, dict) else None
+            if account_id is not None:
                 updated = self.step("customer.update", a.customer_update, account_id, {"city": "Lisbon"})
                 self.ack("accounts", updated, "city", "Lisbon")
                 email = f"sam.{tag}@prospect.example"
                 contact = self.step(
                     "contact.create",
                     a.contact_create,
-                    {"account_id": account_id, "first_name": "Sam", "last_name": "Ortiz", "email": email},
+                    {"account_id": account_id, "first_name": "Sam", "last_name": f"Ortiz {tag}", "email": email},
                 )
                 self.ack("contacts", contact, "email", email)
                 self.think()
@@ -273,7 +279,7 @@ class SalesUser(CrmUser):
             created = self.step(
                 "customer.create",
                 a.customer_create,
-                {"name": name, "phone": "+1999000000", "email": f"walkin.{tag}@mail.example"},
+                {"name": name, "phone": unique_phone("walk-in", tag), "email": f"walkin.{tag}@mail.example"},
             )
             self.ack("accounts", created, "name", name)
 
