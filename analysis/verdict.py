@@ -603,6 +603,9 @@ class Judge:
             reason = f"{count} of {checked} requests of signed-in users were answered 401 (a lost session)"
         else:
             reason = f"{count} of {checked} checks breached"
+            unclear = int(data.get("unclear", 0) or 0)
+            if unclear:
+                reason += f" ({unclear} unclear: answered neither as a denial nor as a grant, counted in neither)"
         reason += f": {detail}" if detail else ""
         res = Result(
             c.id, c.title, status, "all", "count", float(count), limit.text, limit.margin(count), None, checked, reason

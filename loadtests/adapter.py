@@ -157,18 +157,26 @@ class CrmAdapter:
         """Attempt an operation this user must not be allowed; returns ``{"denied": bool, "status": int}``.
 
         401 and 403 are the right answers (recorded as ``ok``); a 2xx is a breach of access control,
-        which the analysis reports under SEC-AC-01. ``anonymous`` sends the request without credentials.
+        which the analysis reports under SEC-AC-01. ``anonymous`` sends the request without credentials:
+        no token and none of the session's cookies (they are put back afterwards).
         """
         method = getattr(self, operation.replace(".", "_", 1))
         saved = self.client.auth_header
+        jar = self.client.cookiejar
+        cookies = list(jar)
         self._probing = True
-        if anonymous:
+        if anonymous:  # no credentials at all: neither the token nor the session's cookies
             self.client.auth_header = None
+            jar.clear()
         try:
             return method(*args)
         finally:
             self._probing = False
             self.client.auth_header = saved
+            if anonymous:
+                jar.clear()
+                for cookie in cookies:
+                    jar.set_cookie(cookie)
 
     def check_failed(self, operation: str, response: FastResponse) -> str | None:
         """Say why a 2xx answer is a failure (e.g. an error page served with 200); None when it is fine."""

@@ -79,3 +79,47 @@ def test_every_role_logs_in_once_before_the_load_and_a_refused_one_is_named(tmp_
     assert "1 of 5 roles could not log in" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "r").exists() and took < 30
     assert set(served) == {"auth.login"} and served["auth.login"] == 5  # one login per role, no load
+
+
+_ANONYMOUS = """
+import json, sys, threading
+from http.cookiejar import Cookie
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from locust.env import Environment
+from locust.contrib.fasthttp import FastHttpSession
+from crmload.loadtests.adapter import CrmAdapter
+
+heard = []
+
+class Echo(BaseHTTPRequestHandler):
+    def do_GET(self):
+        heard.append({"cookie": self.headers.get("cookie"), "authorization": self.headers.get("authorization")})
+        self.send_response(401); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a):
+        pass
+
+server = HTTPServer(("127.0.0.1", 0), Echo)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+session = FastHttpSession(f"http://127.0.0.1:{server.server_port}", Environment().events.request, user=None)
+session.auth_header = "Bearer secret-token"
+session.cookiejar.set_cookie(Cookie(0, "sid", "secret-session", None, False, "127.0.0.1", False, False, "/", True,
+                                    False, None, False, None, None, {}))
+
+class Probe(CrmAdapter):
+    def customer_search(self, q, by="name"):
+        return self.call("customer.search", "GET", "/search")
+
+adapter = Probe(session, {})
+print(json.dumps({"anonymous": adapter.probe("customer.search", "A", anonymous=True),
+                  "signed": adapter.probe("customer.search", "A"), "heard": heard}))
+"""
+
+
+def test_an_anonymous_probe_carries_no_credentials_not_even_the_sessions_cookies() -> None:
+    done = subprocess.run([sys.executable, "-c", _ANONYMOUS], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    anonymous, signed = out["heard"]
+    assert anonymous == {"cookie": None, "authorization": None}
+    assert signed["authorization"] == "Bearer secret-token" and "secret-session" in signed["cookie"]  # put back
+    assert out["anonymous"] == {"denied": True, "status": 401}
