@@ -169,6 +169,9 @@ def usl(n: NDArray[np.float64], lam: float, sigma: float, kappa: float) -> NDArr
     return result
 
 
+MIN_FIT_SECONDS = 2.0  # a step's steady window shorter than this is left out of the USL fit
+
+
 def fit_usl(users: NDArray[np.float64], rps: NDArray[np.float64]) -> Usl | None:
     """Least-squares USL fit; None with fewer than three steps or when the fit does not converge."""
     from scipy.optimize import OptimizeWarning, curve_fit
@@ -468,9 +471,15 @@ def analyse(
             if r.status == FAIL:
                 broken.append((r.clause_id, r.measured, r.limit, excess(r)))
         broken.sort(key=lambda b: -(b[3] if b[3] is not None else -1.0))
-    fit = fit_usl(np.array([s.users for s in steps], dtype=np.float64), np.array([s.throughput_rps for s in steps]))
+    # a step cut short (by a stop criterion, or the end of the run) has no rate to fit: its few
+    # requests may be a burst of what queued in the step before (0.5 s at 92 requests/s above an
+    # 80 requests/s capacity flattened a fit once)
+    measured = [st for st in steps if st.seconds >= MIN_FIT_SECONDS]
+    fit = fit_usl(
+        np.array([st.users for st in measured], dtype=np.float64), np.array([st.throughput_rps for st in measured])
+    )
     if fit is not None:
-        fit = _usl_intervals(steps, fit)
+        fit = _usl_intervals(measured, fit)
     required = required_users or next((c.required_users for c in conc if c.required_users), None)
     result = _conc_result(conc[0].id if conc else "PERF-CONC-01", conc[0].title if conc else "Concurrency ceiling",
                           steps, ceiling, breaking, unclear, broken, required)  # fmt: skip
