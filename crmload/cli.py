@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from crmload.core.scenario import Scenario
 
 
-def _fault_pairs(values: list[str] | None, what: str, rate: bool = False) -> dict[str, float]:
+def _fault_pairs(values: list[str] | None, option: str, rate: bool = False) -> dict[str, float]:
     from crmload.democrm.faults import parse_op_rate, parse_op_value
 
     out: dict[str, float] = {}
@@ -37,7 +37,7 @@ def _fault_pairs(values: list[str] | None, what: str, rate: bool = False) -> dic
         try:
             op, num = parse_op_rate(v) if rate else parse_op_value(v)
         except ValueError as exc:
-            raise CrmloadError(f"--crm-{what}: {exc}") from None
+            raise CrmloadError(f"{option}: {exc}") from None
         out[op] = num
     return out
 
@@ -52,38 +52,30 @@ def _duration_option(text: str, option: str) -> float:
         raise CrmloadError(f"{option}: {exc}".split(" | ")[0]) from None
 
 
-def _fault_time(text: str | None, what: str) -> float:
+def _fault_time(text: str | None, option: str) -> float:
     if not text:
         return 0.0
-    value = _duration_option(text, f"--crm-{what}")
+    value = _duration_option(text, option)
     if not math.isfinite(value) or value < 0:
-        raise CrmloadError(f"--crm-{what}: must be a time of at least 0 (got {text!r}) — fix: write e.g. 30s")
+        raise CrmloadError(f"{option}: must be a time of at least 0 (got {text!r}) — fix: write e.g. 30s")
     return value
 
 
 def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The fault options as the reference CRM's faults; a bad one is an error naming the option as given
     (``--crm-NAME`` to ``crmload run``, ``--NAME`` to ``crmload demo-crm``)."""
-    try:
-        return _faults_of(args)
-    except CrmloadError as exc:
-        prefix = getattr(args, "fault_prefix", "--crm-")
-        message = str(exc).replace("--crm-", prefix).replace("crmload run --help", f"crmload {args.command} --help")
-        raise CrmloadError(message) from None
-
-
-def _faults_of(args: argparse.Namespace) -> dict[str, Any]:
+    prefix: str = getattr(args, "fault_prefix", "--crm-")
     faults: dict[str, Any] = {}
     latency: dict[str, dict[str, float]] = {}
     for option, key in (("latency", "fixed_ms"), ("latency_exp", "exp_mean_ms"), ("latency_growth", "growth_ms_per_s")):
-        for op, ms in _fault_pairs(getattr(args, option), option.replace("_", "-")).items():
+        for op, ms in _fault_pairs(getattr(args, option), prefix + option.replace("_", "-")).items():
             latency.setdefault(op, {})[key] = ms
     if latency:
         faults["latency"] = latency
-    errs = _fault_pairs(args.error_rate, "error-rate", rate=True)
+    errs = _fault_pairs(args.error_rate, f"{prefix}error-rate", rate=True)
     if errs:
         faults["errors"] = {op: {"rate": r, "status": 503} for op, r in errs.items()}
-    throttle = _fault_pairs(args.throttle, "throttle", rate=True)
+    throttle = _fault_pairs(args.throttle, f"{prefix}throttle", rate=True)
     if throttle:
         faults["throttle"] = throttle
     if args.concurrency_limit is not None:
@@ -95,11 +87,11 @@ def _faults_of(args: argparse.Namespace) -> dict[str, Any]:
         try:
             faults["drop_write_rate"] = parse_rate(args.drop_write_rate)
         except ValueError as exc:
-            raise CrmloadError(f"--crm-drop-write-rate: {exc}") from None
-    faults.update(_fault_times(args))
+            raise CrmloadError(f"{prefix}drop-write-rate: {exc}") from None
+    faults.update(_fault_times(args, prefix))
     if args.grant_forbidden:
         faults["grant_forbidden"] = True
-    return _validated_faults(faults)
+    return _validated_faults(faults, prefix, f"crmload {args.command} --help")
 
 
 # the fault options whose names are not their field's
@@ -111,17 +103,17 @@ _FAULT_OPTIONS = {
 }
 
 
-def _fault_times(args: argparse.Namespace) -> dict[str, float]:
+def _fault_times(args: argparse.Namespace, prefix: str) -> dict[str, float]:
     out = {}
     for key in ("stall_s", "stall_at_s", "latency_at_s", "token_ttl_s"):
         option = _FAULT_OPTIONS.get(key, key.replace("_", "-"))
         text = getattr(args, option.replace("-", "_"))
         if text:
-            out[key] = _fault_time(text, option)
+            out[key] = _fault_time(text, prefix + option)
     return out
 
 
-def _validated_faults(faults: dict[str, Any]) -> dict[str, Any]:
+def _validated_faults(faults: dict[str, Any], prefix: str, help_command: str) -> dict[str, Any]:
     """The faults as the reference CRM will take them; a value it refuses is an error naming the option."""
     from pydantic import ValidationError
 
@@ -134,7 +126,7 @@ def _validated_faults(faults: dict[str, Any]) -> dict[str, Any]:
         key = str(first["loc"][0]) if first["loc"] else "faults"
         field = _FAULT_OPTIONS.get(key, key.replace("_", "-"))
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise CrmloadError(f"--crm-{field}: {message} — fix: see crmload run --help") from None
+        raise CrmloadError(f"{prefix}{field}: {message} — fix: see {help_command}") from None
     return faults
 
 

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
-from crmload.audit import audit_reference
 from crmload.core.errors import CrmloadError, RunError, TargetError
 from crmload.core.rundir import (
     FAILURE_OUTCOME_ORDER,
@@ -46,7 +45,6 @@ from crmload.core.rundir import (
     write_meta,
 )
 from crmload.core.scenario import Scenario, stopped_reason
-from crmload.core.testdata import password_of
 from crmload.core.units import format_duration
 from crmload.loadtests.settings import DEFAULT_ADAPTER
 from crmload.loadtests.testdata import check_testdata
@@ -108,41 +106,8 @@ def new_run_dir(results: Path, scenario: str) -> Path:
     return path
 
 
-def preflight_reference(base_url: str, testdata: Path, timeout_s: float = 5.0) -> None:
-    """Is ``base_url`` a reference CRM that accepts the test data's credentials? Fails in seconds."""
-    host, port = host_of(base_url)
-    tcp_reachable(host, port, timeout_s=3.0)
-    try:
-        with httpx.Client(base_url=base_url, timeout=timeout_s) as client:
-            r = client.get("/health")
-            ok = (
-                r.status_code == 200
-                and "json" in r.headers.get("content-type", "")
-                and r.json().get("service") == "democrm"
-            )
-            if not ok:
-                raise TargetError(
-                    f"{redact(base_url)} answers HTTP but is not the reference CRM (GET /health gave "
-                    f"{r.status_code}); for another CRM pass --adapter module:Class"
-                )
-            users = check_testdata(testdata).get("users", [])
-            if not users:
-                raise TargetError(f"{testdata}: test data lists no users")
-            u = users[0]
-            password = password_of(str(u["password"]))
-            r = client.post("/api/auth/login", json={"username": u["username"], "password": password})
-            if r.status_code != 200:
-                raise TargetError(
-                    f"{redact(base_url)} refused the test data's credentials for {u['username']!r} "
-                    f"(HTTP {r.status_code}); check {testdata}"
-                )
-    except httpx.HTTPError as exc:
-        raise TargetError(f"{redact(base_url)}: preflight request failed: {exc}") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TargetError(f"cannot read test data {testdata}: {exc}") from None
-
-
-def preflight_generic(base_url: str) -> None:
+def preflight_reach(base_url: str) -> None:
+    """Does anything answer HTTP at ``base_url``? Fails in seconds."""
     host, port = host_of(base_url)
     tcp_reachable(host, port, timeout_s=3.0)
     try:
@@ -152,29 +117,38 @@ def preflight_generic(base_url: str) -> None:
         raise TargetError(f"{redact(base_url)} accepts connections but does not answer HTTP: {exc}") from None
 
 
+def _through_adapter(what: str, adapter: str, base_url: str, args: list[str], timeout_s: float) -> dict[str, Any]:
+    """Run ``python -m crmload.loadtests.preflight WHAT ADAPTER TARGET ...`` (in a child: Locust's client
+    patches the process it runs in) and return the JSON object it printed."""
+    try:  # `python -m` puts the working directory on the path, as the Locust child has it
+        done = subprocess.run(
+            [sys.executable, "-m", "crmload.loadtests.preflight", what, adapter, base_url, *args],
+            capture_output=True, text=True, timeout=timeout_s,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"{redact(base_url)}: the {what} through {adapter} took over {timeout_s:.0f} s") from None
+    try:
+        answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        tail = scrub(done.stderr[-800:], base_url)
+        raise TargetError(f"the {what} through {adapter} failed; its output ends with:\n{tail}") from None
+    if "error" in answer:
+        raise CrmloadError(str(answer["error"]))
+    return answer
+
+
 def preflight_logins(adapter: str, base_url: str, testdata: Path, scenario: Scenario) -> None:
-    """Each role the scenario's personas need logs in once through ``adapter`` (in a child process:
-    Locust's client patches the process it runs in); a role that cannot is a TargetError naming the
-    role, the user and what the CRM answered, before any load."""
+    """The adapter's check of the target, then each role the scenario's personas need logs in once
+    through ``adapter``; a role that cannot is a TargetError naming the role, the user and what the CRM
+    answered, before any load."""
     from crmload.core.operations import OPEN_PERSONAS, PERSONAS
 
     roles = sorted(
         {PERSONAS[name].role for name, cfg in scenario.personas.items() if name in OPEN_PERSONAS or cfg.weight > 0}
     )
-    try:  # `python -m` puts the working directory on the path, as the Locust child has it
-        done = subprocess.run(
-            [sys.executable, "-m", "crmload.loadtests.preflight", adapter, base_url, str(testdata), *roles],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"{redact(base_url)}: the login preflight through {adapter} took over 120 s") from None
-    try:
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        tail = scrub(done.stderr[-800:], base_url)
-        raise TargetError(f"the login preflight through {adapter} failed; its output ends with:\n{tail}") from None
-    if "error" in answer:
-        raise CrmloadError(str(answer["error"]))
+    answer = _through_adapter("logins", adapter, base_url, [str(testdata), *roles], 120.0)
+    if "target" in answer:
+        raise TargetError(f"{redact(base_url)} {answer['target']}")
     refused = {role: r for role, r in answer["roles"].items() if not r["ok"]}
     if refused:
         listed = "; ".join(f"{role} ({r['user'] or 'no user'}): {r['reason']}" for role, r in sorted(refused.items()))
@@ -316,11 +290,8 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
                 )
             testdata = opts.testdata_path
             check_testdata(testdata)  # before any load: a missing password is a located error, not a traceback
-        if opts.adapter == DEFAULT_ADAPTER:
-            preflight_reference(base_url, testdata)
-        else:
-            preflight_generic(base_url)
-            preflight_logins(opts.adapter, base_url, testdata, scenario)
+        preflight_reach(base_url)
+        preflight_logins(opts.adapter, base_url, testdata, scenario)
         run_dir = new_run_dir(opts.results_dir, scenario.name)
         return _run_locust(opts, run_dir, base_url, testdata, embedded, out)
     finally:
@@ -561,10 +532,10 @@ def _run_locust(
         served = {op: n for op, n in served.items() if n}
         write_json_atomic(run_dir / "target_served.json", served)
     # after the count of served requests: the audit's own reads are not part of the run
-    if opts.adapter == DEFAULT_ADAPTER and status != RunStatus.ABORTED:
+    if status != RunStatus.ABORTED:
         try:
-            audit_reference(base_url, testdata, run_dir)
-        except (httpx.HTTPError, OSError, ValueError) as exc:
+            _through_adapter("readback", opts.adapter, base_url, [str(testdata), str(run_dir.resolve())], 600.0)
+        except CrmloadError as exc:
             reason = scrub(f"audit failed: {exc}", opts.target)
             write_json_atomic(run_dir / "audit.json", {"checked": 0, "reason": reason})
     write_meta(run_dir, meta.model_copy(update={"status": status, "status_reason": reason, "ended_utc": utc_text()}))

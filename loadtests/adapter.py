@@ -13,7 +13,7 @@ lists it. See ``README.md`` for a worked example.
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 import gevent
 import orjson
@@ -65,6 +65,10 @@ class CrmAdapter:
     """
 
     name = "abstract"
+    # who reads acknowledged writes back after the load (DATA-01): a role of the test data, and how
+    # many records one read asks for
+    readback_role: ClassVar[str] = "admin"
+    readback_batch: ClassVar[int] = 1000
 
     def __init__(self, client: FastHttpSession, context: dict[str, Any]) -> None:
         self.client = client
@@ -177,6 +181,20 @@ class CrmAdapter:
                 jar.clear()
                 for cookie in cookies:
                     jar.set_cookie(cookie)
+
+    # -- the preflight and the audit (run in a child process of their own, before and after the load) --
+    def check_target(self) -> str | None:
+        """Is the target the CRM this adapter speaks to? Called once before any login; say what is wrong
+        (e.g. "GET /health says it is not ..."), or None. The default checks nothing."""
+        return None
+
+    def read_back(self, entity: str, ids: list[int]) -> dict[int, dict[str, Any]] | None:
+        """The stored records ``ids`` of ``entity`` (``leads``, ``opportunities``...: the entities the
+        journeys acknowledge, with the acknowledged field under its canonical name), for the lost-write
+        audit (DATA-01); a record the CRM does not have is left out. None when the read failed (it is
+        not counted as a lost write). Called signed in as :attr:`readback_role`, up to
+        :attr:`readback_batch` ids at a time. An adapter without it leaves DATA-01 INCONCLUSIVE."""
+        raise NotSupported("read_back")
 
     def check_failed(self, operation: str, response: FastResponse) -> str | None:
         """Say why a 2xx answer is a failure (e.g. an error page served with 200); None when it is fine."""

@@ -1,11 +1,16 @@
-"""The preflight of any adapter: each role the scenario needs logs in once, through the adapter and
-Locust's own HTTP client, before any load. Run in a child process by ``crmload run`` (Locust's client
-patches the process it runs in):
+"""What crmload asks of a target through its adapter outside the load, in a child process of its own
+(Locust's HTTP client patches the process it runs in). Each prints one JSON object on its last line.
 
-    python -m crmload.loadtests.preflight ADAPTER TARGET TESTDATA ROLE [ROLE ...]
+    python -m crmload.loadtests.preflight logins ADAPTER TARGET TESTDATA ROLE [ROLE ...]
 
-prints one JSON object: per role, the user tried, whether the login succeeded, and if not why (the
-status and the CRM's own words, or the connection error), with the time it took.
+is the preflight of every adapter: the adapter's :meth:`~CrmAdapter.check_target` once, then each role
+the scenario needs logs in once; per role the user tried, whether the login succeeded and if not why
+(the status and the CRM's own words, or the connection error), with the time it took.
+
+    python -m crmload.loadtests.preflight readback ADAPTER TARGET TESTDATA RUN_DIR
+
+is the lost-write audit (DATA-01): signed in as the adapter's ``readback_role``, the acknowledged writes
+of ``RUN_DIR/writes.csv`` are read back through :meth:`~CrmAdapter.read_back` (``audit.json``).
 """
 
 from __future__ import annotations
@@ -19,52 +24,116 @@ from typing import Any
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
+from crmload.core.audit import ReadBackFailed, run_audit
 from crmload.core.errors import CrmloadError
+from crmload.core.rundir import write_json_atomic
 from crmload.core.testdata import password_of
+from crmload.loadtests.adapter import CrmAdapter, NotSupported
 from crmload.loadtests.runtime import load_adapter
 from crmload.loadtests.testdata import check_testdata
 
 
-def login_each_role(adapter_spec: str, target: str, testdata_path: str, roles: list[str]) -> dict[str, Any]:
-    adapter_class = load_adapter(adapter_spec)
-    data = check_testdata(Path(testdata_path))
-    env = Environment()
-    seen: list[tuple[int, str | None]] = []
+class _Target:
+    """Sessions on one target through one adapter, with what the CRM answered each request."""
 
-    def on_request(response: Any = None, exception: BaseException | None = None, **_kw: Any) -> None:
+    def __init__(self, adapter_spec: str, target: str, testdata_path: str) -> None:
+        self.adapter_class = load_adapter(adapter_spec)
+        self.target = target
+        self.data = check_testdata(Path(testdata_path))
+        self.env = Environment()
+        self.seen: list[tuple[int, str | None]] = []
+        self.env.events.request.add_listener(self._on_request)
+
+    def _on_request(self, response: Any = None, exception: BaseException | None = None, **_kw: Any) -> None:
         status = getattr(response, "status_code", 0) or 0
-        seen.append((status, None if exception is None else str(exception) or type(exception).__name__))
+        self.seen.append((status, None if exception is None else str(exception) or type(exception).__name__))
 
-    env.events.request.add_listener(on_request)
+    def session(self, role: str) -> CrmAdapter:
+        client = FastHttpSession(self.target, self.env.events.request, user=None, network_timeout=30.0,
+                                 connection_timeout=5.0)  # fmt: skip
+        return self.adapter_class(client, {"persona": role, "journey": "preflight"})
+
+    def user(self, role: str) -> dict[str, Any] | None:
+        return next((u for u in self.data["users"] if u.get("role") == role), None)
+
+    def why(self, default: str) -> str:
+        """The last request's failure: its status and what the CRM said (or the connection error)."""
+        status, said = self.seen[-1] if self.seen else (0, None)
+        reason = said or default
+        if status and not reason.startswith("HTTP"):
+            reason = f"HTTP {status}: {reason}"
+        return reason
+
+    def login(self, adapter: CrmAdapter, user: dict[str, Any]) -> bool:
+        self.seen.clear()
+        try:
+            return bool(adapter.sign_in(str(user["username"]), password_of(str(user["password"]))))
+        except Exception as exc:  # an adapter's own error is reported, not raised
+            self.seen[:] = [(0, f"{type(exc).__name__}: {exc}")]
+            return False
+
+
+def login_each_role(adapter_spec: str, target: str, testdata_path: str, roles: list[str]) -> dict[str, Any]:
+    t = _Target(adapter_spec, target, testdata_path)
+    try:
+        problem = t.session("preflight").check_target()
+    except Exception as exc:  # an adapter's own error is reported, not raised
+        problem = f"the adapter's check_target raised {type(exc).__name__}: {exc}"
+    if problem:
+        return {"target": problem}
     out: dict[str, Any] = {}
     for role in roles:
-        user = next((u for u in data["users"] if u.get("role") == role), None)
+        user = t.user(role)
         if user is None:
             out[role] = {"user": None, "ok": False, "reason": f"the test data has no user with role {role!r}"}
             continue
-        session = FastHttpSession(target, env.events.request, user=None, network_timeout=10.0, connection_timeout=5.0)
-        adapter = adapter_class(session, {"persona": role, "journey": "preflight"})
-        seen.clear()
         started = time.perf_counter()
-        try:
-            ok = bool(adapter.login(str(user["username"]), password_of(str(user["password"]))))
-        except Exception as exc:  # an adapter's own error is reported, not raised
-            ok, seen[:] = False, [(0, f"{type(exc).__name__}: {exc}")]
+        ok = t.login(t.session(role), user)
         took_ms = (time.perf_counter() - started) * 1000.0
-        status, said = seen[-1] if seen else (0, None)
-        reason = None
-        if not ok:
-            reason = said or "the adapter's login answered False"
-            if status and not reason.startswith("HTTP"):
-                reason = f"HTTP {status}: {reason}"
+        status = t.seen[-1][0] if t.seen else 0
+        reason = None if ok else t.why("the adapter's login answered False")
         out[role] = {"user": user["username"], "ok": ok, "status": status, "reason": reason, "ms": round(took_ms, 1)}
-    return out
+    return {"roles": out}
+
+
+def read_back(adapter_spec: str, target: str, testdata_path: str, run_dir: str) -> dict[str, Any]:
+    """The lost-write audit through the adapter; ``audit.json`` is written, or its reason returned."""
+    t = _Target(adapter_spec, target, testdata_path)
+    cls = t.adapter_class
+    if getattr(cls.read_back, "__qualname__", "") == CrmAdapter.read_back.__qualname__:
+        return {"reason": f"the adapter {adapter_spec} cannot read records back (it has no read_back)"}
+    role = cls.readback_role
+    user = t.user(role)
+    if user is None:
+        return {"reason": f"the test data has no user with role {role!r} to read records back with"}
+    adapter = t.session(role)
+    if not t.login(adapter, user):
+        return {"reason": f"{role} ({user['username']}) could not log in to read records back: {t.why('refused')}"}
+
+    def read(entity: str, ids: list[int]) -> dict[int, dict[str, Any]] | None:
+        t.seen.clear()
+        try:
+            return adapter.read_back(entity, ids)
+        except NotSupported:
+            return None
+
+    try:
+        audit = run_audit(Path(run_dir), read, batch=max(1, int(cls.readback_batch)))
+    except ReadBackFailed as exc:
+        return {"reason": f"{exc}: {t.why('the adapter read nothing')}"}
+    return {"checked": audit["checked"], "breaches": audit["breaches"]}
 
 
 def main(argv: list[str]) -> int:
-    adapter, target, testdata, *roles = argv
+    command, adapter, target, testdata, *rest = argv
     try:
-        print(json.dumps({"roles": login_each_role(adapter, target, testdata, roles)}))
+        if command == "logins":
+            answer = login_each_role(adapter, target, testdata, rest)
+        else:
+            answer = read_back(adapter, target, testdata, rest[0])
+            if "reason" in answer:
+                write_json_atomic(Path(rest[0]) / "audit.json", {"checked": 0, "reason": answer["reason"]})
+        print(json.dumps(answer))
     except CrmloadError as exc:
         print(json.dumps({"error": str(exc)}))
     return 0

@@ -41,7 +41,9 @@ def split_adapter_spec(spec: str) -> tuple[str, str]:
 # the public methods of CrmAdapter itself that an adapter may override: every other public method of
 # an adapter must be a canonical operation's (``customer.view`` -> ``customer_view``); helpers of its
 # own start with "_" (tests/test_config_errors.py keeps this list equal to CrmAdapter's)
-ADAPTER_HOOKS: frozenset[str] = frozenset({"call", "check_failed", "login", "on_session_lost", "probe", "sign_in"})
+ADAPTER_HOOKS: frozenset[str] = frozenset(
+    {"call", "check_failed", "check_target", "login", "on_session_lost", "probe", "read_back", "sign_in"}
+)
 
 
 def method_problem(method: str) -> str | None:

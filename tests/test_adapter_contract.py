@@ -123,3 +123,30 @@ def test_an_anonymous_probe_carries_no_credentials_not_even_the_sessions_cookies
     assert anonymous == {"cookie": None, "authorization": None}
     assert signed["authorization"] == "Bearer secret-token" and "secret-session" in signed["cookie"]  # put back
     assert out["anonymous"] == {"denied": True, "status": 401}
+
+
+def test_any_adapter_with_read_back_decides_data_01_by_reading_the_writes_back(tmp_path: Path) -> None:
+    """DATA-01 is not the shipped adapter's alone: an adapter of one's own that reads records back has
+    its acknowledged writes audited through it (signed in as its readback_role), rolled-back ones found."""
+    (tmp_path / "mycrm.py").write_text(
+        "from crmload.loadtests.adapters.reference import ReferenceCRM\n\n\n"
+        "class Mine(ReferenceCRM):\n    name = 'mine'\n"
+    )
+    scenario = tmp_path / "writes.yaml"
+    scenario.write_text(
+        "name: own-adapter-writes\nsize: tiny\n"
+        "personas:\n  sales: {weight: 1, think_time: [0.02s, 0.05s]}\n"
+        "stages:\n  - {name: hold, users: 4, spawn_rate: 4, duration: 8s}\njudge: [DATA-01]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "run", str(scenario), "--adapter", "mycrm:Mine",
+         "--crm-drop-write-rate", "0.2", "--results", str(tmp_path / "r"), "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=180,
+    )  # fmt: skip
+    run_dir = next((tmp_path / "r").iterdir())
+    audit = json.loads((run_dir / "audit.json").read_text())
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    data01 = next(c for c in verdict["clauses"] if c["id"] == "DATA-01")
+    assert audit["acknowledged"] >= 20 and audit["checked"] == audit["acknowledged"], audit
+    assert 0 < audit["breaches"] < audit["checked"], audit  # one write in five rolled back, found by read-back
+    assert data01["status"] == "FAIL" and done.returncode == 1, done.stdout + done.stderr

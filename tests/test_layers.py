@@ -24,7 +24,7 @@ LAYERS: dict[str, int] = {
     "crmload.democrm": 1,
     "crmload.loadtests": 1,
     "crmload.analysis": 1,
-    "crmload.app": 2,  # cli, runner, audit, baselines, safety: the modules directly in crmload/
+    "crmload.app": 2,  # cli, runner, conductor, baselines, safety: the modules directly in crmload/
 }
 
 

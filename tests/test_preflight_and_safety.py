@@ -63,7 +63,8 @@ def test_wrong_credentials(tmp_path: Path) -> None:
         run = crmload(
             "run", "--target", crm.base_url, "--testdata", str(_testdata(tmp_path, "wrong")), results=tmp_path / "r"
         )
-    assert run.code == 2 and "refused the test data's credentials" in run.stderr and run.run_dir is None
+    assert run.code == 2 and run.run_dir is None
+    assert "sales (sales001): HTTP 401: wrong username or password" in run.stderr
 
 
 def test_adapter_that_does_not_load(tmp_path: Path) -> None:

@@ -189,6 +189,8 @@ def test_operations_an_adapter_lacks_are_skipped_and_reported(tmp_path: Path) ->
     requests = run.samples().query("kind == 'request'")
     assert set(requests["operation"]) <= {"auth.login", "customer.search", "customer.view"}
     assert any("skipped" in w and "opportunity.list" in w for w in run.json("verdict.json")["warnings"])
+    # no read_back: the lost-write audit says it could not run (DATA-01 is never decided without it)
+    assert "cannot read records back (it has no read_back)" in run.json("audit.json")["reason"]
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,25 @@ class ReferenceCRM(CrmAdapter):
         self.client.auth_header = f"Bearer {r['token']}"
         return True
 
+    def check_target(self) -> str | None:
+        r = self.client.get("/health", name="preflight.health")
+        try:
+            said = r.json() if r.status_code == 200 else None
+        except ValueError:
+            said = None
+        if isinstance(said, dict) and said.get("service") == "democrm":
+            return None
+        return (
+            f"answers HTTP but is not the reference CRM (GET /health gave {r.status_code}); "
+            "for another CRM pass --adapter module:Class"
+        )
+
+    def read_back(self, entity: str, ids: list[int]) -> dict[int, dict[str, Any]] | None:
+        r = self.call("audit.read_back", "POST", f"/api/admin/records/{entity}", json={"ids": ids})
+        if not isinstance(r, dict) or not isinstance(r.get("records"), dict):
+            return None
+        return {int(k): v for k, v in r["records"].items()}
+
     def check_failed(self, operation: str, response: FastResponse) -> str | None:
         if response.content[:9] == b'{"error":':
             return "answer carries an error object"

@@ -7,23 +7,21 @@ acknowledgement where the CRM reports none — reads the records back and counts
 missing or holds another value. Huge runs are audited on a uniform random sample (``max_checks``,
 fixed seed); ``audit.json`` states the sample size and the total.
 
-The read-back path is the reference CRM's admin record endpoint; for other CRMs the audit reports
-that it could not run, and DATA-01 stays INCONCLUSIVE.
+The records are read back through the target's adapter (:meth:`CrmAdapter.read_back`, signed in as
+its ``readback_role``; the reference CRM's admin record endpoint for the shipped adapter); an adapter
+that cannot read records back leaves DATA-01 INCONCLUSIVE, and ``audit.json`` says why.
 """
 
 from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from crmload.core.rundir import write_json_atomic
-from crmload.core.testdata import password_of
-from crmload.loadtests.testdata import check_testdata
 
 DEFAULT_MAX_CHECKS = 100_000
 
@@ -84,14 +82,20 @@ def _check(exp: Expected, row: dict[str, Any] | None, result: dict[str, Any]) ->
         result["examples"].append(problem)
 
 
-def audit_reference(
-    base_url: str, testdata: Path, run_dir: Path, max_checks: int = DEFAULT_MAX_CHECKS
-) -> dict[str, Any]:
-    """Read back the acknowledged writes from the reference CRM; write and return ``audit.json``."""
+# reads records back: (entity, ids) -> {id: record} of those it found, or None when the read failed
+ReadBack = Callable[[str, list[int]], "dict[int, dict[str, Any]] | None"]
+
+
+class ReadBackFailed(Exception):
+    """A read-back request failed: the audit stops (a record it could not read is not a lost write)."""
+
+
+def run_audit(run_dir: Path, read: ReadBack, batch: int = 1000, max_checks: int = DEFAULT_MAX_CHECKS) -> dict[str, Any]:
+    """Read back the acknowledged writes of ``run_dir`` with ``read``, ``batch`` ids a request; write and
+    return ``audit.json``. Raises :class:`ReadBackFailed` when a read fails (nothing is written then)."""
     expected = expected_writes(run_dir / "writes.csv")
     total = len(expected)
     sample = expected if total <= max_checks else random.Random(20261122).sample(expected, max_checks)
-    admins = [u for u in check_testdata(testdata).get("users", []) if u.get("role") == "admin"]
     result: dict[str, Any] = {
         "acknowledged": total,
         "checked": 0,
@@ -101,25 +105,16 @@ def audit_reference(
         "stale": 0,
         "examples": [],
     }
-    if not admins:
-        result["reason"] = "test data has no admin user to read records back with"
-    elif sample:
-        admin = admins[0]
-        password = password_of(str(admin["password"]))
-        with httpx.Client(base_url=base_url, timeout=30) as client:
-            token = client.post("/api/auth/login", json={"username": admin["username"], "password": password})
-            token.raise_for_status()
-            client.headers["Authorization"] = f"Bearer {token.json()['token']}"
-            by_entity: dict[str, list[Expected]] = {}
-            for exp in sample:
-                by_entity.setdefault(exp.entity, []).append(exp)
-            for entity, items in sorted(by_entity.items()):
-                for k in range(0, len(items), 1000):  # one request reads back up to 1,000 records
-                    chunk = items[k : k + 1000]
-                    r = client.post(f"/api/admin/records/{entity}", json={"ids": sorted({e.record_id for e in chunk})})
-                    r.raise_for_status()
-                    stored = r.json()["records"]
-                    for exp in chunk:
-                        _check(exp, stored.get(str(exp.record_id)), result)
+    by_entity: dict[str, list[Expected]] = {}
+    for exp in sample:
+        by_entity.setdefault(exp.entity, []).append(exp)
+    for entity, items in sorted(by_entity.items()):
+        for k in range(0, len(items), batch):
+            chunk = items[k : k + batch]
+            stored = read(entity, sorted({e.record_id for e in chunk}))
+            if stored is None:
+                raise ReadBackFailed(f"reading {entity} back failed")
+            for exp in chunk:
+                _check(exp, stored.get(exp.record_id), result)
     write_json_atomic(run_dir / "audit.json", result)
     return result
