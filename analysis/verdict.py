@@ -39,6 +39,15 @@ from crmload.core.rundir import INCOMPLETE_STATUSES, Kind, Outcome, RunStatus
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 _NO_LATENCIES = np.zeros(0)  # rate, count and Apdex limits need no sorted latencies
 MIN_ZERO_TOLERANCE_CHECKS = 10  # fewer probes or audited writes cannot support "zero breaches"
+# each zero-tolerance metric: why it was not exercised when nothing was checked, and how its count reads
+ZERO_TOLERANCE: dict[str, tuple[str, str]] = {
+    "forbidden_granted": ("no access-control probes ran", "{count} of {checked} checks breached"),
+    "lost_writes": ("no acknowledged writes were audited", "{count} of {checked} checks breached"),
+    "sessions_lost": (
+        "no requests of signed-in users",
+        "{count} of {checked} requests of signed-in users were answered 401 (a lost session)",
+    ),
+}
 _RANK = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
 METHOD = (
     "percentiles: nearest rank on raw samples (Hyndman-Fan type 1); intervals: distribution-free order "
@@ -558,54 +567,40 @@ class Judge:
             examples.append(f"from +{float(ts.min()) - start:.0f} s to +{float(ts.max()) - start:.0f} s ({top})")
         return {"checked": int(rows.sum()), "breaches": int(lost.sum()), "examples": examples}
 
+    def _zero_tolerance_data(self, metric: str) -> dict[str, Any] | None:
+        """The checks and breaches of a zero-tolerance metric (see ZERO_TOLERANCE)."""
+        if metric == "forbidden_granted":
+            data = self.run.extras.get("security")
+            return data if data is not None else self.security_probes()
+        if metric == "lost_writes":
+            return self.run.extras.get("audit")
+        return self.sessions_lost()
+
     def _zero_tolerance(self, c: Clause) -> Result:
-        key = {"forbidden_granted": "security", "lost_writes": "audit", "sessions_lost": "sessions"}[c.metric]
-        data = self.run.extras.get(key)
-        if data is None and key == "security":
-            data = self.security_probes()
-        elif key == "sessions":
-            data = self.sessions_lost()
+        not_exercised, counted = ZERO_TOLERANCE[c.metric]
+        data = self._zero_tolerance_data(c.metric)
         limit = c.parsed[0]
         checked = int((data or {}).get("checked", 0))
-        if checked < MIN_ZERO_TOLERANCE_CHECKS:
+        count = int((data or {}).get("breaches", 0))
+        if checked < MIN_ZERO_TOLERANCE_CHECKS and count == 0:  # a breach is a breach, however few the checks
             if data and data.get("reason"):
                 why = str(data["reason"])
             elif checked == 0:
-                why = {
-                    "security": "no access-control probes ran",
-                    "audit": "no acknowledged writes were audited",
-                    "sessions": "no requests of signed-in users",
-                }[key]
+                why = not_exercised
             else:
                 why = f"only {checked} checks (at least {MIN_ZERO_TOLERANCE_CHECKS} needed)"
-            if data and int(data.get("breaches", 0)) > 0:
-                pass  # a breach is a breach, however few the checks: judged below
-            else:
-                return Result(
-                    c.id,
-                    c.title,
-                    INCONCLUSIVE,
-                    "all",
-                    "count",
-                    None,
-                    limit.text,
-                    None,
-                    None,
-                    checked,
-                    f"not exercised: {why}",
-                )
+            return Result(
+                c.id, c.title, INCONCLUSIVE, "all", "count", None, limit.text, None, None, checked,
+                f"not exercised: {why}",
+            )  # fmt: skip
         assert data is not None
-        count = int(data.get("breaches", 0))
         examples = data.get("examples", [])[:5]
         detail = "; ".join(str(e) for e in examples)
         status = PASS if limit.holds(count) else FAIL
-        if key == "sessions":
-            reason = f"{count} of {checked} requests of signed-in users were answered 401 (a lost session)"
-        else:
-            reason = f"{count} of {checked} checks breached"
-            unclear = int(data.get("unclear", 0) or 0)
-            if unclear:
-                reason += f" ({unclear} unclear: answered neither as a denial nor as a grant, counted in neither)"
+        reason = counted.format(count=count, checked=checked)
+        unclear = int(data.get("unclear", 0) or 0)
+        if unclear:
+            reason += f" ({unclear} unclear: answered neither as a denial nor as a grant, counted in neither)"
         reason += f": {detail}" if detail else ""
         res = Result(
             c.id, c.title, status, "all", "count", float(count), limit.text, limit.margin(count), None, checked, reason

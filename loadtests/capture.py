@@ -197,26 +197,18 @@ class _Reasons:
     @staticmethod
     def merged(lists: Iterable[list[list[Any]]]) -> list[FailureReason]:
         """The rows of several generators as one table, most frequent first."""
-        out: dict[tuple[str, int, str, str], FailureReason] = {}
+        counted: dict[tuple[str, int, str, str], list[Any]] = {}  # key -> [count, example, first ts]
         for rows in lists:
             for op, st, oc, reason, n, example, ts in rows:
-                key = (op, int(st), oc, reason)
-                have = out.get(key)
-                if have is None:
-                    out[key] = FailureReason(
-                        operation=op, status=int(st), outcome=oc, reason=reason, count=int(n), example=example,
-                        first_ts=ts,
-                    )  # fmt: skip
-                else:
-                    first = have.example if (have.first_ts or 0) <= ts else example
-                    out[key] = have.model_copy(
-                        update={
-                            "count": have.count + int(n),
-                            "first_ts": min(have.first_ts or ts, ts),
-                            "example": first,
-                        }
-                    )
-        return sorted(out.values(), key=lambda r: (-r.count, r.operation, r.reason))
+                have = counted.setdefault((op, int(st), oc, reason), [0, example, ts])
+                have[0] += int(n)
+                if ts < have[2]:  # the example is the first one seen
+                    have[1:] = [example, ts]
+        out = [
+            FailureReason(operation=op, status=st, outcome=oc, reason=reason, count=n, example=ex, first_ts=ts)
+            for (op, st, oc, reason), (n, ex, ts) in counted.items()
+        ]
+        return sorted(out, key=lambda r: (-r.count, r.operation, r.reason))
 
 
 @dataclass

@@ -207,3 +207,10 @@ def test_report_is_one_self_contained_page_with_the_verdict_first(tmp_path: Path
         "latency.png",
         "load.png",
     ]
+
+
+def test_every_zero_tolerance_metric_has_its_wording() -> None:
+    from crmload.analysis.thresholds import ZERO_TOLERANCE_METRICS
+    from crmload.analysis.verdict import ZERO_TOLERANCE
+
+    assert set(ZERO_TOLERANCE) == set(ZERO_TOLERANCE_METRICS)
