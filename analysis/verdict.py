@@ -357,6 +357,10 @@ class Judge:
         if skipped_ops:
             skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(skipped_ops.items()))
             trust.warnings.append(f"operations the adapter does not support were skipped: {skipped}")
+        incomplete = self.run.capture.incomplete_journeys
+        if incomplete:
+            listed = ", ".join(f"{k} ×{v}" for k, v in sorted(incomplete.items()))
+            trust.warnings.append(f"journeys with a skipped step are counted apart, not judged as journeys: {listed}")
         return trust
 
     def _generator_saturated(self) -> str | None:

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
-from crmload.core.errors import CrmloadError, RunError, TargetError
+from crmload.core.errors import ConfigError, CrmloadError, RunError, TargetError
+from crmload.core.personas import JOURNEYS
 from crmload.core.rundir import (
     FAILURE_OUTCOME_ORDER,
     RESERVE_BYTES,
@@ -137,10 +138,13 @@ def _through_adapter(what: str, adapter: str, base_url: str, args: list[str], ti
     return answer
 
 
-def preflight_logins(adapter: str, base_url: str, testdata: Path, scenario: Scenario) -> None:
+def preflight_logins(
+    adapter: str, base_url: str, testdata: Path, scenario: Scenario, scenario_file: Path | str = "scenario"
+) -> list[str]:
     """The adapter's check of the target, then each role the scenario's personas need logs in once
     through ``adapter``; a role that cannot is a TargetError naming the role, the user and what the CRM
-    answered, before any load."""
+    answered, before any load. Then what the scenario's journeys need against the operations the adapter
+    has (:func:`journey_needs`); returns the notices to print."""
     from crmload.core.operations import OPEN_PERSONAS, PERSONAS
 
     roles = sorted(
@@ -156,6 +160,43 @@ def preflight_logins(adapter: str, base_url: str, testdata: Path, scenario: Scen
             f"{redact(base_url)}: {len(refused)} of {len(roles)} roles could not log in through {adapter}: {listed}"
             f" — fix: check the users and passwords in {testdata}"
         )
+    supported = frozenset(answer.get("supported", ()))
+    return journey_needs(scenario, supported, answer.get("lacks", {}), adapter, scenario_file)
+
+
+def journey_needs(
+    scenario: Scenario, supported: frozenset[str], lacks: dict[str, str], adapter: str, file: Path | str
+) -> list[str]:
+    """What the scenario's personas need of the adapter: a persona none of whose journeys it can run
+    is a ConfigError before any load (it would only spin); journeys it runs partly or not at all are
+    the notices returned (their steps are skipped, their journeys counted apart)."""
+    from crmload.core.operations import OPEN_PERSONAS
+    from crmload.core.personas import journey_coverage, option_value, weight_option
+
+    def why(op: str) -> str:
+        return f"{op} ({lacks[op]})" if op in lacks else op
+
+    notices: list[str] = []
+    for name, cfg in scenario.personas.items():
+        if not (name in OPEN_PERSONAS or cfg.weight > 0):
+            continue
+        weighted = [j for j in JOURNEYS[name] if option_value(name, cfg.options, weight_option(j)) > 0]
+        coverage = {j: journey_coverage(j, supported) for j in weighted}
+        if weighted and all(how == "not" for how, _ in coverage.values()):
+            missing = sorted({op for _, lacked in coverage.values() for op in lacked})
+            raise ConfigError(
+                file, None, None, f"personas.{name}", f"cannot run through {adapter}: it has none of the operations of "
+                f"{', '.join(weighted)} (it lacks {', '.join(why(op) for op in missing)})",
+                f"set personas.{name}.weight to 0 in the scenario, or implement the operations in the adapter",
+            )  # fmt: skip
+        for j, (how, lacked) in coverage.items():
+            if how == "not":
+                notices.append(
+                    f"{j} is not run (the adapter has none of its operations); {name}'s other journeys take its share"
+                )
+            elif how == "partly":
+                notices.append(f"{j} runs without {', '.join(why(op) for op in lacked)} (those steps are skipped)")
+    return notices
 
 
 def locustfile_path() -> Path:
@@ -291,7 +332,9 @@ def execute(opts: RunOptions, out: TextIO = sys.stderr) -> RunOutcome:
             testdata = opts.testdata_path
             check_testdata(testdata)  # before any load: a missing password is a located error, not a traceback
         preflight_reach(base_url)
-        preflight_logins(opts.adapter, base_url, testdata, scenario)
+        for notice in preflight_logins(opts.adapter, base_url, testdata, scenario, opts.scenario_path):
+            if not opts.quiet:
+                print(f"note: {notice}", file=out, flush=True)
         run_dir = new_run_dir(opts.results_dir, scenario.name)
         return _run_locust(opts, run_dir, base_url, testdata, embedded, out)
     finally:

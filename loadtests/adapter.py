@@ -70,6 +70,18 @@ class CrmAdapter:
     readback_role: ClassVar[str] = "admin"
     readback_batch: ClassVar[int] = 1000
 
+    # what the CRM does not have, said in words: operation -> why (reported by the preflight and
+    # ``crmload adapter check``); an operation neither implemented nor listed is simply not supported
+    lacks: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def supported_operations(cls) -> frozenset[str]:
+        """The canonical operations this adapter implements (a method below :class:`CrmAdapter`)."""
+        from crmload.core.operations import OPERATION_NAMES
+
+        methods = {name for klass in cls.__mro__[: cls.__mro__.index(CrmAdapter)] for name in vars(klass)}
+        return frozenset(op for op in OPERATION_NAMES if op.replace(".", "_", 1) in methods)
+
     def __init__(self, client: FastHttpSession, context: dict[str, Any]) -> None:
         self.client = client
         # Locust's request context (persona, journey, journey_obj): added to every sample

@@ -174,6 +174,10 @@ class _CsvAppender:
 _DIGITS = re.compile(r"(?<!\d)(?<!HTTP )\d+")  # digits as N, but for the status of "HTTP 503: …"
 
 
+# the skip counter (one per generator, summed by the master) carries incomplete journeys too, under this prefix
+JOURNEY_KEY = "journey "
+
+
 class _Reasons:
     """Failure reasons counted by (operation, status, outcome, reason with digits as N)."""
 
@@ -468,6 +472,10 @@ class Capture:
     def skip(self, operation: str) -> None:
         self.skipped[operation] += 1
 
+    def incomplete(self, journey: str) -> None:
+        """A journey with a skipped step: counted (in the skip counter, under ``JOURNEY_KEY``), not recorded."""
+        self.skipped[JOURNEY_KEY + journey] += 1
+
     def acknowledged(self, entity: str, record_id: Any, field: str, value: Any, version: Any = None) -> None:
         """The CRM acknowledged this write: ``entity`` ``record_id`` now has ``field`` = ``value``."""
         self._writes.append(
@@ -652,7 +660,10 @@ class Capture:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         summary = CaptureSummary(
             rows_by_worker=dict(self._worker_counts),
-            skipped_operations=dict(self._skipped_all),
+            skipped_operations={k: n for k, n in self._skipped_all.items() if not k.startswith(JOURNEY_KEY)},
+            incomplete_journeys={
+                k.removeprefix(JOURNEY_KEY): n for k, n in self._skipped_all.items() if k.startswith(JOURNEY_KEY)
+            },
             dropped_by_stage={str(k): v for k, v in self._dropped_all.items()},
             workers_missing_final=self.missing_finals,
             lost_workers=self.lost_workers,

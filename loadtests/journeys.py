@@ -4,7 +4,9 @@ Each user logs in once as its own identity from the test data, then runs journey
 sequences of canonical operations with think times between steps. Every request is recorded by
 its operation; every journey also becomes one ``journey`` sample (first step start to last step
 end, outcome = the first failing step's outcome). A step whose operation the adapter does not
-support is skipped and counted.
+support is skipped and counted, and its journey is counted as incomplete instead of recorded as a
+journey (its time is not the journey's); a journey none of whose operations the adapter has is not
+picked at all, so its persona's iterations (the integration persona's arrivals too) go to the others.
 
 Closed personas (sales, service, marketing, manager) are shared among the stage's ``users`` by
 weight. The integration persona is open-model: its users start iterations on the arrival schedule
@@ -49,6 +51,7 @@ class JourneyRun:
     def __init__(self, name: str) -> None:
         self.name = name
         self.outcome: str = Outcome.OK
+        self.skipped = False  # a step's operation is one the adapter does not have
         self.start_ts = time.time()
         self._t0 = time.perf_counter()
 
@@ -99,6 +102,9 @@ class CrmUser(FastHttpUser):
             return fn(*args)
         except NotSupported:
             runtime.get().capture.skip(operation)
+            run = self.context_.get("journey_obj")
+            if isinstance(run, JourneyRun):
+                run.skipped = True
             return None
 
     def ack(self, entity: str, result: Any, field: str, value: Any, id_key: str = "id") -> None:
@@ -118,13 +124,20 @@ class CrmUser(FastHttpUser):
         finally:
             self.context_.pop("journey_obj", None)
             self.context_.pop("schedule_lag_ms", None)
-            runtime.get().capture.journey(
-                run.start_ts, name, self.persona, run.elapsed_ms(), run.outcome, schedule_lag_ms
-            )
+            if run.skipped:  # not the journey the standard times: counted apart, its requests kept
+                runtime.get().capture.incomplete(name)
+            else:
+                runtime.get().capture.journey(
+                    run.start_ts, name, self.persona, run.elapsed_ms(), run.outcome, schedule_lag_ms
+                )
 
     def pick_journey(self) -> str:
-        names = list(self.journeys)
+        """A journey by weight, among those the adapter can run at all (the preflight said which)."""
+        names = runtime.get().runnable_journeys(self.journeys)
         weights = [self.option(weight_option(n)) for n in names]
+        if not any(weights):  # the scenario weighs only journeys the adapter cannot run: the preflight said so
+            names = list(self.journeys)
+            weights = [self.option(weight_option(n)) for n in names]
         return self.rng.choices(names, weights)[0]
 
     @task

@@ -93,7 +93,8 @@ def login_each_role(adapter_spec: str, target: str, testdata_path: str, roles: l
         status = t.seen[-1][0] if t.seen else 0
         reason = None if ok else t.why("the adapter's login answered False")
         out[role] = {"user": user["username"], "ok": ok, "status": status, "reason": reason, "ms": round(took_ms, 1)}
-    return {"roles": out}
+    cls = t.adapter_class
+    return {"roles": out, "supported": sorted(cls.supported_operations()), "lacks": dict(cls.lacks)}
 
 
 def read_back(adapter_spec: str, target: str, testdata_path: str, run_dir: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from crmload.core.errors import ConfigError
 from crmload.core.operations import CLOSED_PERSONAS
-from crmload.core.personas import class_weight
+from crmload.core.personas import JOURNEYS, class_weight, journey_coverage
 from crmload.core.rundir import META_FILE, RunStatus, new_meta, upgrade_module_name, utc_text, write_meta
 from crmload.core.scenario import Scenario, stopped_reason
 from crmload.core.timeline import Timeline
@@ -43,6 +43,15 @@ class Runtime:
     adapter_class: type[CrmAdapter]
     scheduler: ArrivalScheduler | None
     _testdata: TestData | None = None
+    _runnable: set[str] | None = None
+
+    def runnable_journeys(self, journeys: dict[str, float]) -> list[str]:
+        """The journeys of ``journeys`` the adapter can run at all (all of them when it can run none:
+        the preflight refuses such a persona before the load)."""
+        if self._runnable is None:
+            supported = self.adapter_class.supported_operations()
+            self._runnable = {j for p in JOURNEYS.values() for j in p if journey_coverage(j, supported)[0] != "not"}
+        return [j for j in journeys if j in self._runnable] or list(journeys)
 
     @property
     def testdata(self) -> TestData:

@@ -42,7 +42,17 @@ def split_adapter_spec(spec: str) -> tuple[str, str]:
 # an adapter must be a canonical operation's (``customer.view`` -> ``customer_view``); helpers of its
 # own start with "_" (tests/test_config_errors.py keeps this list equal to CrmAdapter's)
 ADAPTER_HOOKS: frozenset[str] = frozenset(
-    {"call", "check_failed", "check_target", "login", "on_session_lost", "probe", "read_back", "sign_in"}
+    {
+        "call",
+        "check_failed",
+        "check_target",
+        "login",
+        "on_session_lost",
+        "probe",
+        "read_back",
+        "sign_in",
+        "supported_operations",
+    }
 )
 
 

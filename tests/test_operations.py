@@ -58,3 +58,35 @@ def test_the_personas_table_is_the_one_every_layer_reads() -> None:
     assert set(canonical.CLOSED_PERSONAS) | set(canonical.OPEN_PERSONAS) == set(canonical.PERSONA_NAMES)
     assert {p.role for p in canonical.PERSONAS.values()} <= set(ROLES)
     assert get_args(canonical.PersonaName) == canonical.PERSONA_NAMES  # the type says the same names
+
+
+def _steps_of_each_journey() -> dict[str, set[str]]:
+    """journey -> the operations its method in loadtests/journeys.py steps through (read from the source)."""
+    tree = ast.parse(JOURNEYS_SOURCE.read_text())
+    found: dict[str, set[str]] = {}
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        persona = next(
+            (a.value.value for a in cls.body if isinstance(a, ast.Assign) and isinstance(a.value, ast.Constant)
+             and any(isinstance(t, ast.Name) and t.id == "persona" for t in a.targets)),
+            None,
+        )  # fmt: skip
+        for fn in (f for f in cls.body if isinstance(f, ast.FunctionDef) and persona):
+            if f"{persona}.{fn.name}" in JOURNEYS.get(str(persona), {}):
+                found[f"{persona}.{fn.name}"] = {
+                    c.args[0].value for c in ast.walk(fn)
+                    if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "step"
+                    and c.args and isinstance(c.args[0], ast.Constant)
+                }  # fmt: skip
+    return found
+
+
+def test_what_each_journey_needs_of_an_adapter_is_what_its_steps_call() -> None:
+    from crmload.core.personas import journey_coverage, journey_operations
+
+    steps = _steps_of_each_journey()
+    assert set(steps) == {j for p in JOURNEYS.values() for j in p}
+    for journey, ops in steps.items():
+        assert journey_operations(journey) == ops, journey
+    assert journey_coverage("integration.order_sync", frozenset({"webform.submit"})) == ("not", ("order.sync",))
+    how, lacks = journey_coverage("sales.customer_call", frozenset({"customer.search", "customer.view"}))
+    assert how == "partly" and "opportunity.list" in lacks and "customer.view" not in lacks

@@ -189,8 +189,31 @@ def test_operations_an_adapter_lacks_are_skipped_and_reported(tmp_path: Path) ->
     requests = run.samples().query("kind == 'request'")
     assert set(requests["operation"]) <= {"auth.login", "customer.search", "customer.view"}
     assert any("skipped" in w and "opportunity.list" in w for w in run.json("verdict.json")["warnings"])
+    # a journey with a skipped step is counted apart, never recorded as a (fast, "ok") journey; a journey
+    # the adapter has none of the operations of is not picked at all
+    capture = run.json("capture.json")
+    assert capture["incomplete_journeys"]["sales.customer_call"] >= 1, capture
+    assert "sales.lead_to_deal" not in capture["incomplete_journeys"] and "lead.create" not in skipped
+    journeys = run.samples().query("kind == 'journey'")["operation"]
+    assert all(name.startswith("probe.") for name in journeys), sorted(set(journeys))  # probes run whole
+    assert any("journeys with a skipped step are counted apart" in w for w in run.json("verdict.json")["warnings"])
     # no read_back: the lost-write audit says it could not run (DATA-01 is never decided without it)
     assert "cannot read records back (it has no read_back)" in run.json("audit.json")["reason"]
+
+
+def test_a_persona_the_adapter_cannot_run_is_refused_before_the_load(tmp_path: Path) -> None:
+    import os
+
+    scenario = tmp_path / "marketing.yaml"
+    scenario.write_text(
+        "name: cannot-run\nsize: tiny\npersonas:\n  sales: {weight: 1}\n  marketing: {weight: 1}\n"
+        "stages:\n  - {name: hold, users: 2, spawn_rate: 2, duration: 5s}\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO / "tests"))
+    run = crmload("run", str(scenario), "--adapter", "partial_adapter:LookupsOnly", results=tmp_path / "r", env=env)
+    assert run.code == 2 and run.run_dir is None, run.stdout + run.stderr
+    assert f"{scenario}: personas.marketing: cannot run through partial_adapter:LookupsOnly" in run.stderr
+    assert "segment.preview" in run.stderr and "set personas.marketing.weight to 0" in run.stderr
 
 
 @pytest.fixture(scope="module")

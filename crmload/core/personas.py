@@ -135,6 +135,20 @@ _PROFILES: dict[str, Callable[[Share], Profile]] = {
 }
 
 
+def journey_operations(journey: str) -> frozenset[str]:
+    """Every operation ``journey`` may send (each branch taken), e.g. to check an adapter has them."""
+    return frozenset(_PROFILES[journey](lambda _name: 1.0).operations)
+
+
+def journey_coverage(journey: str, supported: frozenset[str]) -> tuple[str, tuple[str, ...]]:
+    """How ``journey`` runs through an adapter that has the ``supported`` operations: ``"whole"``,
+    ``"partly"`` (with the operations it lacks) or ``"not"`` (it has none of them; the journey is not
+    picked, and a persona none of whose journeys can run cannot run)."""
+    needs = journey_operations(journey)
+    lacks = tuple(sorted(needs - supported))
+    return ("whole" if not lacks else "not" if len(lacks) == len(needs) else "partly"), lacks
+
+
 def profile(journey: str, options: Mapping[str, object]) -> Profile:
     """The :class:`Profile` of ``journey`` under a persona's ``options`` (defaults where unset)."""
     persona = journey.split(".", 1)[0]
