@@ -538,8 +538,12 @@ class Judge:
         s = self.p.s
         rows = self.p.probes & self.p.kind.eq(Kind.REQUEST)
         status = s["status"][rows]
-        granted = (status >= 200) & (status < 300)
-        denied = (status == 401) | (status == 403)
+        outcome = s.t("outcome")
+        said_granted, said_denied = outcome.eq(Outcome.GRANTED)[rows], outcome.eq(Outcome.DENIED)[rows]
+        read = said_granted | said_denied | outcome.eq(Outcome.UNCLEAR)[rows]
+        # the adapter's reading of each answer (its outcome); runs recorded before it: by status
+        granted = said_granted | (~read & (status >= 200) & (status < 300))
+        denied = said_denied | (~read & ((status == 401) | (status == 403)))
         examples = []
         if granted.any():
             ops = s.t("operation").codes[rows][granted]

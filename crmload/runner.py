@@ -173,8 +173,12 @@ def journey_needs(
     from crmload.core.operations import OPEN_PERSONAS
     from crmload.core.personas import journey_coverage, option_value, weight_option
 
-    def why(op: str) -> str:
-        return f"{op} ({lacks[op]})" if op in lacks else op
+    def why(ops: list[str] | tuple[str, ...]) -> str:
+        """The operations, grouped by the reason the adapter gives for lacking them."""
+        by_reason: dict[str, list[str]] = {}
+        for op in sorted(ops):
+            by_reason.setdefault(lacks.get(op, ""), []).append(op)
+        return "; ".join(", ".join(group) + (f" ({reason})" if reason else "") for reason, group in by_reason.items())
 
     notices: list[str] = []
     for name, cfg in scenario.personas.items():
@@ -186,7 +190,7 @@ def journey_needs(
             missing = sorted({op for _, lacked in coverage.values() for op in lacked})
             raise ConfigError(
                 file, None, None, f"personas.{name}", f"cannot run through {adapter}: it has none of the operations of "
-                f"{', '.join(weighted)} (it lacks {', '.join(why(op) for op in missing)})",
+                f"{', '.join(weighted)} (it lacks {why(missing)})",
                 f"set personas.{name}.weight to 0 in the scenario, or implement the operations in the adapter",
             )  # fmt: skip
         for j, (how, lacked) in coverage.items():
@@ -195,7 +199,7 @@ def journey_needs(
                     f"{j} is not run (the adapter has none of its operations); {name}'s other journeys take its share"
                 )
             elif how == "partly":
-                notices.append(f"{j} runs without {', '.join(why(op) for op in lacked)} (those steps are skipped)")
+                notices.append(f"{j} runs without {why(lacked)} (those steps are skipped)")
     return notices
 
 

@@ -17,8 +17,10 @@ from typing import Any, ClassVar, TypeAlias
 
 import gevent
 import orjson
-from locust.contrib.fasthttp import FastHttpSession, FastResponse
+from locust.contrib.fasthttp import FastHttpSession, FastResponse, ResponseContextManager
 
+from crmload.core.operations import REFERENCE_ACCESS_RULES, AccessRule
+from crmload.core.rundir import Outcome
 from crmload.loadtests.capture import AuthLost, CheckFailed, Throttled, UnexpectedStatus
 
 MAX_RETRY_AFTER_S = 30.0
@@ -73,14 +75,21 @@ class CrmAdapter:
     # what the CRM does not have, said in words: operation -> why (reported by the preflight and
     # ``crmload adapter check``); an operation neither implemented nor listed is simply not supported
     lacks: ClassVar[dict[str, str]] = {}
+    # what the CRM promises to refuse whom: the rules the access-control probes test (SEC-AC-01), and
+    # nothing else; the reference CRM's matrix unless the adapter declares its CRM's own
+    access_rules: ClassVar[tuple[AccessRule, ...]] = REFERENCE_ACCESS_RULES
 
     @classmethod
     def supported_operations(cls) -> frozenset[str]:
         """The canonical operations this adapter implements (a method below :class:`CrmAdapter`)."""
         from crmload.core.operations import OPERATION_NAMES
 
-        methods = {name for klass in cls.__mro__[: cls.__mro__.index(CrmAdapter)] for name in vars(klass)}
-        return frozenset(op for op in OPERATION_NAMES if op.replace(".", "_", 1) in methods)
+        known = cls.__dict__.get("_supported")
+        if known is None:
+            methods = {name for klass in cls.__mro__[: cls.__mro__.index(CrmAdapter)] for name in vars(klass)}
+            known = frozenset(op for op in OPERATION_NAMES if op.replace(".", "_", 1) in methods)
+            cls._supported = known  # type: ignore[attr-defined]  # once per class
+        return known
 
     def __init__(self, client: FastHttpSession, context: dict[str, Any]) -> None:
         self.client = client
@@ -118,16 +127,17 @@ class CrmAdapter:
             return None
         return answer
 
-    def _judge(self, operation: str, resp: FastResponse, expect: tuple[int, ...], probe: bool) -> Answer:
+    def _judge(self, operation: str, resp: ResponseContextManager, expect: tuple[int, ...], probe: bool) -> Answer:
         status = resp.status_code
         if probe:
-            if status in (401, 403):
-                resp.success()
-                return {"denied": True, "status": status}
-            if 200 <= status < 300:
-                resp.success()
-                return {"denied": False, "status": status}
-            return None
+            if not status:  # no answer at all: the connection error is recorded as such
+                return None
+            denied = self.probe_verdict(operation, resp)
+            # the probe's outcome is the adapter's reading of the answer, recorded with the sample
+            outcome = Outcome.UNCLEAR if denied is None else Outcome.DENIED if denied else Outcome.GRANTED
+            resp.request_meta["context"]["probe_outcome"] = str(outcome)
+            resp.success()  # a probe is never a failure of the load: SEC-AC-01 judges it
+            return {"denied": denied, "status": status}
         if status == 429:
             resp.failure(Throttled(f"{operation}: 429 Too Many Requests"))
             self._honour_retry_after(resp)
@@ -170,11 +180,12 @@ class CrmAdapter:
             self.sign_in(*self._credentials)
 
     def probe(self, operation: str, *args: Any, anonymous: bool = False) -> Answer:
-        """Attempt an operation this user must not be allowed; returns ``{"denied": bool, "status": int}``.
+        """Attempt an operation this user must not be allowed: ``{"denied": bool | None, "status": int}``.
 
-        401 and 403 are the right answers (recorded as ``ok``); a 2xx is a breach of access control,
-        which the analysis reports under SEC-AC-01. ``anonymous`` sends the request without credentials:
-        no token and none of the session's cookies (they are put back afterwards).
+        :meth:`probe_verdict` reads the answer: a denial is the right one, a grant a breach of access
+        control (SEC-AC-01); the sample's outcome is ``denied``, ``granted`` or ``unclear``.
+        ``anonymous`` sends the request without credentials: no token and none of the session's
+        cookies (they are put back afterwards).
         """
         method = getattr(self, operation.replace(".", "_", 1))
         saved = self.client.auth_header
@@ -207,6 +218,21 @@ class CrmAdapter:
         not counted as a lost write). Called signed in as :attr:`readback_role`, up to
         :attr:`readback_batch` ids at a time. An adapter without it leaves DATA-01 INCONCLUSIVE."""
         raise NotSupported("read_back")
+
+    def probe_verdict(self, operation: str, response: FastResponse) -> bool | None:
+        """How the CRM answered a probe: True denied, False granted, None unclear (counted in neither).
+
+        The default: 401 and 403 are denials, and so is a redirect to a login page; a 2xx is a grant.
+        Override for a CRM that says no otherwise (an error in a 200 body, a form shown again)."""
+        status = response.status_code
+        if status in (401, 403):
+            return True
+        if 300 <= status < 400:
+            location = str(response.headers.get("location", "") if response.headers else "").lower()
+            return True if any(word in location for word in ("login", "signin", "sign-in", "auth")) else None
+        if 200 <= status < 300:
+            return False
+        return None
 
     def check_failed(self, operation: str, response: FastResponse) -> str | None:
         """Say why a 2xx answer is a failure (e.g. an error page served with 200); None when it is fine."""

@@ -398,6 +398,8 @@ class Capture:
                 step.outcome = outcome
             text = str(exception) or type(exception).__name__
             self.reasons.add(name, status, outcome, text, start_time if start_time is not None else time.time())
+        elif "probe_outcome" in ctx:  # the adapter's reading of a probe's answer (never a failure)
+            outcome = Outcome(ctx["probe_outcome"])
         headers = getattr(response, "headers", None)
         stage, users = self._context_now()
         self._rows.append(

@@ -158,8 +158,36 @@ class CrmUser(FastHttpUser):
 
     # -- access-control probes (SEC-AC-01) ---------------------------------------------------------
     def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
-        """Operations this persona must be refused, with arguments (overridden per persona)."""
-        return []
+        """What this persona's role must be refused, with arguments: the target's declared access rules
+        (``CrmAdapter.access_rules``) for the role, each where the test data has a record to try."""
+        out: list[tuple[str, tuple[Any, ...]]] = []
+        supported = self.adapter.supported_operations()
+        for rule in self.adapter.access_rules:
+            if rule.role == self.role and rule.operation in supported:
+                args = self._probe_args(rule.operation, rule.records == "others")
+                if args is not None:
+                    out.append((rule.operation, args))
+        return out
+
+    def _probe_args(self, operation: str, others: bool) -> tuple[Any, ...] | None:
+        """Arguments for a probe of ``operation`` (crmload.core.operations.PROBE_OPERATIONS) on a record
+        of another user (``others``) or any record; None when the test data has none."""
+        if operation in ("opportunity.view", "opportunity.update_stage"):
+            opp = self._other_reps_opportunity() if others else self._any_opportunity()
+            return None if opp is None else ((opp,) if operation == "opportunity.view" else (opp, "won"))
+        if operation in ("ticket.view", "ticket.comment"):
+            tickets = self.data.items("open_ticket_ids")
+            if not tickets:
+                return None
+            tid = self.rng.choice(tickets)
+            return (tid,) if operation == "ticket.view" else (tid, f"{self.persona} was here")
+        accounts = self._other_users_accounts() if others else self.data.items("account_ids")
+        if not accounts:
+            return None
+        account = self.rng.choice(accounts)
+        if operation == "customer.view":
+            return (account,)
+        return ({"account_id": account, "name": f"Probe {self.rng.randrange(10**9)}", "amount": 1.0},)
 
     def probe_access(self) -> None:
         """Attempt one forbidden action (or one without credentials): the CRM must refuse it."""
@@ -170,6 +198,14 @@ class CrmUser(FastHttpUser):
                 return
             operation, args = self.rng.choice(choices)
             self.step(operation, self.adapter.probe, operation, *args)
+
+    def _any_opportunity(self) -> int | None:
+        opps = [o for owned in self.data.raw.get("opportunities_by_owner", {}).values() for o in owned]
+        return int(self.rng.choice(opps)) if opps else None
+
+    def _other_users_accounts(self) -> list[Any]:
+        by_owner = self.data.raw.get("accounts_by_owner", {})
+        return [a for user, owned in by_owner.items() if user != self.identity.username for a in owned]
 
     def _other_reps_opportunity(self) -> int | None:
         owners = [u for u in self.data.raw.get("opportunities_by_owner", {}) if u != self.identity.username]
@@ -199,16 +235,6 @@ class SalesUser(CrmUser):
         self.my_keys = self.data.owned("search_keys_by_owner", u)
         self.my_opps = self.data.owned("opportunities_by_owner", u)
         self.created = 0
-
-    def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
-        opp = self._other_reps_opportunity()
-        tickets = self.data.items("open_ticket_ids")
-        out: list[tuple[str, tuple[Any, ...]]] = []
-        if opp is not None:
-            out.append(("opportunity.view", (opp,)))  # another rep's opportunity
-        if tickets:
-            out.append(("ticket.view", (self.rng.choice(tickets),)))
-        return out
 
     def customer_call(self) -> None:
         a = self.adapter
@@ -315,10 +341,6 @@ class ServiceUser(CrmUser):
         self.terms = self.data.items("kb_terms") or ["password"]
         self.accounts = self.data.items("account_ids")
 
-    def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
-        opp = self._other_reps_opportunity()
-        return [("opportunity.view", (opp,))] if opp is not None else []  # opportunity amounts
-
     def work_ticket(self) -> None:
         a = self.adapter
         self.step("ticket.queue", a.ticket_queue, "open", self.rng.randint(1, 5))
@@ -385,13 +407,6 @@ class MarketingUser(CrmUser):
     def setup(self) -> None:
         self.runs = 0
 
-    def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
-        tickets = self.data.items("open_ticket_ids")
-        if not tickets:
-            return []
-        tid = self.rng.choice(tickets)
-        return [("ticket.view", (tid,)), ("ticket.comment", (tid, "marketing was here"))]  # tickets are off limits
-
     def campaign(self) -> None:
         a = self.adapter
         f = self.rng.choice(self.FILTERS)
@@ -432,10 +447,6 @@ class ManagerUser(CrmUser):
 
     def setup(self) -> None:
         self.accounts = self.data.items("account_ids")
-
-    def forbidden(self) -> list[tuple[str, tuple[Any, ...]]]:
-        opp = self._other_reps_opportunity()
-        return [("opportunity.update_stage", (opp, "won"))] if opp is not None else []  # managers only read
 
     def dashboard(self) -> None:
         a = self.adapter

@@ -19,7 +19,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from crmload.core.errors import ConfigError
-from crmload.core.operations import CLOSED_PERSONAS
+from crmload.core.operations import CLOSED_PERSONAS, PERSONAS, PROBE_OPERATIONS, REFERENCE_ACCESS_RULES
 from crmload.core.personas import JOURNEYS, class_weight, journey_coverage
 from crmload.core.rundir import META_FILE, RunStatus, new_meta, upgrade_module_name, utc_text, write_meta
 from crmload.core.scenario import Scenario, stopped_reason
@@ -93,15 +93,34 @@ def load_adapter(spec: str) -> type[CrmAdapter]:
             f"{spec} is not a subclass of crmload.loadtests.adapter.CrmAdapter",
             "subclass CrmAdapter (README, 'Testing your own CRM')",
         )
-    for klass in cls.__mro__:  # the adapter's own classes, up to CrmAdapter
-        if klass is CrmAdapter:
+    for klass in cls.__mro__:  # the adapter's own classes, up to CrmAdapter and crmload's helper bases
+        if klass is CrmAdapter or klass.__module__.startswith("crmload.loadtests.adapters."):
             break
         for name, value in vars(klass).items():
             problem = method_problem(name) if callable(value) else None
             if problem:
                 msg, _, fix = problem.partition(" — fix: ")
                 raise ConfigError("--adapter", None, None, f"{klass.__name__}.{name}", msg.split(": ", 1)[1], fix)
+    _check_access_rules(cls)
     return cls
+
+
+def _check_access_rules(cls: type[CrmAdapter]) -> None:
+    """Every declared access rule names a role, an operation crmload can probe and the adapter has."""
+    supported = cls.supported_operations()
+    inherited = cls.access_rules is REFERENCE_ACCESS_RULES  # the default: its rules the adapter cannot try are left out
+    for i, rule in enumerate(cls.access_rules):
+        where = f"{cls.__name__}.access_rules[{i}]"
+        if rule.operation not in PROBE_OPERATIONS:
+            raise ConfigError("--adapter", None, None, where, f"crmload cannot probe {rule.operation!r}",
+                              f"use one of {', '.join(PROBE_OPERATIONS)}")  # fmt: skip
+        if rule.operation not in supported and not inherited:
+            method = rule.operation.replace(".", "_", 1)
+            raise ConfigError("--adapter", None, None, where, f"the adapter has no method for {rule.operation}",
+                              f"implement {method}, or drop the rule")  # fmt: skip
+        if rule.role not in {p.role for p in PERSONAS.values()}:
+            raise ConfigError("--adapter", None, None, where, f"no persona logs in as role {rule.role!r}",
+                              f"use one of {', '.join(sorted({p.role for p in PERSONAS.values()}))}")  # fmt: skip
 
 
 def configure_personas(scenario: Scenario, classes: dict[str, Any]) -> None:

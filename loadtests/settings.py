@@ -49,6 +49,7 @@ ADAPTER_HOOKS: frozenset[str] = frozenset(
         "login",
         "on_session_lost",
         "probe",
+        "probe_verdict",
         "read_back",
         "sign_in",
         "supported_operations",

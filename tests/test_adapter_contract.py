@@ -150,3 +150,51 @@ def test_any_adapter_with_read_back_decides_data_01_by_reading_the_writes_back(t
     assert audit["acknowledged"] >= 20 and audit["checked"] == audit["acknowledged"], audit
     assert 0 < audit["breaches"] < audit["checked"], audit  # one write in five rolled back, found by read-back
     assert data01["status"] == "FAIL" and done.returncode == 1, done.stdout + done.stderr
+
+
+_VERDICTS = """
+import json, threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from locust.env import Environment
+from locust.contrib.fasthttp import FastHttpSession
+from crmload.loadtests.adapter import CrmAdapter
+
+ANSWERS = {"/forbidden": (403, None), "/login-page": (302, "/accounts/login/?next=/x"), "/granted": (200, None),
+           "/elsewhere": (302, "/x/2"), "/missing": (404, None)}
+
+class Crm(BaseHTTPRequestHandler):
+    def do_GET(self):
+        status, location = ANSWERS[self.path]
+        self.send_response(status)
+        if location:
+            self.send_header("location", location)
+        self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a):
+        pass
+
+server = HTTPServer(("127.0.0.1", 0), Crm)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+env = Environment()
+seen = []
+env.events.request.add_listener(lambda context=None, exception=None, **kw: seen.append(
+    [context.get("probe_outcome"), exception is None]))
+session = FastHttpSession(f"http://127.0.0.1:{server.server_port}", env.events.request, user=None)
+
+class Probe(CrmAdapter):
+    def customer_view(self, path):
+        return self.call("customer.view", "GET", path, allow_redirects=False)
+
+adapter = Probe(session, {})
+answers = [adapter.probe("customer.view", path) for path in ANSWERS]
+print(json.dumps({"answers": answers, "seen": seen}))
+"""
+
+
+def test_a_probe_is_read_as_denied_granted_or_unclear_and_recorded_so() -> None:
+    """A redirect to the login page is a denial, a 2xx a grant, anything else unclear; the sample carries
+    the reading (its outcome), and no probe is ever a failure of the load."""
+    done = subprocess.run([sys.executable, "-c", _VERDICTS], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [a["denied"] for a in out["answers"]] == [True, True, False, None, None]
+    assert out["seen"] == [["denied", True], ["denied", True], ["granted", True], ["unclear", True], ["unclear", True]]

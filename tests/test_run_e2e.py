@@ -43,7 +43,9 @@ def test_smoke_passes_and_covers_every_operation(smoke) -> None:  # type: ignore
         "manager.dashboard",
         "integration.order_sync",
     } <= set(journeys["operation"])
-    assert (requests["outcome"] == "ok").all()
+    probing = requests["journey"].str.startswith("probe.")
+    assert (requests[~probing]["outcome"] == "ok").all()
+    assert (requests[probing]["outcome"] == "denied").all() and probing.sum() >= 10  # the adapter's reading
     assert requests["server_ms"].notna().all() and (requests["server_ms"] <= requests["response_time_ms"]).all()
 
 

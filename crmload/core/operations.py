@@ -111,3 +111,38 @@ PERSONA_NAMES: tuple[str, ...] = tuple(PERSONAS)
 CLOSED_PERSONAS: tuple[str, ...] = tuple(p.name for p in PERSONAS.values() if p.model == "closed")
 OPEN_PERSONAS: tuple[str, ...] = tuple(p.name for p in PERSONAS.values() if p.model == "open")
 PersonaName = Literal["sales", "service", "marketing", "manager", "integration"]
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """One right a CRM promises to refuse: users of ``role`` must be denied ``operation`` on ``records``
+    (``any``: every record; ``others``: records another user owns). The access-control probes
+    (SEC-AC-01) test a target's declared rules and nothing else; ``source`` says where the CRM
+    promises it (its documentation or source), so a FAIL is the CRM's and not crmload's opinion."""
+
+    role: str
+    operation: str
+    records: Literal["any", "others"] = "any"
+    source: str = ""
+
+
+# the operations a probe can attempt, with the arguments the journeys build for it (loadtests/journeys.py)
+PROBE_OPERATIONS: tuple[str, ...] = (
+    "customer.view",
+    "opportunity.view",
+    "opportunity.create",
+    "opportunity.update_stage",
+    "ticket.view",
+    "ticket.comment",
+)
+
+_REFERENCE = "the reference CRM's role table (democrm/operations.py, ROLES and each operation's roles)"
+# the reference CRM's matrix: the default of every adapter that declares none
+REFERENCE_ACCESS_RULES: tuple[AccessRule, ...] = (
+    AccessRule("sales", "opportunity.view", "others", _REFERENCE),  # another rep's opportunity
+    AccessRule("sales", "ticket.view", "any", _REFERENCE),
+    AccessRule("service", "opportunity.view", "any", _REFERENCE),  # opportunity amounts
+    AccessRule("marketing", "ticket.view", "any", _REFERENCE),
+    AccessRule("marketing", "ticket.comment", "any", _REFERENCE),
+    AccessRule("manager", "opportunity.update_stage", "any", _REFERENCE),  # managers only read
+)

@@ -76,6 +76,10 @@ class Outcome(StrEnum):
     THROTTLED = "throttled"  # 429: reported apart from failures
     AUTH_LOST = "auth_lost"  # 401 to a user who had logged in: a restarted CRM, an expired or revoked token
     DROPPED = "dropped"  # rows of kind ``dropped``
+    # a probe of access control (SEC-AC-01), as the adapter read the CRM's answer; never a failure
+    DENIED = "denied"
+    GRANTED = "granted"
+    UNCLEAR = "unclear"
 
 
 # what counts as a failure unless a standard says otherwise (``defaults.failure_outcomes``):
