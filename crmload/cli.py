@@ -313,6 +313,18 @@ def build_parser() -> argparse.ArgumentParser:
     va = sub.add_parser("validate", help="check scenario and thresholds files")
     va.add_argument("files", nargs="*", type=Path)
 
+    ad = sub.add_parser("adapter", help="write or check a target adapter for another CRM")
+    ad_sub = ad.add_subparsers(dest="adapter_command", required=True)
+    new = ad_sub.add_parser("new", help="write the skeleton of an adapter: NAME.py in --dir")
+    new.add_argument("name", help="the module's name (a Python identifier), e.g. mycrm")
+    new.add_argument("--dir", type=Path, default=Path("."), help="where NAME.py goes (default: here)")
+    chk = ad_sub.add_parser("check", help="call each operation the adapter declares once; show what answered")
+    chk.add_argument("--target", required=True, help="the CRM's base URL")
+    chk.add_argument("--adapter", required=True, help="module:Class")
+    chk.add_argument("--testdata", type=Path, required=True, help="test-data JSON (users, record ids)")
+    chk.add_argument("--allow-remote", action="store_true", help="allow a target off the loopback range")
+    chk.add_argument("--json", action="store_true", help="print the rows as JSON")
+
     demo = sub.add_parser("demo-crm", help="serve the embedded reference CRM")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
@@ -687,7 +699,29 @@ def cmd_demo_crm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adapter(args: argparse.Namespace) -> int:
+    if args.adapter_command == "new":
+        from crmload.adapter_tools import write_skeleton
+
+        path = write_skeleton(args.name, args.dir)
+        print(f"wrote {path}: fill in login and the operations your CRM has, then")
+        print(f"  crmload adapter check --target URL --adapter {args.name}:{_class_name(args.name)} --testdata FILE")
+        return 0
+    from crmload.adapter_tools import check_adapter_on_target, format_check
+
+    answer = check_adapter_on_target(args.adapter, args.target, args.testdata, args.allow_remote)
+    print(json.dumps(answer["rows"], indent=1) if args.json else format_check(answer))
+    return 0
+
+
+def _class_name(module: str) -> str:
+    from crmload.adapter_tools import class_name
+
+    return class_name(module)
+
+
 COMMANDS = {
+    "adapter": cmd_adapter,
     "run": cmd_run,
     "compare": cmd_compare,
     "baseline": cmd_baseline,

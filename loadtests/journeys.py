@@ -80,7 +80,7 @@ class CrmUser(FastHttpUser):
         self.identity = self.data.next_identity(self.role)
         self.context_: dict[str, Any] = {"persona": self.persona, "journey": "login"}
         self.adapter: CrmAdapter = rt.adapter_class(self.client, self.context_)
-        self.adapter.sign_in(self.identity.username, self.identity.password)
+        self.adapter.sign_in(self.identity.username, self.identity.password, self.identity.token)
         self.setup()
 
     def setup(self) -> None:
@@ -146,7 +146,9 @@ class CrmUser(FastHttpUser):
 
     def iterate(self) -> None:
         """One iteration: a journey picked by weight (closed model: back to back, with pacing)."""
-        if not self.adapter.signed_in and not self.adapter.sign_in(self.identity.username, self.identity.password):
+        if not self.adapter.signed_in and not self.adapter.sign_in(
+            self.identity.username, self.identity.password, self.identity.token
+        ):
             gevent.sleep(1.0)
             return
         if self.rng.random() < self.option("probe_share"):
@@ -482,7 +484,7 @@ class IntegrationUser(CrmUser):
             return
         _intended, lag_ms = slot
         if not self.adapter.signed_in:
-            self.adapter.sign_in(self.identity.username, self.identity.password)
+            self.adapter.sign_in(self.identity.username, self.identity.password, self.identity.token)
         name = self.pick_journey()
         rt.capture.open_iteration(+1)  # an active user from here to the iteration's end
         try:

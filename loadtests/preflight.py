@@ -33,7 +33,7 @@ from crmload.loadtests.runtime import load_adapter
 from crmload.loadtests.testdata import check_testdata
 
 
-class _Target:
+class TargetSessions:
     """Sessions on one target through one adapter, with what the CRM answered each request."""
 
     def __init__(self, adapter_spec: str, target: str, testdata_path: str) -> None:
@@ -67,14 +67,16 @@ class _Target:
     def login(self, adapter: CrmAdapter, user: dict[str, Any]) -> bool:
         self.seen.clear()
         try:
-            return bool(adapter.sign_in(str(user["username"]), password_of(str(user["password"]))))
+            password = password_of(str(user["password"])) if user.get("password") else ""
+            token = password_of(str(user["token"])) if user.get("token") else None
+            return bool(adapter.sign_in(str(user["username"]), password, token))
         except Exception as exc:  # an adapter's own error is reported, not raised
             self.seen[:] = [(0, f"{type(exc).__name__}: {exc}")]
             return False
 
 
 def login_each_role(adapter_spec: str, target: str, testdata_path: str, roles: list[str]) -> dict[str, Any]:
-    t = _Target(adapter_spec, target, testdata_path)
+    t = TargetSessions(adapter_spec, target, testdata_path)
     try:
         problem = t.session("preflight").check_target()
     except Exception as exc:  # an adapter's own error is reported, not raised
@@ -99,7 +101,7 @@ def login_each_role(adapter_spec: str, target: str, testdata_path: str, roles: l
 
 def read_back(adapter_spec: str, target: str, testdata_path: str, run_dir: str) -> dict[str, Any]:
     """The lost-write audit through the adapter; ``audit.json`` is written, or its reason returned."""
-    t = _Target(adapter_spec, target, testdata_path)
+    t = TargetSessions(adapter_spec, target, testdata_path)
     cls = t.adapter_class
     if getattr(cls.read_back, "__qualname__", "") == CrmAdapter.read_back.__qualname__:
         return {"reason": f"the adapter {adapter_spec} cannot read records back (it has no read_back)"}

@@ -47,6 +47,7 @@ ADAPTER_HOOKS: frozenset[str] = frozenset(
         "check_failed",
         "check_target",
         "login",
+        "login_with_token",
         "on_session_lost",
         "probe",
         "probe_verdict",

@@ -5,7 +5,7 @@ CRM you write it yourself (see README, "Testing your own CRM"). Keys:
 
 | key | meaning |
 |---|---|
-| ``users`` | ``[{"username", "password", "role", "id"}]``; passwords may be ``"env:VAR"`` to read ``$VAR`` |
+| ``users`` | ``[{"username", "password" or "token", "role", "id"}]``; either may be ``"env:VAR"`` to read ``$VAR`` |
 | ``accounts_by_owner`` | ``{username: [account id, ...]}`` for sales reps |
 | ``search_keys_by_owner`` | ``{username: [[name prefix, phone, email], ...]}`` |
 | ``opportunities_by_owner`` | ``{username: [opportunity id, ...]}`` |
@@ -33,10 +33,11 @@ from crmload.core.yamlio import field_name
 @dataclass(frozen=True)
 class Identity:
     username: str
-    password: str
+    password: str  # "" when the user signs in with a token
     role: str
     user_id: int | None
     slot: int  # this virtual user's index among all users of its persona in this process
+    token: str | None = None  # a token instead of a password (TestUser.token)
 
 
 class TestData:
@@ -57,8 +58,9 @@ class TestData:
             raise LookupError(f"test data has no user with role {role!r}")
         slot = next(self._counters.setdefault(role, itertools.count()))
         u = pool[(slot + self.offset) % len(pool)]
-        password = password_of(str(u["password"]))
-        return Identity(u["username"], password, role, u.get("id"), slot + self.offset * 1000)
+        password = password_of(str(u["password"])) if u.get("password") else ""
+        token = password_of(str(u["token"])) if u.get("token") else None
+        return Identity(u["username"], password, role, u.get("id"), slot + self.offset * 1000, token)
 
     def items(self, key: str) -> list[Any]:
         value = self.raw.get(key) or []

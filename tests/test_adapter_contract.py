@@ -198,3 +198,72 @@ def test_a_probe_is_read_as_denied_granted_or_unclear_and_recorded_so() -> None:
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert [a["denied"] for a in out["answers"]] == [True, True, False, None, None]
     assert out["seen"] == [["denied", True], ["denied", True], ["granted", True], ["unclear", True], ["unclear", True]]
+
+
+def test_adapter_new_writes_a_skeleton_that_loads_and_check_calls_every_operation_once(tmp_path: Path) -> None:
+    new = subprocess.run([sys.executable, "-m", "crmload.cli", "adapter", "new", "mycrm", "--dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert new.returncode == 0 and (tmp_path / "mycrm.py").exists(), new.stderr
+    again = subprocess.run([sys.executable, "-m", "crmload.cli", "adapter", "new", "mycrm", "--dir", str(tmp_path)],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert again.returncode == 2 and "exists" in again.stderr  # nothing overwritten
+    loads = subprocess.run(
+        [sys.executable, "-c", "from crmload.loadtests.runtime import load_adapter as l; "
+         "print(sorted(l('mycrm:Mycrm').supported_operations()))"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    assert loads.returncode == 0 and "['customer.search', 'customer.view']" in loads.stdout, loads.stderr
+    with EmbeddedCRM(size="tiny") as crm:
+        done = subprocess.run(
+            [sys.executable, "-m", "crmload.cli", "adapter", "check", "--target", crm.base_url, "--adapter",
+             "crmload.loadtests.adapters.reference:ReferenceCRM", "--testdata", str(crm.manifest_path), "--json"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        served = dict(crm.state.served)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert len(rows) == 32 and all(r["result"] == "ok" and r["requests"] == 1 for r in rows), rows
+    assert all(served.get(r["operation"], 0) >= 1 for r in rows)  # each one reached the CRM
+
+
+def test_users_with_tokens_sign_in_with_them_and_a_bad_token_fails_the_preflight(tmp_path: Path) -> None:
+    """Credentials as tokens: a user the test data gives a token (here one the CRM issued) signs in with it,
+    never with a password; a token the CRM refuses exits 2 before any load, naming the role."""
+    import os
+
+    import httpx
+
+    scenario = tmp_path / "tokens.yaml"
+    scenario.write_text(
+        "name: tokens\nsize: tiny\npersonas:\n  sales: {weight: 1, think_time: [0.05s, 0.1s]}\n"
+        "stages:\n  - {name: hold, users: 2, spawn_rate: 2, duration: 5s}\njudge: [SEC-SESS-01]\n"
+    )
+    with EmbeddedCRM(size="tiny") as crm:
+        data = json.loads(crm.manifest_path.read_text())
+        env = dict(os.environ)
+        for i, user in enumerate(u for u in data["users"] if u["role"] == "sales"):
+            said = httpx.post(f"{crm.base_url}/api/auth/login", json={"username": user["username"],
+                                                                        "password": user.pop("password")})  # fmt: skip
+            env[f"CRM_TOKEN_{i}"] = said.json()["token"]
+            user["token"] = f"env:CRM_TOKEN_{i}"
+        good = tmp_path / "tokens.json"
+        good.write_text(json.dumps(data))
+        served_before = crm.state.served.get("auth.login", 0)
+
+        def run(path: Path, results: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "crmload.cli", "run", str(scenario), "--target", crm.base_url,
+                 "--testdata", str(path), "--results", str(tmp_path / results), "--quiet"],
+                capture_output=True, text=True, timeout=120, env=env,
+            )  # fmt: skip
+
+        done = run(good, "good")
+        logins = crm.state.served.get("auth.login", 0) - served_before
+        for i in range(len([u for u in data["users"] if u.get("token")])):
+            env[f"CRM_TOKEN_{i}"] = "not-a-token"
+        refused = run(good, "bad")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert logins == 1  # no sales user exchanged a password: the one login is the audit's admin, after the load
+    assert refused.returncode == 2 and "sales (" in refused.stderr and "could not log in" in refused.stderr
+    assert not (tmp_path / "bad").exists()

@@ -90,3 +90,17 @@ def test_what_each_journey_needs_of_an_adapter_is_what_its_steps_call() -> None:
     assert journey_coverage("integration.order_sync", frozenset({"webform.submit"})) == ("not", ("order.sync",))
     how, lacks = journey_coverage("sales.customer_call", frozenset({"customer.search", "customer.view"}))
     assert how == "partly" and "opportunity.list" in lacks and "customer.view" not in lacks
+
+
+def test_the_published_signatures_are_the_reference_adapters() -> None:
+    """``crmload adapter new`` writes each operation's signature from one table: the reference adapter's."""
+    from crmload.adapter_tools import SIGNATURES
+
+    tree = ast.parse((LOADTESTS / "adapters" / "reference.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ReferenceCRM")
+    methods = {f.name: f for f in cls.body if isinstance(f, ast.FunctionDef)}
+    assert set(SIGNATURES) == set(canonical.OPERATION_NAMES) - {"auth.login"}
+    for op, published in SIGNATURES.items():
+        args = methods[canonical.OPERATIONS[op].method_name].args
+        names = [a.arg for a in args.args[1:]]
+        assert re.findall(r"(\w+):", published) == names, op

@@ -49,9 +49,35 @@ def _clause(run: Finished, clause_id: str) -> dict:  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Finished]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tryton.Tryton]:
     with tryton.running(tmp_path_factory.mktemp("tryton")) as target:
-        yield _run(target, SMOKE, tmp_path_factory.mktemp("tryton-smoke"))
+        yield target
+
+
+@pytest.fixture(scope="module")
+def smoke(served: tryton.Tryton, tmp_path_factory: pytest.TempPathFactory) -> Finished:
+    return _run(served, SMOKE, tmp_path_factory.mktemp("tryton-smoke"))
+
+
+def test_adapter_check_on_tryton_calls_what_it_declares_and_names_what_it_lacks(
+    served: tryton.Tryton,
+    smoke: Finished,
+    declared: dict,  # type: ignore[type-arg]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "adapter", "check", "--target", served.url, "--adapter", ADAPTER,
+         "--testdata", str(served.testdata), "--json"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {r["operation"]: r for r in json.loads(done.stdout)}
+    for op in declared["supported"]:
+        if op == "opportunity.view":  # Tryton's opportunities have no stage: said, not faked
+            assert rows[op]["result"] == "answered without stage (the journeys read it)", rows[op]
+        else:
+            assert rows[op]["result"] == "ok", rows[op]
+    assert rows["ticket.view"]["result"].startswith("not declared: not in Tryton's")
+    assert rows["lead.convert"]["requests"] == 4  # read the lead, create its party, set it, press the button
 
 
 def test_smoke_on_tryton_passes_with_every_clause_decided(smoke: Finished, declared: dict) -> None:  # type: ignore[type-arg]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def _record_id(value: Any) -> Any:
@@ -26,19 +26,28 @@ def password_of(text: str) -> str:
 
 
 class TestUser(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """One test user: a password, or a token (an API key, a personal access token) for a CRM whose
+    users sign in with one; either may be ``"env:VAR"``."""
 
+    model_config = ConfigDict(extra="allow")
     username: str = Field(min_length=1)
-    password: str = Field(min_length=1, description='the password, or "env:VAR" to read $VAR')
+    password: str | None = Field(None, min_length=1, description='the password, or "env:VAR" to read $VAR')
+    token: str | None = Field(None, min_length=1, description='a token instead of a password, or "env:VAR"')
     role: str = Field(min_length=1)
     id: RecordId | None = None
 
-    @field_validator("password")
+    @field_validator("password", "token")
     @classmethod
-    def _env_set(cls, v: str) -> str:
-        if v.startswith("env:") and not password_of(v):
-            raise ValueError(f"the password is read from ${v[4:]}, which is not set (or empty) here")
+    def _env_set(cls, v: str | None) -> str | None:
+        if v is not None and v.startswith("env:") and not password_of(v):
+            raise ValueError(f"the secret is read from ${v[4:]}, which is not set (or empty) here")
         return v
+
+    @model_validator(mode="after")
+    def _a_secret(self) -> TestUser:
+        if self.password is None and self.token is None:
+            raise ValueError(f'{self.username}: give a password or a token (either may be "env:VAR")')
+        return self
 
 
 class TestDataFile(BaseModel):

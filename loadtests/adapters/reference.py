@@ -19,6 +19,12 @@ class ReferenceCRM(CrmAdapter):
         self.client.auth_header = f"Bearer {r['token']}"
         return True
 
+    def login_with_token(self, username: str, token: str) -> bool:
+        """A user with a token (one the CRM issued before): checked with one search every role may make,
+        named ``auth.login`` (it is this user's sign-in), so that a bad token fails the preflight."""
+        self.client.auth_header = f"Bearer {token}"
+        return self.call("auth.login", "GET", "/api/customers/search", params={"q": "a", "by": "name"}) is not None
+
     def check_target(self) -> str | None:
         r = self.client.get("/health", name="preflight.health")
         try:

@@ -1,0 +1,160 @@
+"""``crmload adapter new`` and ``crmload adapter check``: a skeleton to start an adapter from, and each
+declared operation called once against the target (in a child process, through the adapter)."""
+
+from __future__ import annotations
+
+import keyword
+from pathlib import Path
+from typing import Any
+
+from crmload.core.errors import CrmloadError, TargetError
+from crmload.core.operations import OPERATIONS
+from crmload.loadtests.settings import check_adapter
+from crmload.loadtests.testdata import check_testdata
+from crmload.safety import check_target_allowed, redact
+
+# the signature of each operation's method, as the journeys call it (crmload/loadtests/journeys.py)
+SIGNATURES: dict[str, str] = {
+    "customer.search": 'q: str, by: str = "name"',
+    "customer.view": "account_id: Any",
+    "customer.create": "record: dict[str, Any]",
+    "customer.update": "account_id: Any, patch: dict[str, Any]",
+    "contact.create": "record: dict[str, Any]",
+    "lead.create": "record: dict[str, Any]",
+    "lead.convert": "lead_id: Any",
+    "opportunity.list": "page: int = 1, page_size: int = 25",
+    "opportunity.view": "opp_id: Any",
+    "opportunity.create": "record: dict[str, Any]",
+    "opportunity.update_stage": "opp_id: Any, stage: str",
+    "activity.log": "account_id: Any, kind: str, subject: str",
+    "ticket.queue": 'status: str = "open", page: int = 1',
+    "ticket.create": 'account_id: Any, subject: str, priority: str = "normal"',
+    "ticket.view": "ticket_id: Any",
+    "ticket.comment": "ticket_id: Any, body: str",
+    "ticket.assign": "ticket_id: Any, assignee_id: Any",
+    "ticket.resolve": "ticket_id: Any",
+    "service.history": "account_id: Any",
+    "kb.search": "q: str",
+    "survey.submit": 'ticket_id: Any, score: int, comment: str = ""',
+    "segment.preview": "filter_: dict[str, Any]",
+    "campaign.create": 'name: str, filter_: dict[str, Any], channel: str = "email"',
+    "campaign.launch": "campaign_id: Any",
+    "campaign.report": "campaign_id: Any",
+    "import.bulk": "csv_text: str",
+    "export.bulk": 'entity: str = "contacts", limit: int = 10_000',
+    "report.pipeline": "",
+    "report.service": "",
+    "report.campaign": "",
+    "order.sync": "orders: list[dict[str, Any]]",
+    "webform.submit": "record: dict[str, Any]",
+}
+
+
+def class_name(module: str) -> str:
+    return "".join(part.capitalize() for part in module.split("_")) or "MyCrm"
+
+
+def skeleton(module: str) -> str:
+    """The source of a new adapter: login, the preflight and audit hooks, two operations written out and
+    every other one listed with its signature and what the journeys read from its answer."""
+    cls = class_name(module)
+    listed = []
+    for op in OPERATIONS.values():
+        if op.name in ("auth.login", "customer.search", "customer.view"):
+            continue
+        reads = f"  # the journeys read {', '.join(op.reads)}" if op.reads else ""
+        listed.append(
+            f"    # def {op.method_name}(self, {SIGNATURES[op.name]}) -> Answer:{reads}".replace("(self, )", "(self)")
+        )
+    others = "\n".join(listed)
+    return f'''"""Target adapter for <your CRM>: crmload's canonical operations on its API.
+
+Check it against a test instance, then run a scenario through it:
+
+    crmload adapter check --target URL --adapter {module}:{cls} --testdata testdata.json
+    crmload run smoke --target URL --adapter {module}:{cls} --testdata testdata.json
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from crmload.core.operations import AccessRule  # noqa: F401  (for access_rules)
+from crmload.loadtests.adapter import Answer, CrmAdapter
+
+
+class {cls}(CrmAdapter):
+    name = "{module}"
+    # what the CRM promises to refuse whom (SEC-AC-01 probes these and nothing else), with where it says so;
+    # until you declare them, the reference CRM's matrix applies (its rules on operations you have)
+    # access_rules: ClassVar[tuple[AccessRule, ...]] = (
+    #     AccessRule("service", "opportunity.view", "any", "<the CRM's documentation: service has no deals>"),
+    # )
+    # what the CRM does not have, and why (reported before the load; never faked)
+    lacks: ClassVar[dict[str, str]] = {{}}
+
+    def login(self, username: str, password: str) -> bool:
+        answer = self.call("auth.login", "POST", "/api/login", json={{"username": username, "password": password}})
+        if not isinstance(answer, dict):
+            return False
+        self.client.auth_header = f"Bearer {{answer['token']}}"
+        return True
+
+    def check_target(self) -> str | None:
+        """Is this the CRM the adapter speaks to? None when it is (called before any login)."""
+        return None
+
+    # def read_back(self, entity: str, ids: list[Any]) -> dict[Any, dict[str, Any]] | None:
+    #     """The stored records for the lost-write audit (DATA-01): {{id: {{field: value}}}} (the entities and
+    #     fields of writes.csv); None when the read failed. Without it DATA-01 stays INCONCLUSIVE."""
+
+    def customer_search(self, q: str, by: str = "name") -> Answer:
+        found = self.call("customer.search", "GET", "/api/accounts", params={{by: q}})
+        return {{"results": found}} if isinstance(found, list) else None  # the journeys read results[].id
+
+    def customer_view(self, account_id: Any) -> Answer:
+        return self.call("customer.view", "GET", f"/api/accounts/{{account_id}}")
+
+    # The other operations, each a method of this name (leave out those your CRM has not):
+{others}
+'''
+
+
+def write_skeleton(module: str, folder: Path) -> Path:
+    if not module.isidentifier() or keyword.iskeyword(module):
+        raise CrmloadError(f"{module!r}: not a module name — fix: give a Python identifier, e.g. mycrm")
+    path = folder / f"{module}.py"
+    if path.exists():
+        raise CrmloadError(f"{path} exists — fix: give another name or --dir (nothing was overwritten)")
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(skeleton(module))
+    return path
+
+
+def check_adapter_on_target(adapter: str, target: str, testdata: Path, allow_remote: bool) -> dict[str, Any]:
+    """Each operation the adapter declares, called once (``crmload.loadtests.check`` in a child)."""
+    from crmload.runner import _through_adapter, preflight_reach
+
+    base_url = target.rstrip("/")
+    check_target_allowed(base_url, allow_remote)
+    check_adapter(adapter)
+    check_testdata(testdata)
+    preflight_reach(base_url)
+    answer = _through_adapter("check", adapter, base_url, [str(testdata)], 300.0, module="crmload.loadtests.check")
+    if "target" in answer:
+        raise TargetError(f"{redact(base_url)} {answer['target']}")
+    return answer
+
+
+def format_check(answer: dict[str, Any]) -> str:
+    rows = answer["rows"]
+    called = [r for r in rows if "ms" in r]
+    ok = sum(r["result"] == "ok" for r in rows)
+    out = [f"{answer['adapter']}: {answer['supported']} operations declared, {len(called)} called, {ok} answered as "
+           "the journeys need"]  # fmt: skip
+    width = max(len(r["operation"]) for r in rows)
+    for r in rows:
+        timing = f"{r['status']:>3}  {r['ms']:>7.1f} ms  {r['requests']} req" if "ms" in r else " " * 25
+        line = f"  {r['operation']:<{width}}  {r['role']:<11}  {timing}  {r['result']}"
+        out.append(line + (f"  {r['shape']}" if r.get("shape") else ""))
+    return "\n".join(out)
