@@ -353,15 +353,51 @@ class Judge:
                 else ("no recorded sample is missing")
             )
             trust.warnings.append(f"{cap.write_error}: the run was stopped; {unwritten}; what was kept is judged")
-        skipped_ops = self.run.capture.skipped_operations
-        if skipped_ops:
-            skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(skipped_ops.items()))
-            trust.warnings.append(f"operations the adapter does not support were skipped: {skipped}")
-        incomplete = self.run.capture.incomplete_journeys
-        if incomplete:
-            listed = ", ".join(f"{k} ×{v}" for k, v in sorted(incomplete.items()))
-            trust.warnings.append(f"journeys with a skipped step are counted apart, not judged as journeys: {listed}")
+        trust.warnings += self._target_warnings()
         return trust
+
+    def _target_warnings(self) -> list[str]:
+        """What the adapter and the target's platform said: skipped operations and journeys, the platform's
+        usage headers, and its throttle ceiling."""
+        out = []
+        cap = self.run.capture
+        if cap.skipped_operations:
+            skipped = ", ".join(f"{k} ×{v}" for k, v in sorted(cap.skipped_operations.items()))
+            out.append(f"operations the adapter does not support were skipped: {skipped}")
+        if cap.incomplete_journeys:
+            listed = ", ".join(f"{k} ×{v}" for k, v in sorted(cap.incomplete_journeys.items()))
+            out.append(f"journeys with a skipped step are counted apart, not judged as journeys: {listed}")
+        if cap.limit_headers:
+            told = "; ".join(f"{k}: {v}" for k, v in cap.limit_headers.items())
+            out.append(f"the platform's usage at the end of the load, as it told it: {told}")
+        ceiling = self.throttle_ceiling()
+        if ceiling is not None:
+            out.append(
+                f"throttled: {ceiling['throttled']} of {ceiling['requests']} requests were refused as too many "
+                f"(reported apart from failures); while it throttled ({ceiling['seconds']:.0f} s) the platform let "
+                f"{ceiling['accepted_rps']:.1f} requests/s through: its throttle ceiling, not the CRM's capacity"
+            )
+        return out
+
+    def throttle_ceiling(self) -> dict[str, Any] | None:
+        """The rate the platform let through while it throttled: requests not throttled per second, from
+        the first throttled request to the last (None when nothing was throttled, or over under 1 s)."""
+        s = self.p.s
+        requests = self.p.kind.eq(Kind.REQUEST) & ~self.p.probes
+        throttled = requests & s.t("outcome").eq(Outcome.THROTTLED)
+        if not throttled.any():
+            return None
+        ts = s["ts"]
+        t0, t1 = float(ts[throttled].min()), float(ts[throttled].max())
+        if t1 - t0 < 1.0:
+            return None
+        inside = requests & ~throttled & (ts >= t0) & (ts <= t1)
+        return {
+            "throttled": int(throttled.sum()),
+            "requests": int(requests.sum()),
+            "seconds": t1 - t0,
+            "accepted_rps": float(inside.sum()) / (t1 - t0),
+        }
 
     def _generator_saturated(self) -> str | None:
         d = self.t.defaults

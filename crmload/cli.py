@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from crmload import __version__
 from crmload.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, ConfigErrors, CrmloadError
@@ -91,6 +91,11 @@ def _faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
     faults.update(_fault_times(args, prefix))
     if args.grant_forbidden:
         faults["grant_forbidden"] = True
+    if args.crm_limits:
+        from crmload.core.limits import parse_limits
+
+        parse_limits(args.crm_limits, f"{prefix}limits")
+        faults["limits"] = args.crm_limits
     return _validated_faults(faults, prefix, f"crmload {args.command} --help")
 
 
@@ -214,6 +219,12 @@ def _add_fault_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         action="store_true",
         help="turn role checks off (every role may call every operation)",
     )
+    g.add_argument(
+        f"--{prefix}limits",
+        dest="crm_limits",
+        metavar="PRESET[,daily=N][,window=N/Ss][,concurrency=N]",
+        help="emulate a platform's limits, answered as it answers (salesforce, dataverse, hubspot, zoho)",
+    )
 
 
 def _add_compare_options(p: argparse.ArgumentParser) -> None:
@@ -266,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--baseline", metavar="RUN_OR_NAME", help="compare the run with this run or saved baseline")
     run.add_argument(
+        "--limits",
+        metavar="PRESET[,daily=N][,window=N/Ss][,concurrency=N]",
+        help="the target platform's limits: the budget said before the load, its throttle answers counted as "
+        "throttled (default with --crm-limits: the emulated ones)",
+    )
+    run.add_argument(
         "--strict", action="store_true", help="refuse (exit 2) a scenario whose plan leaves a judged clause undecidable"
     )
     _add_compare_options(run)
@@ -292,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="the samples each judged clause will get, against those it needs")
     pl.add_argument("scenario", nargs="?", help="scenario file or name (default: smoke)")
     pl.add_argument("--thresholds", type=Path, help="the standard (default: ./thresholds.yaml, else the shipped one)")
+    pl.add_argument("--limits", metavar="PRESET[,...]", help="also the budget against a platform's limits")
     pl.add_argument("--users", type=int, help="as for crmload run")
     pl.add_argument("--rate-scale", type=float, help="as for crmload run")
     pl.add_argument("--duration", help="as for crmload run")
@@ -453,6 +471,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     faults = _faults_from_args(args)
     if faults and args.target != "embedded":
         raise CrmloadError("--crm-* fault options apply to the embedded reference CRM only")
+    limits = args.limits or args.crm_limits
+    if limits:
+        _print_budget(scenario, limits, sys.stderr)
     _check_plan(scenario, thresholds, args)  # last: after every option is known to be right
     opts = RunOptions(
         scenario_path=path,
@@ -469,6 +490,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         on_worker_loss=args.on_worker_loss,
         failure_outcomes=[str(o) for o in thresholds.defaults.failure_outcomes],
+        limits=limits,
     )
     outcome = execute(opts)
     comparison = None
@@ -529,7 +551,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
         response_s = _measured_response_s(args.like)
     found = plan(scenario, thresholds, response_s)
     print(json.dumps(found.to_dict(), indent=1) if args.json else text(found, everything=args.all))
+    if args.limits:
+        _print_budget(scenario, args.limits, sys.stdout, response_s)
     return 0
+
+
+def _print_budget(scenario: Scenario, spec: str, out: TextIO, response_s: float = 0.0) -> None:
+    """The scenario against a platform's limits (:mod:`crmload.analysis.budget`), one line each."""
+    from crmload.analysis.budget import budget
+    from crmload.core.limits import parse_limits
+
+    for line in budget(scenario, parse_limits(spec), response_s).lines():
+        print(f"BUDGET {line}", file=out)
 
 
 def _measured_response_s(run_dir: Path) -> float:

@@ -78,6 +78,7 @@ class RunOptions:
     quiet: bool = False
     on_worker_loss: str = "continue"
     failure_outcomes: list[str] = field(default_factory=lambda: [str(o) for o in FAILURE_OUTCOME_ORDER])
+    limits: str | None = None  # the target platform's limits (crmload.core.limits): its throttle answers
 
     def __post_init__(self) -> None:
         self.adapter = upgrade_module_name(self.adapter)
@@ -551,6 +552,7 @@ def _run_locust(
         CRMLOAD_ON_WORKER_LOSS=opts.on_worker_loss,
         CRMLOAD_FAILURE_OUTCOMES=",".join(opts.failure_outcomes),
         CRMLOAD_CONDUCTED="1" if opts.scenario.conducted else "0",
+        CRMLOAD_LIMITS=opts.limits or "",
     )
     # the preflight's own requests are not part of the run
     served_before = dict(embedded.state.served) if embedded is not None else {}

@@ -73,6 +73,17 @@ def _answered(crm: CRM, op: Operation, response: Response, start: float) -> Resp
     return response
 
 
+async def _served(crm: CRM, request: Request, user: User, handler: Handler) -> Response:
+    """The handler's answer, under the concurrency limit and its service time when one is set."""
+    sem = crm.faults.semaphore
+    if sem is None:
+        return await handler(crm, request, user)
+    async with sem:
+        if crm.faults.service_time_s:
+            await sleep_at_least(crm.faults.service_time_s)
+        return await handler(crm, request, user)
+
+
 def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
     faults = crm.faults
 
@@ -90,14 +101,18 @@ def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
                 throttled = ApiError(429, f"too many requests for {op.name}; retry after 1 s").response()
                 throttled.headers["retry-after"] = "1"
                 raise _Answer(throttled)
-            sem = faults.semaphore
-            if sem is not None:
-                async with sem:
-                    if faults.service_time_s:
-                        await sleep_at_least(faults.service_time_s)
-                    response = await handler(crm, request, user)
-            else:
-                response = await handler(crm, request, user)
+            gate = faults.gate
+            if gate is not None:  # a platform's limits (--crm-limits): refused as the platform refuses
+                refused = gate.admit(op.name)
+                if refused is not None:
+                    raise _Answer(refused)
+            try:
+                response = await _served(crm, request, user, handler)
+            finally:
+                if gate is not None:
+                    gate.done()
+            if gate is not None:
+                gate.stamp(response)
         except ApiError as exc:
             response = exc.response()
         except _Answer as answer:

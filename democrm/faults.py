@@ -35,6 +35,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crmload.core.limits import parse_limits
+from crmload.democrm.limits import PlatformGate
 from crmload.democrm.operations import OPERATIONS
 
 
@@ -79,6 +81,19 @@ class Faults(BaseModel):
     grant_forbidden: bool = False
     throttle: dict[str, float] = Field(default_factory=dict, description="op -> share of calls answered 429")
     token_ttl_s: float | None = Field(None, gt=0, allow_inf_nan=False, description="tokens live this long")
+    limits: str | None = Field(None, description="emulate a platform's limits: a preset of crmload.core.limits")
+
+    @field_validator("limits")
+    @classmethod
+    def _known_limits(cls, v: str | None) -> str | None:
+        if v is not None:
+            from crmload.core.errors import CrmloadError
+
+            try:
+                parse_limits(v)
+            except CrmloadError as exc:
+                raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return v
 
     @field_validator("latency", "errors", "throttle")
     @classmethod
@@ -107,6 +122,7 @@ class FaultState:
         self._calls = {}
         self._anchor = time.monotonic() if now else None
         self._semaphore = asyncio.Semaphore(faults.concurrency_limit) if faults.concurrency_limit else None
+        self.gate = PlatformGate(parse_limits(faults.limits)) if faults.limits else None
 
     def wait_for_load(self) -> None:
         """The start of the load will be told (:meth:`load_started`): until then, no timed fault

@@ -22,6 +22,7 @@ from locust.contrib.fasthttp import FastHttpSession, FastResponse, ResponseConte
 from crmload.core.operations import REFERENCE_ACCESS_RULES, AccessRule
 from crmload.core.rundir import Outcome
 from crmload.loadtests.capture import AuthLost, CheckFailed, Throttled, UnexpectedStatus
+from crmload.loadtests.settings import platform_limits
 
 MAX_RETRY_AFTER_S = 30.0
 
@@ -138,8 +139,9 @@ class CrmAdapter:
             resp.request_meta["context"]["probe_outcome"] = str(outcome)
             resp.success()  # a probe is never a failure of the load: SEC-AC-01 judges it
             return {"denied": denied, "status": status}
-        if status == 429:
-            resp.failure(Throttled(f"{operation}: 429 Too Many Requests"))
+        if status == 429 or self._platform_throttle(status, resp):
+            said = "429 Too Many Requests" if status == 429 else f"HTTP {status}: {_detail(resp)}"
+            resp.failure(Throttled(f"{operation}: {said}"))
             self._honour_retry_after(resp)
             return None
         if status == 401 and self.signed_in and operation != "auth.login":
@@ -239,6 +241,12 @@ class CrmAdapter:
     def check_failed(self, operation: str, response: FastResponse) -> str | None:
         """Say why a 2xx answer is a failure (e.g. an error page served with 200); None when it is fine."""
         return None
+
+    @staticmethod
+    def _platform_throttle(status: int, resp: FastResponse) -> bool:
+        """The target platform's own "too many" (``--limits``: Salesforce's 403 REQUEST_LIMIT_EXCEEDED)."""
+        limits = platform_limits()
+        return limits is not None and status != 200 and limits.is_throttle(status, resp.content or b"")
 
     @staticmethod
     def _honour_retry_after(resp: FastResponse) -> None:

@@ -58,6 +58,7 @@ from crmload.core.rundir import (
     free_reserve,
     write_json_atomic,
 )
+from crmload.loadtests.settings import platform_limits
 from crmload.loadtests.stopwatch import StopWatch
 
 STREAMS = {
@@ -178,6 +179,16 @@ _DIGITS = re.compile(r"(?<!\d)(?<!HTTP )\d+")  # digits as N, but for the status
 JOURNEY_KEY = "journey "
 
 
+def _latest(seen: Iterable[dict[str, list[Any]]]) -> dict[str, str]:
+    """Each usage header's latest value over the generators."""
+    out: dict[str, list[Any]] = {}
+    for headers in seen:
+        for name, (ts, value) in headers.items():
+            if name not in out or ts > out[name][0]:
+                out[name] = [ts, value]
+    return {name: str(v[1]) for name, v in sorted(out.items())}
+
+
 class _Reasons:
     """Failure reasons counted by (operation, status, outcome, reason with digits as N)."""
 
@@ -236,6 +247,10 @@ class Capture:
         self._writes: list[WriteRow] = []
         self.skipped: Counter[str] = Counter()
         self.dropped: Counter[int] = Counter()
+        limits = platform_limits()
+        self._limit_headers = tuple(h.lower() for h in limits.headers) if limits is not None else ()
+        self.limit_headers: dict[str, list[Any]] = {}  # header -> [when, the latest value]
+        self._limit_headers_by_worker: dict[str, dict[str, list[Any]]] = {}
         self.total_users = 0
         self.open_active = 0  # open-model users inside an iteration, in this process
         self._open_active_by_worker: dict[str, int] = {}
@@ -401,6 +416,8 @@ class Capture:
         elif "probe_outcome" in ctx:  # the adapter's reading of a probe's answer (never a failure)
             outcome = Outcome(ctx["probe_outcome"])
         headers = getattr(response, "headers", None)
+        if headers and self._limit_headers:
+            self._usage(headers)
         stage, users = self._context_now()
         self._rows.append(
             SampleRow(
@@ -470,6 +487,13 @@ class Capture:
             )
         )
         self.dropped[self._stage_of()] += 1
+
+    def _usage(self, headers: Any) -> None:
+        """The platform's usage headers of this answer (``--limits``): the latest of each is kept."""
+        for name in self._limit_headers:
+            value = headers.get(name)
+            if value:
+                self.limit_headers[name] = [time.time(), str(value[0] if isinstance(value, list) else value)]
 
     def skip(self, operation: str) -> None:
         self.skipped[operation] += 1
@@ -556,6 +580,7 @@ class Capture:
                 "final": final,
                 "skipped": dict(self.skipped),
                 "reasons": self.reasons.to_list(),
+                "limit_headers": self.limit_headers,
                 "dropped": {str(k): v for k, v in self.dropped.items()},
                 "open_active": self.open_active,
             }
@@ -616,6 +641,7 @@ class Capture:
         )
         self._skipped_all = sum((s for s, _ in self._per_worker_counters.values()), Counter())
         self._reasons_by_worker[worker] = data.get("reasons", [])
+        self._limit_headers_by_worker[worker] = data.get("limit_headers", {})
         self._dropped_all = sum((d for _, d in self._per_worker_counters.values()), Counter())
 
     def _on_test_stop(self, environment: Environment, **_kw: Any) -> None:
@@ -673,6 +699,7 @@ class Capture:
             write_error=self.write_error,
             unwritten_rows=self._unopened_rows + (self._files["rows"].unwritten_rows if self._files else 0),
             failure_reasons=_Reasons.merged([self.reasons.to_list(), *self._reasons_by_worker.values()]),
+            limit_headers=_latest([self.limit_headers, *self._limit_headers_by_worker.values()]),
             stopped_by=self.watch.tripped if self.watch is not None else None,
             written_at=time.time(),
         )

@@ -9,6 +9,7 @@
 | ``CRMLOAD_ADAPTER`` | target adapter, ``module:Class`` | ``crmload.loadtests.adapters.reference:ReferenceCRM`` |
 | ``CRMLOAD_FAILURE_OUTCOMES`` | outcomes that count as failures, comma-separated | the default set |
 | ``CRMLOAD_CONDUCTED`` | ``1``: a conductor ends held stages and search steps | unset: they run their longest |
+| ``CRMLOAD_LIMITS`` | the target platform's limits (``crmload.core.limits``): throttle answers, usage headers | unset |
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from crmload.core.errors import ConfigError
+from crmload.core.limits import Limits, parse_limits
 from crmload.core.resources import scenario_path as find_scenario
 from crmload.core.rundir import Outcome, failure_outcomes, upgrade_module_name
 from crmload.core.scenario import Scenario, load_scenario
@@ -139,6 +141,13 @@ def _check_methods(tree: ast.Module, class_name: str, origin: Path) -> None:
                         msg, _, fix = problem.partition(" — fix: ")
                         raise ConfigError(origin, item.lineno, item.col_offset + 1, f"{class_name}.{item.name}",
                                           msg.split(": ", 1)[1], fix)  # fmt: skip
+
+
+@cache
+def platform_limits() -> Limits | None:
+    """The target platform's limits this run was told (``CRMLOAD_LIMITS``, from ``--limits``)."""
+    spec = os.environ.get("CRMLOAD_LIMITS")
+    return parse_limits(spec) if spec else None
 
 
 @dataclass(frozen=True)

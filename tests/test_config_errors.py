@@ -281,7 +281,7 @@ def test_command_line_values_beyond_the_bounds_are_refused_naming_the_option(
 
 TESTDATA = {  # file -> (line, field, words): test data for a CRM of one's own (README, "Testing your own CRM")
     "a_list.json": (1, None, "must be a JSON object, not a list"),
-    "no_password.json": (None, "users[0].password", "Field required"),
+    "no_password.json": (None, "users[0]", "password or token: required for 'alice'"),
     "no_username.json": (None, "users[1].username", "Field required"),
     "empty_password.json": (None, "users[0].password", "at least 1 character"),
     "users_a_string.json": (None, "users", "valid list"),
@@ -362,7 +362,7 @@ def test_bad_testdata_is_refused_before_any_load(tmp_path: Path) -> None:
          str(CORPUS / "testdata" / "no_password.json"), "--results", str(tmp_path / "r")],
         capture_output=True, text=True, cwd=tmp_path, timeout=60,
     )  # fmt: skip
-    assert done.returncode == 2 and "users[0].password: Field required" in done.stderr, done.stderr
+    assert done.returncode == 2 and "users[0]: password or token: required" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "r").exists()
 
 

@@ -224,6 +224,8 @@ class CaptureSummary(_Record):
     skipped_operations: dict[str, int] = Field(default_factory=dict)
     # journeys with a skipped step, by name: counted, not recorded as journeys
     incomplete_journeys: dict[str, int] = Field(default_factory=dict)
+    # the target platform's usage headers (--limits), the latest value of each
+    limit_headers: dict[str, str] = Field(default_factory=dict)
     dropped_by_stage: dict[str, int] = Field(default_factory=dict)
     workers_missing_final: list[str] = Field(default_factory=list)
     lost_workers: dict[str, LostWorker] = Field(default_factory=dict)

@@ -46,7 +46,7 @@ class TestUser(BaseModel):
     @model_validator(mode="after")
     def _a_secret(self) -> TestUser:
         if self.password is None and self.token is None:
-            raise ValueError(f'{self.username}: give a password or a token (either may be "env:VAR")')
+            raise ValueError(f'password or token: required for {self.username!r} (either may be "env:VAR")')
         return self
 
 
