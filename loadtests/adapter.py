@@ -100,6 +100,8 @@ class CrmAdapter:
         # signed in: the last login succeeded and no 401 has come since
         self.signed_in = False
         self._credentials: tuple[str, str, str | None] | None = None
+        # the last call's response: status_code, headers (a redirect's Location), content
+        self.last_response: FastResponse | None = None
 
     # -- the one path every request takes --------------------------------------------------------
     def call(
@@ -118,11 +120,14 @@ class CrmAdapter:
         and is recorded as ``ok`` with ``denied=True`` in the returned dict; any 2xx is returned as
         ``{"denied": False}`` so the probe can report a breach.
         """
+        if expect_denied or self._probing:  # a probe's redirect is its answer (to a login page: a denial)
+            kwargs.setdefault("allow_redirects", False)
         # Locust copies the context into each request's event: no copy is needed here
         with self.client.request(
             method, path, name=operation, context=self.context, catch_response=True, **kwargs
         ) as resp:
             answer = self._judge(operation, resp, expect, expect_denied or self._probing)
+        self.last_response = resp  # its status, headers (a redirect's Location) and body, for the adapter
         if answer is _SESSION_LOST:
             self.on_session_lost()
             return None
