@@ -120,12 +120,13 @@ class CrmAdapter:
         and is recorded as ``ok`` with ``denied=True`` in the returned dict; any 2xx is returned as
         ``{"denied": False}`` so the probe can report a breach.
         """
+        context = self.context
         if expect_denied or self._probing:  # a probe's redirect is its answer (to a login page: a denial)
             kwargs.setdefault("allow_redirects", False)
-        # Locust copies the context into each request's event: no copy is needed here
-        with self.client.request(
-            method, path, name=operation, context=self.context, catch_response=True, **kwargs
-        ) as resp:
+            # its reading goes into this request's context alone (a client without a user shares the dict)
+            context = dict(context)
+        # Locust copies the context into each request's event when the client has a user
+        with self.client.request(method, path, name=operation, context=context, catch_response=True, **kwargs) as resp:
             answer = self._judge(operation, resp, expect, expect_denied or self._probing)
         self.last_response = resp  # its status, headers (a redirect's Location) and body, for the adapter
         if answer is _SESSION_LOST:

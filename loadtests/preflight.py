@@ -113,17 +113,22 @@ def read_back(adapter_spec: str, target: str, testdata_path: str, run_dir: str) 
     if not t.login(adapter, user):
         return {"reason": f"{role} ({user['username']}) could not log in to read records back: {t.why('refused')}"}
 
+    raised: list[str] = []  # an adapter's own error: the audit's reason, not a traceback
+
     def read(entity: str, ids: list[int]) -> dict[int, dict[str, Any]] | None:
         t.seen.clear()
         try:
             return adapter.read_back(entity, ids)
         except NotSupported:
             return None
+        except Exception as exc:
+            raised.append(f"the adapter raised {type(exc).__name__}: {exc}")
+            return None
 
     try:
         audit = run_audit(Path(run_dir), read, batch=max(1, int(cls.readback_batch)))
     except ReadBackFailed as exc:
-        return {"reason": f"{exc}: {t.why('the adapter read nothing')}"}
+        return {"reason": f"{exc}: {raised[-1] if raised else t.why('the adapter read nothing')}"}
     return {"checked": audit["checked"], "breaches": audit["breaches"]}
 
 

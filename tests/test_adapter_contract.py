@@ -269,3 +269,25 @@ def test_users_with_tokens_sign_in_with_them_and_a_bad_token_fails_the_preflight
     assert logins == 1  # no sales user exchanged a password: the one login is the audit's admin, after the load
     assert refused.returncode == 2 and "sales (" in refused.stderr and "could not log in" in refused.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_an_adapter_whose_read_back_raises_leaves_data_01_undecided_with_its_words(tmp_path: Path) -> None:
+    (tmp_path / "mycrm.py").write_text(
+        "from crmload.loadtests.adapters.reference import ReferenceCRM\n\n\n"
+        "class Broken(ReferenceCRM):\n    name = 'broken'\n\n"
+        "    def read_back(self, entity, ids):\n        raise RuntimeError('no such table')\n"
+    )
+    scenario = tmp_path / "writes.yaml"
+    scenario.write_text(
+        "name: broken-read-back\nsize: tiny\npersonas:\n  sales: {weight: 1, think_time: [0.02s, 0.05s]}\n"
+        "stages:\n  - {name: hold, users: 2, spawn_rate: 2, duration: 5s}\njudge: [DATA-01]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "run", str(scenario), "--adapter", "mycrm:Broken",
+         "--results", str(tmp_path / "r"), "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    run_dir = next((tmp_path / "r").iterdir())
+    audit = json.loads((run_dir / "audit.json").read_text())
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert audit["checked"] == 0 and "the adapter raised RuntimeError: no such table" in audit["reason"], audit
