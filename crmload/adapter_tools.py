@@ -132,7 +132,7 @@ def write_skeleton(module: str, folder: Path) -> Path:
 
 
 def check_adapter_on_target(adapter: str, target: str, testdata: Path, allow_remote: bool) -> dict[str, Any]:
-    """Each operation the adapter declares, called once (``crmload.loadtests.check`` in a child)."""
+    """Each operation the adapter declares, called once (:mod:`crmload.loadtests.check`, in a child)."""
     from crmload.runner import _through_adapter, preflight_reach
 
     base_url = target.rstrip("/")
@@ -140,7 +140,7 @@ def check_adapter_on_target(adapter: str, target: str, testdata: Path, allow_rem
     check_adapter(adapter)
     check_testdata(testdata)
     preflight_reach(base_url)
-    answer = _through_adapter("check", adapter, base_url, [str(testdata)], 300.0, module="crmload.loadtests.check")
+    answer = _through_adapter("check", adapter, base_url, [str(testdata)], 300.0)
     if "target" in answer:
         raise TargetError(f"{redact(base_url)} {answer['target']}")
     return answer

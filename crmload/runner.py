@@ -119,16 +119,12 @@ def preflight_reach(base_url: str) -> None:
         raise TargetError(f"{redact(base_url)} accepts connections but does not answer HTTP: {exc}") from None
 
 
-def _through_adapter(
-    what: str, adapter: str, base_url: str, args: list[str], timeout_s: float,
-    module: str = "crmload.loadtests.preflight",
-) -> dict[str, Any]:  # fmt: skip
-    """Run ``python -m MODULE [WHAT] ADAPTER TARGET ...`` (in a child: Locust's client patches the process
-    it runs in) and return the JSON object it printed."""
-    command = [what] if module == "crmload.loadtests.preflight" else []
+def _through_adapter(what: str, adapter: str, base_url: str, args: list[str], timeout_s: float) -> dict[str, Any]:
+    """Run ``python -m crmload.loadtests.preflight WHAT ADAPTER TARGET ...`` (in a child: Locust's client
+    patches the process it runs in) and return the JSON object it printed."""
     try:  # `python -m` puts the working directory on the path, as the Locust child has it
         done = subprocess.run(
-            [sys.executable, "-m", module, *command, adapter, base_url, *args],
+            [sys.executable, "-m", "crmload.loadtests.preflight", what, adapter, base_url, *args],
             capture_output=True, text=True, timeout=timeout_s,
         )  # fmt: skip
     except subprocess.TimeoutExpired:

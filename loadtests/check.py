@@ -4,7 +4,7 @@ what answered, how fast, in what shape, and whether the answer holds what the jo
 
 Run in a child process (Locust's HTTP client patches the process it runs in):
 
-    python -m crmload.loadtests.check ADAPTER TARGET TESTDATA
+    python -m crmload.loadtests.preflight check ADAPTER TARGET TESTDATA
 
 prints one JSON object: ``{"rows": [...]}`` (one per canonical operation) or ``{"error": ...}``.
 It writes to the CRM (a lead, a customer, a ticket...): check a test instance.
@@ -12,18 +12,14 @@ It writes to the CRM (a lead, a customer, a ticket...): check a test instance.
 
 from __future__ import annotations
 
-import json
-import random
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from crmload.core.errors import CrmloadError
 from crmload.core.operations import OPERATIONS, PERSONAS
 from crmload.core.personas import JOURNEYS, journey_operations
 from crmload.loadtests.adapter import CrmAdapter, NotSupported
-from crmload.loadtests.preflight import TargetSessions
+from crmload.loadtests.sessions import TargetSessions
 
 Args = Callable[["_Check"], tuple[Any, ...] | None]
 
@@ -65,7 +61,6 @@ class _Check:
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
-        self.rng = random.Random(7)
         self.made: dict[str, Any] = {}
         self.tag = f"check-{int(time.time())}"
         self.user = ""  # the calling user's username
@@ -229,16 +224,3 @@ def _session(t: TargetSessions, sessions: dict[str, CrmAdapter | str], role: str
                 adapter if ok else f"not called: {role} ({user['username']}) could not log in: {t.why('refused')}"
             )
     return sessions[role]
-
-
-def main(argv: list[str]) -> int:
-    adapter, target, testdata = argv
-    try:
-        print(json.dumps(check(adapter, target, testdata), default=str))
-    except CrmloadError as exc:
-        print(json.dumps({"error": str(exc)}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -9,6 +9,8 @@ the scenario needs logs in once; per role the user tried, whether the login succ
 
     python -m crmload.loadtests.preflight readback ADAPTER TARGET TESTDATA RUN_DIR
 
+and ``check`` (``crmload adapter check``, :mod:`crmload.loadtests.check`) is the third.
+
 is the lost-write audit (DATA-01): signed in as the adapter's ``readback_role``, the acknowledged writes
 of ``RUN_DIR/writes.csv`` are read back through :meth:`~CrmAdapter.read_back` (``audit.json``).
 """
@@ -21,58 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from locust.contrib.fasthttp import FastHttpSession
-from locust.env import Environment
-
 from crmload.core.audit import ReadBackFailed, run_audit
 from crmload.core.errors import CrmloadError
 from crmload.core.rundir import write_json_atomic
-from crmload.core.testdata import password_of
 from crmload.loadtests.adapter import CrmAdapter, NotSupported
-from crmload.loadtests.runtime import load_adapter
-from crmload.loadtests.testdata import check_testdata
-
-
-class TargetSessions:
-    """Sessions on one target through one adapter, with what the CRM answered each request."""
-
-    def __init__(self, adapter_spec: str, target: str, testdata_path: str) -> None:
-        self.adapter_class = load_adapter(adapter_spec)
-        self.target = target
-        self.data = check_testdata(Path(testdata_path))
-        self.env = Environment()
-        self.seen: list[tuple[int, str | None]] = []
-        self.env.events.request.add_listener(self._on_request)
-
-    def _on_request(self, response: Any = None, exception: BaseException | None = None, **_kw: Any) -> None:
-        status = getattr(response, "status_code", 0) or 0
-        self.seen.append((status, None if exception is None else str(exception) or type(exception).__name__))
-
-    def session(self, role: str) -> CrmAdapter:
-        client = FastHttpSession(self.target, self.env.events.request, user=None, network_timeout=30.0,
-                                 connection_timeout=5.0)  # fmt: skip
-        return self.adapter_class(client, {"persona": role, "journey": "preflight"})
-
-    def user(self, role: str) -> dict[str, Any] | None:
-        return next((u for u in self.data["users"] if u.get("role") == role), None)
-
-    def why(self, default: str) -> str:
-        """The last request's failure: its status and what the CRM said (or the connection error)."""
-        status, said = self.seen[-1] if self.seen else (0, None)
-        reason = said or default
-        if status and not reason.startswith("HTTP"):
-            reason = f"HTTP {status}: {reason}"
-        return reason
-
-    def login(self, adapter: CrmAdapter, user: dict[str, Any]) -> bool:
-        self.seen.clear()
-        try:
-            password = password_of(str(user["password"])) if user.get("password") else ""
-            token = password_of(str(user["token"])) if user.get("token") else None
-            return bool(adapter.sign_in(str(user["username"]), password, token))
-        except Exception as exc:  # an adapter's own error is reported, not raised
-            self.seen[:] = [(0, f"{type(exc).__name__}: {exc}")]
-            return False
+from crmload.loadtests.sessions import TargetSessions
 
 
 def login_each_role(adapter_spec: str, target: str, testdata_path: str, roles: list[str]) -> dict[str, Any]:
@@ -137,11 +92,15 @@ def main(argv: list[str]) -> int:
     try:
         if command == "logins":
             answer = login_each_role(adapter, target, testdata, rest)
+        elif command == "check":  # crmload adapter check (crmload.loadtests.check builds on this module)
+            from crmload.loadtests.check import check
+
+            answer = check(adapter, target, testdata)
         else:
             answer = read_back(adapter, target, testdata, rest[0])
             if "reason" in answer:
                 write_json_atomic(Path(rest[0]) / "audit.json", {"checked": 0, "reason": answer["reason"]})
-        print(json.dumps(answer))
+        print(json.dumps(answer, default=str))
     except CrmloadError as exc:
         print(json.dumps({"error": str(exc)}))
     return 0

@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from crmload.core import jsonio
 from crmload.core.errors import ConfigError
-from crmload.core.testdata import RecordId, TestDataFile, TestUser, password_of
+from crmload.core.testdata import RecordId, TestDataFile, TestUser, secrets_of
 from crmload.core.yamlio import field_name
 
 
@@ -58,8 +58,7 @@ class TestData:
             raise LookupError(f"test data has no user with role {role!r}")
         slot = next(self._counters.setdefault(role, itertools.count()))
         u = pool[(slot + self.offset) % len(pool)]
-        password = password_of(str(u["password"])) if u.get("password") else ""
-        token = password_of(str(u["token"])) if u.get("token") else None
+        password, token = secrets_of(u)
         return Identity(u["username"], password, role, u.get("id"), slot + self.offset * 1000, token)
 
     def items(self, key: str) -> list[Any]:

@@ -25,6 +25,14 @@ def password_of(text: str) -> str:
     return os.environ.get(text[4:], "") if text.startswith("env:") else text
 
 
+def secrets_of(user: dict[str, Any]) -> tuple[str, str | None]:
+    """A test-data user's (password, token), each read from ``$VAR`` when written ``"env:VAR"``:
+    the password is ``""`` for a user with a token, the token None for a user with a password."""
+    password = password_of(str(user["password"])) if user.get("password") else ""
+    token = password_of(str(user["token"])) if user.get("token") else None
+    return password, token
+
+
 class TestUser(BaseModel):
     """One test user: a password, or a token (an API key, a personal access token) for a CRM whose
     users sign in with one; either may be ``"env:VAR"``."""
