@@ -94,7 +94,7 @@ def _row_dict(r: Row) -> dict[str, Any]:
         "throughput_rps": clean(r.throughput_rps),
         "percentiles_ms": {k: clean(v) for k, v in r.percentiles_ms.items()},
         "max_ms": clean(r.max_ms),
-        "co_p99_ms": r.co_p99_ms,
+        "co_p99_ms": clean(r.co_p99_ms),
         "co_percentiles_ms": None
         if r.co_percentiles_ms is None
         else {k: clean(v) for k, v in r.co_percentiles_ms.items()},

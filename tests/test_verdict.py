@@ -214,3 +214,20 @@ def test_every_zero_tolerance_metric_has_its_wording() -> None:
     from crmload.analysis.verdict import ZERO_TOLERANCE
 
     assert set(ZERO_TOLERANCE) == set(ZERO_TOLERANCE_METRICS)
+
+
+def test_a_group_with_no_successful_open_model_request_has_no_corrected_p99_not_nan() -> None:
+    """Every request of a scope throttled (a spent platform allocation): its percentiles, the corrected
+    p99 too, are null in verdict.json (NaN is not JSON; it once ended the run with an error)."""
+    import json
+    import math
+
+    from crmload.analysis.outputs import _row_dict
+    from crmload.analysis.tables import Row
+
+    nan = math.nan
+    row = Row("operation", "webform.submit", 3, 1.0, {"p99": nan}, nan, nan, 0, 0.0, 0.7, {"throttled": 3}, None,
+              co_percentiles_ms={"p99": nan})  # fmt: skip
+    out = _row_dict(row)
+    assert out["co_p99_ms"] is None and out["percentiles_ms"]["p99"] is None and out["max_ms"] is None
+    json.dumps(out, allow_nan=False)  # what write_json_atomic does
