@@ -87,7 +87,7 @@ class {cls}(CrmAdapter):
     name = "{module}"
     # what the CRM promises to refuse whom (SEC-AC-01 probes these and nothing else), with where it says so;
     # until you declare them, the reference CRM's matrix applies (its rules on operations you have)
-    # access_rules: ClassVar[tuple[AccessRule, ...]] = (
+    # access_rules: ClassVar[tuple[AccessRule, ...]] = (  # records: "any", "others" or "tenant"
     #     AccessRule("service", "opportunity.view", "any", "<the CRM's documentation: service has no deals>"),
     # )
     # what the CRM does not have, and why (reported before the load; never faked)

@@ -102,6 +102,9 @@ class CrmAdapter:
         self._credentials: tuple[str, str, str | None] | None = None
         # the last call's response: status_code, headers (a redirect's Location), content
         self.last_response: FastResponse | None = None
+        # the test-data file's contents, for an adapter that needs more than a user's credentials (a
+        # webhook's key, a tenant's id); set before the first sign-in
+        self.testdata: dict[str, Any] = {}
 
     # -- the one path every request takes --------------------------------------------------------
     def call(
@@ -221,7 +224,7 @@ class CrmAdapter:
         (e.g. "GET /health says it is not ..."), or None. The default checks nothing."""
         return None
 
-    def read_back(self, entity: str, ids: list[int]) -> dict[int, dict[str, Any]] | None:
+    def read_back(self, entity: str, ids: list[Any]) -> dict[Any, dict[str, Any]] | None:
         """The stored records ``ids`` of ``entity`` (``leads``, ``opportunities``...: the entities the
         journeys acknowledge, with the acknowledged field under its canonical name), for the lost-write
         audit (DATA-01); a record the CRM does not have is left out. None when the read failed (it is

@@ -80,6 +80,7 @@ class CrmUser(FastHttpUser):
         self.identity = self.data.next_identity(self.role)
         self.context_: dict[str, Any] = {"persona": self.persona, "journey": "login"}
         self.adapter: CrmAdapter = rt.adapter_class(self.client, self.context_)
+        self.adapter.testdata = self.data.raw
         self.adapter.sign_in(self.identity.username, self.identity.password, self.identity.token)
         self.setup()
 
@@ -166,14 +167,18 @@ class CrmUser(FastHttpUser):
         supported = self.adapter.supported_operations()
         for rule in self.adapter.access_rules:
             if rule.role == self.role and rule.operation in supported:
-                args = self._probe_args(rule.operation, rule.records == "others")
+                args = self._probe_args(rule.operation, rule.records)
                 if args is not None:
                     out.append((rule.operation, args))
         return out
 
-    def _probe_args(self, operation: str, others: bool) -> tuple[Any, ...] | None:
+    def _probe_args(self, operation: str, records: str) -> tuple[Any, ...] | None:
         """Arguments for a probe of ``operation`` (crmload.core.operations.PROBE_OPERATIONS) on a record
-        of another user (``others``) or any record; None when the test data has none."""
+        of another user (``others``), of another organisation (``tenant``: the test data's
+        ``other_tenant``) or any record; None when the test data has none."""
+        if records == "tenant":
+            return self._tenant_probe_args(operation)
+        others = records == "others"
         if operation in ("opportunity.view", "opportunity.update_stage"):
             opp = self._other_reps_opportunity() if others else self._any_opportunity()
             return None if opp is None else ((opp,) if operation == "opportunity.view" else (opp, "won"))
@@ -191,6 +196,23 @@ class CrmUser(FastHttpUser):
             return (account,)
         return ({"account_id": account, "name": f"Probe {self.rng.randrange(10**9)}", "amount": 1.0},)
 
+    def _tenant_probe_args(self, operation: str) -> tuple[Any, ...] | None:
+        foreign = self.data.raw.get("other_tenant") or {}
+        key = {"customer.view": "account_ids", "opportunity.view": "opportunity_ids",
+               "opportunity.update_stage": "opportunity_ids", "ticket.view": "ticket_ids",
+               "ticket.comment": "ticket_ids", "opportunity.create": "account_ids"}[operation]  # fmt: skip
+        ids = list(foreign.get(key) or [])
+        if not ids:
+            return None
+        rid = self.rng.choice(ids)
+        if operation == "opportunity.update_stage":
+            return (rid, "won")
+        if operation == "ticket.comment":
+            return (rid, f"{self.persona} was here")
+        if operation == "opportunity.create":
+            return ({"account_id": rid, "name": f"Probe {self.rng.randrange(10**9)}", "amount": 1.0},)
+        return (rid,)
+
     def probe_access(self) -> None:
         """Attempt one forbidden action (or one without credentials): the CRM must refuse it."""
         choices = self.forbidden()
@@ -201,26 +223,27 @@ class CrmUser(FastHttpUser):
             operation, args = self.rng.choice(choices)
             self.step(operation, self.adapter.probe, operation, *args)
 
-    def _any_opportunity(self) -> int | None:
+    def _any_opportunity(self) -> Any:
         opps = [o for owned in self.data.raw.get("opportunities_by_owner", {}).values() for o in owned]
-        return int(self.rng.choice(opps)) if opps else None
+        return self.rng.choice(opps) if opps else None
 
     def _other_users_accounts(self) -> list[Any]:
         by_owner = self.data.raw.get("accounts_by_owner", {})
         return [a for user, owned in by_owner.items() if user != self.identity.username for a in owned]
 
-    def _other_reps_opportunity(self) -> int | None:
+    def _other_reps_opportunity(self) -> Any:
         owners = [u for u in self.data.raw.get("opportunities_by_owner", {}) if u != self.identity.username]
         if not owners:
             return None
         opps = self.data.owned("opportunities_by_owner", self.rng.choice(owners))
-        return int(self.rng.choice(opps)) if opps else None
+        return self.rng.choice(opps) if opps else None
 
 
-def _ids(result: Any, key: str) -> list[int]:
+def _ids(result: Any, key: str) -> list[Any]:
+    """The ids of the list ``key`` of an answer, as the CRM gave them (whole numbers, UUIDs...)."""
     if not isinstance(result, dict):
         return []
-    return [int(item["id"]) for item in result.get(key, []) if isinstance(item, dict) and "id" in item]
+    return [item["id"] for item in result.get(key, []) if isinstance(item, dict) and "id" in item]
 
 
 class SalesUser(CrmUser):

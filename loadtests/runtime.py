@@ -19,7 +19,13 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from crmload.core.errors import ConfigError
-from crmload.core.operations import CLOSED_PERSONAS, PERSONAS, PROBE_OPERATIONS, REFERENCE_ACCESS_RULES
+from crmload.core.operations import (
+    ACCESS_RECORDS,
+    CLOSED_PERSONAS,
+    PERSONAS,
+    PROBE_OPERATIONS,
+    REFERENCE_ACCESS_RULES,
+)
 from crmload.core.personas import JOURNEYS, class_weight, journey_coverage
 from crmload.core.rundir import META_FILE, RunStatus, new_meta, upgrade_module_name, utc_text, write_meta
 from crmload.core.scenario import Scenario, stopped_reason
@@ -118,6 +124,9 @@ def _check_access_rules(cls: type[CrmAdapter]) -> None:
             method = rule.operation.replace(".", "_", 1)
             raise ConfigError("--adapter", None, None, where, f"the adapter has no method for {rule.operation}",
                               f"implement {method}, or drop the rule")  # fmt: skip
+        if rule.records not in ACCESS_RECORDS:
+            raise ConfigError("--adapter", None, None, where, f"records {rule.records!r} is none crmload knows",
+                              f"use one of {', '.join(ACCESS_RECORDS)}")  # fmt: skip
         if rule.role not in {p.role for p in PERSONAS.values()}:
             raise ConfigError("--adapter", None, None, where, f"no persona logs in as role {rule.role!r}",
                               f"use one of {', '.join(sorted({p.role for p in PERSONAS.values()}))}")  # fmt: skip

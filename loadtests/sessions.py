@@ -33,7 +33,9 @@ class TargetSessions:
     def session(self, role: str) -> CrmAdapter:
         client = FastHttpSession(self.target, self.env.events.request, user=None, network_timeout=30.0,
                                  connection_timeout=5.0)  # fmt: skip
-        return self.adapter_class(client, {"persona": role, "journey": "preflight"})
+        adapter = self.adapter_class(client, {"persona": role, "journey": "preflight"})
+        adapter.testdata = self.data
+        return adapter
 
     def user(self, role: str) -> dict[str, Any] | None:
         return next((u for u in self.data["users"] if u.get("role") == role), None)

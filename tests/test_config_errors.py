@@ -457,3 +457,38 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_is_kept(
     assert len(err) == 1 and "RuntimeError: a bug of ours" in err[0] and "Traceback" not in err[0]
     kept = tmp_path / "crmload-error.txt"  # in the run directory the command was given
     assert str(kept) in err[0] and "raise RuntimeError" in kept.read_text()
+
+
+_BAD_RULES = """from crmload.core.operations import AccessRule
+from crmload.loadtests.adapter import CrmAdapter
+
+
+class MyCrm(CrmAdapter):
+    access_rules = ({rule},)
+
+    def login(self, username, password):
+        return True
+
+    def customer_view(self, account_id):
+        return None
+"""
+
+
+@pytest.mark.parametrize(("rule", "words"), [
+    ('AccessRule("sales", "customer.view", "mine")', "records 'mine' is none crmload knows — fix: use one of any"),
+    ('AccessRule("sales", "ticket.view", "tenant")', "the adapter has no method for ticket.view"),
+    ('AccessRule("clerk", "customer.view", "tenant")', "no persona logs in as role 'clerk'"),
+    ('AccessRule("sales", "customer.update", "any")', "crmload cannot probe 'customer.update'"),
+])  # fmt: skip
+def test_an_access_rule_the_probes_cannot_test_is_refused_at_load(rule: str, words: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "mycrm.py").write_text(_BAD_RULES.replace("{rule}", rule))
+    done = subprocess.run(
+        [sys.executable, "-c", "from crmload.loadtests.runtime import load_adapter\nload_adapter('mycrm:MyCrm')"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode != 0 and "MyCrm.access_rules[0]" in done.stderr, done.stderr
+    assert words in done.stderr, done.stderr

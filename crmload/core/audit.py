@@ -29,7 +29,7 @@ DEFAULT_MAX_CHECKS = 100_000
 @dataclass(frozen=True)
 class Expected:
     entity: str
-    record_id: int
+    record_id: int | str  # as the CRM gave it: a whole number, or a text (a UUID)
     field: str
     value: str
     version: int
@@ -37,13 +37,13 @@ class Expected:
 
 def expected_writes(writes_csv: Path) -> list[Expected]:
     """The latest acknowledged value per (entity, id, field)."""
-    latest: dict[tuple[str, int, str], tuple[int, float, str]] = {}
+    latest: dict[tuple[str, int | str, str], tuple[int, float, str]] = {}
     if not writes_csv.exists():
         return []
     with writes_csv.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             try:
-                key = (row["entity"], int(row["id"]), row["field"])
+                key = (row["entity"], _record_id(row["id"]), row["field"])
                 version = int(row["version"]) if row.get("version") else 0
                 ts = float(row["ts"])
             except (KeyError, TypeError, ValueError):
@@ -52,6 +52,13 @@ def expected_writes(writes_csv: Path) -> list[Expected]:
             if seen is None or (version, ts) > (seen[0], seen[1]):
                 latest[key] = (version, ts, row["value"])
     return [Expected(e, i, f, v[2], v[0]) for (e, i, f), v in latest.items()]
+
+
+def _record_id(text: str) -> int | str:
+    """A record id as written to writes.csv: a whole number back as one, any other text as it is."""
+    if not text:
+        raise ValueError("no id")
+    return int(text) if text.isdigit() else text
 
 
 def _same(stored: Any, expected: str) -> bool:
@@ -83,7 +90,7 @@ def _check(exp: Expected, row: dict[str, Any] | None, result: dict[str, Any]) ->
 
 
 # reads records back: (entity, ids) -> {id: record} of those it found, or None when the read failed
-ReadBack = Callable[[str, list[int]], "dict[int, dict[str, Any]] | None"]
+ReadBack = Callable[[str, list[Any]], "dict[Any, dict[str, Any]] | None"]
 
 
 class ReadBackFailed(Exception):
@@ -111,10 +118,11 @@ def run_audit(run_dir: Path, read: ReadBack, batch: int = 1000, max_checks: int 
     for entity, items in sorted(by_entity.items()):
         for k in range(0, len(items), batch):
             chunk = items[k : k + batch]
-            stored = read(entity, sorted({e.record_id for e in chunk}))
+            stored = read(entity, sorted({e.record_id for e in chunk}, key=lambda i: (type(i).__name__, i)))
             if stored is None:
                 raise ReadBackFailed(f"reading {entity} back failed")
+            found = {str(k): v for k, v in stored.items()}  # an id the adapter gave back as text or number
             for exp in chunk:
-                _check(exp, stored.get(exp.record_id), result)
+                _check(exp, found.get(str(exp.record_id)), result)
     write_json_atomic(run_dir / "audit.json", result)
     return result

@@ -116,15 +116,18 @@ PersonaName = Literal["sales", "service", "marketing", "manager", "integration"]
 @dataclass(frozen=True)
 class AccessRule:
     """One right a CRM promises to refuse: users of ``role`` must be denied ``operation`` on ``records``
-    (``any``: every record; ``others``: records another user owns). The access-control probes
+    (``any``: every record; ``others``: records another user owns; ``tenant``: records of another
+    organisation of a multi-tenant CRM, the test data's ``other_tenant``). The access-control probes
     (SEC-AC-01) test a target's declared rules and nothing else; ``source`` says where the CRM
     promises it (its documentation or source), so a FAIL is the CRM's and not crmload's opinion."""
 
     role: str
     operation: str
-    records: Literal["any", "others"] = "any"
+    records: Literal["any", "others", "tenant"] = "any"
     source: str = ""
 
+
+ACCESS_RECORDS: tuple[str, ...] = ("any", "others", "tenant")
 
 # the operations a probe can attempt, with the arguments the journeys build for it (loadtests/journeys.py)
 PROBE_OPERATIONS: tuple[str, ...] = (
