@@ -41,6 +41,23 @@ class Finished:
         assert self.run_dir is not None
         return json.loads((self.run_dir / name).read_text())
 
+    def clause(self, clause_id: str) -> dict[str, Any]:
+        """One clause of verdict.json."""
+        return dict(next(c for c in self.json("verdict.json")["clauses"] if c["id"] == clause_id))
+
+
+def declared_by(adapter_spec: str) -> dict[str, Any]:
+    """What an adapter declares: ``supported`` operations and access ``rules`` [role, operation, records]
+    (read in a child: an adapter imports Locust, which patches the process)."""
+    module, _, cls = adapter_spec.partition(":")
+    code = (
+        f"import json\nfrom {module} import {cls} as A\n"
+        "print(json.dumps({'supported': sorted(A.supported_operations()),"
+        " 'rules': [[r.role, r.operation, r.records] for r in A.access_rules]}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    return dict(json.loads(done.stdout))
+
 
 def crmload(*args: str, results: Path, timeout_s: float = 240, env: dict[str, str] | None = None) -> Finished:
     proc = subprocess.run(

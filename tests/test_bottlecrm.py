@@ -17,9 +17,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
-from e2e import REPO, Finished, crmload
+from e2e import REPO, Finished, crmload, declared_by
 
 # its latencies and counts are its own speed's (gunicorn, Celery and PostgreSQL on two cores): quiet phase
 pytestmark = pytest.mark.quiet
@@ -42,15 +43,8 @@ bottlecrm = _target_module()
 
 
 @pytest.fixture(scope="module")
-def declared() -> dict[str, list[list[str]]]:
-    """What the adapter declares (read in a child: the adapter imports Locust, which patches the process)."""
-    code = (
-        "import json\nfrom crmload.loadtests.adapters.bottlecrm import BottleCRM as B\n"
-        "print(json.dumps({'supported': sorted(B.supported_operations()),"
-        " 'rules': [[r.role, r.operation, r.records] for r in B.access_rules]}))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    return dict(json.loads(done.stdout))
+def declared() -> dict[str, Any]:
+    return declared_by(ADAPTER)
 
 
 def _run(target: ModuleType, scenario: Path, results: Path) -> Finished:
@@ -58,10 +52,6 @@ def _run(target: ModuleType, scenario: Path, results: Path) -> Finished:
         "run", str(scenario), "--target", target.url, "--adapter", ADAPTER, "--testdata", str(target.testdata),
         results=results, timeout_s=400,
     )  # fmt: skip
-
-
-def _clause(run: Finished, clause_id: str) -> dict:  # type: ignore[type-arg]
-    return next(c for c in run.json("verdict.json")["clauses"] if c["id"] == clause_id)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +67,7 @@ def smoke(served: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Finis
 
 def test_adapter_check_on_bottlecrm_calls_what_it_declares_and_names_what_it_lacks(
     served: ModuleType,
-    declared: dict,  # type: ignore[type-arg]
+    declared: dict[str, Any],
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "crmload.cli", "adapter", "check", "--target", served.url, "--adapter", ADAPTER,
@@ -92,7 +82,7 @@ def test_adapter_check_on_bottlecrm_calls_what_it_declares_and_names_what_it_lac
     assert rows["activity.log"]["status"] == 201 and rows["webform.submit"]["status"] == 201
 
 
-def test_smoke_on_bottlecrm_passes_with_every_clause_decided(smoke: Finished, declared: dict) -> None:  # type: ignore[type-arg]
+def test_smoke_on_bottlecrm_passes_with_every_clause_decided(smoke: Finished, declared: dict[str, Any]) -> None:
     assert smoke.code == 0, smoke.stdout + smoke.stderr
     verdict = smoke.json("verdict.json")
     assert verdict["status"] == "PASS" and all(c["status"] == "PASS" for c in verdict["clauses"]), verdict
@@ -111,7 +101,7 @@ def test_smoke_on_bottlecrm_passes_with_every_clause_decided(smoke: Finished, de
 
 def test_probes_on_bottlecrm_test_its_matrix_and_read_a_hidden_records_404_as_denial(
     smoke: Finished,
-    declared: dict,  # type: ignore[type-arg]
+    declared: dict[str, Any],
 ) -> None:
     probes = smoke.samples().query("kind == 'request' and journey.str.startswith('probe.')", engine="python")
     ruled = probes[probes["operation"] != "customer.search"]  # the anonymous probes aside
@@ -121,7 +111,7 @@ def test_probes_on_bottlecrm_test_its_matrix_and_read_a_hidden_records_404_as_de
     assert (ruled["status"] == 404).all() and (ruled["outcome"] == "denied").all()
     anonymous = probes[probes["operation"] == "customer.search"]
     assert len(anonymous) > 0 and (anonymous["status"] == 403).all() and (anonymous["outcome"] == "denied").all()
-    assert _clause(smoke, "SEC-AC-01")["samples"] >= 20
+    assert smoke.clause("SEC-AC-01")["samples"] >= 20
 
 
 def test_sales_reps_made_admins_in_bottlecrm_fail_sec_ac_01_naming_the_right(tmp_path: Path) -> None:
@@ -134,7 +124,7 @@ def test_sales_reps_made_admins_in_bottlecrm_fail_sec_ac_01_naming_the_right(tmp
     )
     with bottlecrm.running(tmp_path / "crm", grants=("sales:admin",)) as target:
         run = _run(target, scenario, tmp_path / "r")
-    clause = _clause(run, "SEC-AC-01")
+    clause = run.clause("SEC-AC-01")
     assert run.code == 1 and clause["status"] == "FAIL", run.stdout + run.stderr
     assert (
         "sales was granted customer.view" in clause["reason"] or "sales was granted opportunity" in clause["reason"]

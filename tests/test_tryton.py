@@ -14,9 +14,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from e2e import REPO, Finished, crmload
+from e2e import REPO, Finished, crmload, declared_by
 
 sys.path.insert(0, str(REPO / "targets" / "tryton"))
 import target as tryton  # targets/tryton/target.py: not a package of crmload's
@@ -30,15 +31,8 @@ SMOKE = REPO / "targets" / "tryton" / "smoke.yaml"
 
 
 @pytest.fixture(scope="module")
-def declared() -> dict[str, list[list[str]]]:
-    """What the adapter declares (read in a child: the adapter imports Locust, which patches the process)."""
-    code = (
-        "import json\nfrom crmload.loadtests.adapters.tryton import TrytonCRM as T\n"
-        "print(json.dumps({'supported': sorted(T.supported_operations()),"
-        " 'rules': [[r.role, r.operation] for r in T.access_rules]}))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    return dict(json.loads(done.stdout))
+def declared() -> dict[str, Any]:
+    return declared_by(ADAPTER)
 
 
 def _run(target: tryton.Tryton, scenario: Path, results: Path) -> Finished:
@@ -46,10 +40,6 @@ def _run(target: tryton.Tryton, scenario: Path, results: Path) -> Finished:
         "run", str(scenario), "--target", target.url, "--adapter", ADAPTER, "--testdata", str(target.testdata),
         results=results, timeout_s=300,
     )  # fmt: skip
-
-
-def _clause(run: Finished, clause_id: str) -> dict:  # type: ignore[type-arg]
-    return next(c for c in run.json("verdict.json")["clauses"] if c["id"] == clause_id)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +56,7 @@ def smoke(served: tryton.Tryton, tmp_path_factory: pytest.TempPathFactory) -> Fi
 def test_adapter_check_on_tryton_calls_what_it_declares_and_names_what_it_lacks(
     served: tryton.Tryton,
     smoke: Finished,
-    declared: dict,  # type: ignore[type-arg]
+    declared: dict[str, Any],
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "crmload.cli", "adapter", "check", "--target", served.url, "--adapter", ADAPTER,
@@ -84,7 +74,7 @@ def test_adapter_check_on_tryton_calls_what_it_declares_and_names_what_it_lacks(
     assert rows["lead.convert"]["requests"] == 4  # read the lead, create its party, set it, press the button
 
 
-def test_smoke_on_tryton_passes_with_every_clause_decided(smoke: Finished, declared: dict) -> None:  # type: ignore[type-arg]
+def test_smoke_on_tryton_passes_with_every_clause_decided(smoke: Finished, declared: dict[str, Any]) -> None:
     assert smoke.code == 0, smoke.stdout + smoke.stderr
     verdict = smoke.json("verdict.json")
     assert verdict["status"] == "PASS" and all(c["status"] == "PASS" for c in verdict["clauses"]), verdict
@@ -98,13 +88,15 @@ def test_smoke_on_tryton_passes_with_every_clause_decided(smoke: Finished, decla
     assert audit["checked"] == audit["acknowledged"] >= 50 and audit["breaches"] == 0, audit
 
 
-def test_probes_on_tryton_test_its_own_matrix_and_read_a_200_error_as_denial(smoke: Finished, declared: dict) -> None:  # type: ignore[type-arg]
+def test_probes_on_tryton_test_its_own_matrix_and_read_a_200_error_as_denial(
+    smoke: Finished, declared: dict[str, Any]
+) -> None:
     probes = smoke.samples().query("kind == 'request' and journey.str.startswith('probe.')", engine="python")
     ruled = probes[probes["operation"] != "customer.search"]  # the anonymous probes aside
     tried = set(zip(ruled["persona"], ruled["operation"], strict=True))
-    assert tried == {(role, op) for role, op in declared["rules"]}  # the declared matrix, nothing else
+    assert tried == {(role, op) for role, op, _records in declared["rules"]}  # the declared matrix, nothing else
     assert (ruled["status"] == 200).all() and (ruled["outcome"] == "denied").all()  # Tryton's AccessError body
-    assert _clause(smoke, "SEC-AC-01")["samples"] >= 20
+    assert smoke.clause("SEC-AC-01")["samples"] >= 20
 
 
 @pytest.mark.parametrize(("grant", "breach"), [
@@ -122,6 +114,6 @@ def test_a_right_the_matrix_refuses_granted_in_tryton_fails_sec_ac_01(grant: str
     )
     with tryton.running(tmp_path / "crm", grants=(grant,)) as target:
         run = _run(target, scenario, tmp_path / "r")
-    clause = _clause(run, "SEC-AC-01")
+    clause = run.clause("SEC-AC-01")
     assert run.code == 1 and clause["status"] == "FAIL", run.stdout + run.stderr
     assert breach in clause["reason"], clause["reason"]

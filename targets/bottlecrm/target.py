@@ -20,14 +20,12 @@ three minutes (the install and 2 min 20 s of migrations on this 2-core machine),
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import glob
 import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,13 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import targetkit  # noqa: E402  (targets/targetkit.py)
+from targetkit import cache_dir, free_port  # noqa: E402
+
 REQUIREMENTS = HERE / "requirements.txt"
 DATABASE, APP_ROLE = "crm", "crm_app"  # the app's role is no superuser: PostgreSQL superusers bypass RLS
 SECRET_KEY = "crmload-bottlecrm-test-target-only-0123456789abcdefghij"  # signs JWTs: 32 bytes at least
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("CRMLOAD_TARGETS_CACHE", Path.home() / ".cache" / "crmload" / "targets"))
 
 
 def _key() -> str:
@@ -102,12 +100,6 @@ def _private_dir(prefix: str) -> Path:
     if os.geteuid() == 0:
         shutil.chown(path, "postgres")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -222,6 +214,9 @@ class BottleCRM:
     workdir: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     postgres: _Postgres | None = None
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.processes)
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
@@ -353,34 +348,9 @@ def running(workdir: Path, grants: tuple[str, ...] = ()) -> Iterator[BottleCRM]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["serve", "install"])
-    ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--dir", type=Path, default=Path("results") / "bottlecrm")
-    ap.add_argument("--grant", action="append", default=[], help="ROLE:admin, a right the matrix refuses")
-    args = ap.parse_args()
-    try:
-        if args.command == "install":
-            _template(ensure_installed())
-            return 0
-        target = start(args.dir.resolve(), args.port, tuple(args.grant))
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"bottlecrm: {exc}", file=sys.stderr)
-        return 2
-    print(f"BottleCRM serving {target.url}\ntest data: {target.testdata}\n(Ctrl-C stops it)", flush=True)
-
-    def _stop(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM too stops every server it started (a shell's background job ignores ^C)
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        while all(p.poll() is None for p in target.processes):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        target.stop()
-    return 0
+    return targetkit.main(
+        "BottleCRM", __doc__, lambda: _template(ensure_installed()), start, "ROLE:admin, a right the matrix refuses"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ The virtual environment and the initialised database are cached under ``$CRMLOAD
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -30,6 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import targetkit  # noqa: E402  (targets/targetkit.py)
+from targetkit import cache_dir, free_port  # noqa: E402
+
 # the versions CI runs (Tryton 7.0 is a long-term-support series)
 PACKAGES = (
     "trytond==7.0.59",
@@ -41,10 +44,6 @@ PACKAGES = (
 MODULES = ("party", "company", "sale", "sale_opportunity")
 DATABASE = "crm"
 ADMIN_PASSWORD = "admin-pw-Tryton"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("CRMLOAD_TARGETS_CACHE", Path.home() / ".cache" / "crmload" / "targets"))
 
 
 def _key() -> str:
@@ -101,6 +100,9 @@ class Tryton:
     testdata: Path
     process: subprocess.Popen[bytes]
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -109,12 +111,6 @@ class Tryton:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(workdir: Path, port: int | None = None, grants: tuple[str, ...] = ()) -> Tryton:
@@ -151,24 +147,9 @@ def running(workdir: Path, grants: tuple[str, ...] = ()) -> Iterator[Tryton]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["serve", "install"])
-    ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--dir", type=Path, default=Path("results") / "tryton")
-    ap.add_argument("--grant", action="append", default=[], help="ROLE:GROUP, a right the matrix refuses")
-    args = ap.parse_args()
-    if args.command == "install":
-        _template(ensure_installed())
-        return 0
-    target = start(args.dir.resolve(), args.port, tuple(args.grant))
-    print(f"Tryton serving {target.url}\ntest data: {target.testdata}\n(Ctrl-C stops it)", flush=True)
-    try:
-        target.process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        target.stop()
-    return 0
+    return targetkit.main(
+        "Tryton", __doc__, lambda: _template(ensure_installed()), start, "ROLE:GROUP, a right the matrix refuses"
+    )
 
 
 if __name__ == "__main__":
