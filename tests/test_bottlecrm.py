@@ -47,7 +47,7 @@ def declared() -> dict[str, Any]:
     return declared_by(ADAPTER)
 
 
-def _run(target: ModuleType, scenario: Path, results: Path) -> Finished:
+def _run(target: Any, scenario: Path, results: Path) -> Finished:
     return crmload(
         "run", str(scenario), "--target", target.url, "--adapter", ADAPTER, "--testdata", str(target.testdata),
         results=results, timeout_s=400,
@@ -55,18 +55,18 @@ def _run(target: ModuleType, scenario: Path, results: Path) -> Finished:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with bottlecrm.running(tmp_path_factory.mktemp("bottlecrm")) as target:
         yield target
 
 
 @pytest.fixture(scope="module")
-def smoke(served: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Finished:
+def smoke(served: Any, tmp_path_factory: pytest.TempPathFactory) -> Finished:
     return _run(served, SMOKE, tmp_path_factory.mktemp("bottlecrm-smoke"))
 
 
 def test_adapter_check_on_bottlecrm_calls_what_it_declares_and_names_what_it_lacks(
-    served: ModuleType,
+    served: Any,
     declared: dict[str, Any],
 ) -> None:
     done = subprocess.run(
