@@ -146,6 +146,29 @@ def check_adapter_on_target(adapter: str, target: str, testdata: Path, allow_rem
     return answer
 
 
+def build_testdata(adapter: str, target: str, users: Path, out: Path, allow_remote: bool) -> dict[str, Any]:
+    """``crmload testdata build``: the test-data file ``users`` (its users, and keys of its own, kept)
+    completed with what each user's session collects through the adapter, written to ``out``."""
+    import json
+
+    from crmload.core.rundir import write_json_atomic
+    from crmload.core.testdata import assemble_testdata
+    from crmload.runner import _through_adapter, preflight_reach
+
+    base_url = target.rstrip("/")
+    check_target_allowed(base_url, allow_remote)
+    check_adapter(adapter)
+    check_testdata(users)
+    preflight_reach(base_url)
+    answer = _through_adapter("collect", adapter, base_url, [str(users)], 300.0)
+    if "reason" in answer:
+        raise TargetError(f"{redact(base_url)}: {answer['reason']}")
+    data = assemble_testdata(json.loads(users.read_text()), answer["collected"])
+    write_json_atomic(out, data)
+    check_testdata(out)
+    return data
+
+
 def format_check(answer: dict[str, Any]) -> str:
     rows = answer["rows"]
     called = [r for r in rows if "ms" in r]

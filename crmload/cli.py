@@ -343,6 +343,19 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--allow-remote", action="store_true", help="allow a target off the loopback range")
     chk.add_argument("--json", action="store_true", help="print the rows as JSON")
 
+    td = sub.add_parser("testdata", help="build a test-data file through the adapter")
+    td_sub = td.add_subparsers(dest="testdata_command", required=True)
+    build = td_sub.add_parser(
+        "build", help="sign in each user of a file and collect what it works on (records, search keys, tickets)"
+    )
+    build.add_argument("--target", required=True, help="the CRM's base URL")
+    build.add_argument("--adapter", required=True, help="module:Class (with collect_testdata)")
+    build.add_argument(
+        "--users", type=Path, required=True, help="test-data JSON with the users (its other keys are kept)"
+    )
+    build.add_argument("--out", type=Path, required=True, help="the test-data file to write")
+    build.add_argument("--allow-remote", action="store_true", help="allow a target off the loopback range")
+
     demo = sub.add_parser("demo-crm", help="serve the embedded reference CRM")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
@@ -747,6 +760,19 @@ def cmd_adapter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_testdata(args: argparse.Namespace) -> int:
+    from crmload.adapter_tools import build_testdata
+
+    data = build_testdata(args.adapter, args.target, args.users, args.out, args.allow_remote)
+    owners = data.get("accounts_by_owner", {})
+    print(
+        f"wrote {args.out}: {len(data.get('users', []))} users, {len(data['account_ids'])} accounts "
+        f"({len(owners)} owners), {sum(len(v) for v in data.get('opportunities_by_owner', {}).values())} "
+        f"opportunities, {len(data['open_ticket_ids'])} open tickets, {len(data['search_names'])} search keys"
+    )
+    return 0
+
+
 def _class_name(module: str) -> str:
     from crmload.adapter_tools import class_name
 
@@ -755,6 +781,7 @@ def _class_name(module: str) -> str:
 
 COMMANDS = {
     "adapter": cmd_adapter,
+    "testdata": cmd_testdata,
     "run": cmd_run,
     "compare": cmd_compare,
     "baseline": cmd_baseline,

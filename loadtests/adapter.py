@@ -232,6 +232,13 @@ class CrmAdapter:
         :attr:`readback_batch` ids at a time. An adapter without it leaves DATA-01 INCONCLUSIVE."""
         raise NotSupported("read_back")
 
+    def collect_testdata(self) -> dict[str, list[Any]]:
+        """What this signed-in user works on, for ``crmload testdata build``: ``accounts`` it owns (ids),
+        ``search_keys`` ([name, phone, email] of each), ``opportunities`` it owns, ``open_tickets`` it may
+        work (any key may be left out). Read through the CRM's own lists; an adapter without it cannot
+        build test data (write the file by hand or from the CRM's database)."""
+        raise NotSupported("testdata.collect")
+
     def probe_verdict(self, operation: str, response: FastResponse) -> bool | None:
         """How the CRM answered a probe: True denied, False granted, None unclear (counted in neither).
 

@@ -9,7 +9,9 @@ the scenario needs logs in once; per role the user tried, whether the login succ
 
     python -m crmload.loadtests.preflight readback ADAPTER TARGET TESTDATA RUN_DIR
 
-and ``check`` (``crmload adapter check``, :mod:`crmload.loadtests.check`) is the third.
+and ``check`` (``crmload adapter check``, :mod:`crmload.loadtests.check`) is the third,
+``collect`` (``crmload testdata build``: each user of the file signed in, its records collected through
+:meth:`~CrmAdapter.collect_testdata`) the fourth.
 
 is the lost-write audit (DATA-01): signed in as the adapter's ``readback_role``, the acknowledged writes
 of ``RUN_DIR/writes.csv`` are read back through :meth:`~CrmAdapter.read_back` (``audit.json``).
@@ -54,6 +56,35 @@ def login_each_role(adapter_spec: str, target: str, testdata_path: str, roles: l
     return {"roles": out, "supported": sorted(cls.supported_operations()), "lacks": dict(cls.lacks)}
 
 
+def collect(adapter_spec: str, target: str, testdata_path: str) -> dict[str, Any]:
+    """Each user of the file signed in once and asked what it works on (``crmload testdata build``)."""
+    from crmload.core.testdata import COLLECTED_KEYS
+
+    t = TargetSessions(adapter_spec, target, testdata_path)
+    collected: dict[str, Any] = {}
+    for user in t.data["users"]:
+        who = f"{user['username']} ({user['role']})"
+        adapter = t.session(str(user["role"]))
+        if not t.login(adapter, user):
+            why = t.why("its login answered False")
+            return {"reason": f"{who} could not sign in: {why}"}
+        try:
+            got = adapter.collect_testdata()
+        except NotSupported:
+            return {"reason": f"{t.adapter_class.__name__} has no collect_testdata: it cannot list what a user owns"}
+        except Exception as exc:  # an adapter's own error is reported, not raised
+            return {"reason": f"collecting for {who}: {type(exc).__name__}: {exc}"}
+        if got is None:
+            return {"reason": f"collecting for {who} failed: {t.why('the adapter answered None')}"}
+        unknown = set(got) - set(COLLECTED_KEYS) if isinstance(got, dict) else None
+        if unknown is None or unknown or not all(isinstance(v, list) for v in got.values()):
+            keys = ", ".join(COLLECTED_KEYS)
+            said = f"{type(got).__name__} {sorted(unknown or [])}"
+            return {"reason": f"collect_testdata for {who} answered {said}: a dict of lists under {keys}"}
+        collected[str(user["username"])] = got
+    return {"collected": collected}
+
+
 def read_back(adapter_spec: str, target: str, testdata_path: str, run_dir: str) -> dict[str, Any]:
     """The lost-write audit through the adapter; ``audit.json`` is written, or its reason returned."""
     t = TargetSessions(adapter_spec, target, testdata_path)
@@ -96,6 +127,8 @@ def main(argv: list[str]) -> int:
             from crmload.loadtests.check import check
 
             answer = check(adapter, target, testdata)
+        elif command == "collect":
+            answer = collect(adapter, target, testdata)
         else:
             answer = read_back(adapter, target, testdata, rest[0])
             if "reason" in answer:

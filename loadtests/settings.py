@@ -48,6 +48,7 @@ ADAPTER_HOOKS: frozenset[str] = frozenset(
         "call",
         "check_failed",
         "check_target",
+        "collect_testdata",
         "login",
         "login_with_token",
         "on_session_lost",

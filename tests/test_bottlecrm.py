@@ -82,6 +82,33 @@ def test_adapter_check_on_bottlecrm_calls_what_it_declares_and_names_what_it_lac
     assert rows["activity.log"]["status"] == 201 and rows["webform.submit"]["status"] == 201
 
 
+def test_testdata_build_collects_each_users_records_through_the_adapter(served: Any, tmp_path: Path) -> None:
+    seeded = json.loads(served.testdata.read_text())
+    users = tmp_path / "users.json"  # what one writes by hand: the users, and the keys no list gives
+    users.write_text(json.dumps({k: seeded[k] for k in ("users", "lead_intakes", "other_tenant")}))
+    out = tmp_path / "built.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "testdata", "build", "--target", served.url, "--adapter", ADAPTER,
+         "--users", str(users), "--out", str(out)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    built = json.loads(out.read_text())
+    assert built["lead_intakes"] == seeded["lead_intakes"] and built["users"] == seeded["users"]  # kept
+    # each rep owns what the seed created as that rep (and what the other tests created since); only the reps
+    # created customers and deals, so no one else is an owner and no record has two owners
+    assert set(built["accounts_by_owner"]) == set(seeded["accounts_by_owner"])
+    for rep, accounts in seeded["accounts_by_owner"].items():
+        assert set(accounts) <= set(built["accounts_by_owner"][rep])
+        assert set(seeded["opportunities_by_owner"][rep]) <= set(built["opportunities_by_owner"][rep])
+        keys = {tuple(k) for k in built["search_keys_by_owner"][rep]}
+        assert {tuple(k) for k in seeded["search_keys_by_owner"][rep]} <= keys
+    owned = [a for accounts in built["accounts_by_owner"].values() for a in accounts]
+    assert len(owned) == len(set(owned)) == len(built["account_ids"])
+    assert set(seeded["open_ticket_ids"]) <= set(built["open_ticket_ids"])  # the agents' New cases
+    assert f"{len(built['account_ids'])} accounts (4 owners)" in done.stdout
+
+
 def test_smoke_on_bottlecrm_passes_with_every_clause_decided(smoke: Finished, declared: dict[str, Any]) -> None:
     assert smoke.code == 0, smoke.stdout + smoke.stderr
     verdict = smoke.json("verdict.json")

@@ -73,3 +73,38 @@ class TestDataFile(BaseModel):
     account_ids: list[Any] = Field(default_factory=list)
     open_ticket_ids: list[Any] = Field(default_factory=list)
     kb_terms: list[Any] = Field(default_factory=list)
+
+
+# what an adapter's collect_testdata() may answer for one signed-in user (crmload testdata build)
+COLLECTED_KEYS: tuple[str, ...] = ("accounts", "search_keys", "opportunities", "open_tickets")
+
+
+def assemble_testdata(base: dict[str, Any], collected: dict[str, dict[str, list[Any]]]) -> dict[str, Any]:
+    """A test-data file from ``base`` (its ``users`` and any keys of its own, kept) and what each user's
+    session collected (:data:`COLLECTED_KEYS`): the records each user owns (``accounts_by_owner``,
+    ``search_keys_by_owner`` [name, phone, email], ``opportunities_by_owner``), every account and open
+    ticket once, in the order first seen, and the search keys of all. A user who owns nothing gets no
+    entry (so the probes of others' records never pick a record of one's own from an empty owner)."""
+    data = dict(base)
+    by_owner: dict[str, dict[str, list[Any]]] = {"accounts_by_owner": {}, "search_keys_by_owner": {},
+                                                 "opportunities_by_owner": {}}  # fmt: skip
+    accounts: dict[str, Any] = {}
+    tickets: dict[str, Any] = {}
+    keys: list[list[Any]] = []
+    for username, got in collected.items():
+        for key, field in (("accounts", "accounts_by_owner"), ("search_keys", "search_keys_by_owner"),
+                           ("opportunities", "opportunities_by_owner")):  # fmt: skip
+            if got.get(key):
+                by_owner[field][username] = list(got[key])
+        for rid in got.get("accounts", []):
+            accounts.setdefault(str(rid), rid)
+        for rid in got.get("open_tickets", []):
+            tickets.setdefault(str(rid), rid)
+        keys.extend(list(k) for k in got.get("search_keys", []))
+    data.update(by_owner)
+    data["account_ids"] = list(accounts.values())
+    data["open_ticket_ids"] = list(tickets.values())
+    data["search_names"] = [k[0] for k in keys if k and k[0]]
+    data["search_phones"] = [k[1] for k in keys if len(k) > 1 and k[1]]
+    data["search_emails"] = [k[2] for k in keys if len(k) > 2 and k[2]]
+    return data

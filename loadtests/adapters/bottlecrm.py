@@ -98,7 +98,8 @@ class BottleCRM(CrmAdapter):
     def __init__(self, client: Any, context: dict[str, Any]) -> None:
         super().__init__(client, context)
         self.username = ""
-        self.profile_id: str | None = None
+        self.profile_id: str | None = None  # the membership (assignments name it)
+        self.user_id: str | None = None  # the person (created_by names it)
 
     # -- session ----------------------------------------------------------------------------------
     def login_with_token(self, username: str, token: str) -> bool:
@@ -110,6 +111,8 @@ class BottleCRM(CrmAdapter):
             return False
         profile = me.get("user_obj") if isinstance(me.get("user_obj"), dict) else me
         self.profile_id = str(profile.get("id")) if isinstance(profile, dict) and profile.get("id") else None
+        details = profile.get("user_details") if isinstance(profile, dict) else None
+        self.user_id = str(details.get("id")) if isinstance(details, dict) and details.get("id") else None
         return True
 
     def check_target(self) -> str | None:
@@ -130,6 +133,38 @@ class BottleCRM(CrmAdapter):
         if response.status_code == 404 and operation in _RECORD_OPERATIONS:
             return True
         return super().probe_verdict(operation, response)
+
+    # -- crmload testdata build --------------------------------------------------------------------
+    def collect_testdata(self) -> dict[str, list[Any]]:
+        """The accounts and deals this user created (BottleCRM's owner: ``created_by``), with each
+        account's name, phone and e-mail, and the open cases it may work (its visible ``New`` cases)."""
+        mine = [
+            a for a in self._pages("/api/accounts/", lambda d: d["active_accounts"]["open_accounts"]) if self._own(a)
+        ]
+        deals = [o for o in self._pages("/api/opportunities/", lambda d: d["opportunities"]) if self._own(o)]
+        cases = self._pages("/api/cases/", lambda d: d["cases"], status="New")
+        return {
+            "accounts": [a["id"] for a in mine],
+            "search_keys": [[a.get("name"), a.get("phone"), a.get("email")] for a in mine],
+            "opportunities": [o["id"] for o in deals],
+            "open_tickets": [c["id"] for c in cases],
+        }
+
+    def _own(self, row: dict[str, Any]) -> bool:
+        by = row.get("created_by")
+        return self.user_id is not None and isinstance(by, dict) and str(by.get("id")) == self.user_id
+
+    def _pages(self, path: str, rows_of: Any, **params: Any) -> list[dict[str, Any]]:
+        """Every row of a BottleCRM list (limit and offset), as this user sees it."""
+        out: list[dict[str, Any]] = []
+        while True:
+            d = self.call("testdata.collect", "GET", path, params={**params, "limit": 100, "offset": len(out)})
+            if not isinstance(d, dict):
+                raise RuntimeError(f"GET {path} failed")
+            rows = list(rows_of(d))
+            out.extend(rows)
+            if len(rows) < 100:
+                return out
 
     # -- the audit --------------------------------------------------------------------------------
     def read_back(self, entity: str, ids: list[Any]) -> dict[Any, dict[str, Any]] | None:

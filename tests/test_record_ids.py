@@ -1,6 +1,7 @@
-"""The lost-write audit (DATA-01) on the CRM's own record ids: whole numbers, UUIDs and composite texts,
+"""Record ids as the CRM gives them (whole numbers, UUIDs, composite texts): the lost-write audit (DATA-01) on
 a hand-worked writes.csv against a read-back that answers some records as written, one stale and one
-missing (the read-back is the seam: ``crmload.core.audit.run_audit`` takes it as a function)."""
+missing (the read-back is the seam: ``crmload.core.audit.run_audit`` takes it as a function); and the
+test data ``crmload testdata build`` assembles from what each user's session collected."""
 
 from __future__ import annotations
 
@@ -59,3 +60,23 @@ def test_text_ids_are_audited_as_the_crm_gave_them(tmp_path: Path) -> None:
     assert (result["stale"], result["missing"]) == (1, 1)
     assert any(f"accounts {UUID_A}: city is 'Porto', acknowledged 'Lyon'" in e for e in result["examples"])
     assert any("leads 9b1f0000-0000-4000-8000-000000000001 is missing" in e for e in result["examples"])
+
+
+def test_collected_records_assemble_into_a_test_data_file_by_owner() -> None:
+    from crmload.core.testdata import TestDataFile, assemble_testdata
+
+    base = {"users": [{"username": "rep1", "token": "t1", "role": "sales"}], "lead_intakes": {"i": 1}}
+    collected = {
+        "rep1": {"accounts": [UUID_A, UUID_B], "search_keys": [["A Ltd", "+1", "a@x"], ["B SA", "", "b@x"]],
+                 "opportunities": ["o1"], "open_tickets": ["t1"]},
+        "agent1": {"open_tickets": ["t1", "t2"]},  # owns nothing: no owner entry
+        "rep2": {"accounts": [17], "search_keys": [["C BV", "+3", None]], "opportunities": []},
+    }  # fmt: skip
+    data = assemble_testdata(base, collected)
+    TestDataFile.model_validate(data)
+    assert data["lead_intakes"] == {"i": 1} and data["users"] == base["users"]
+    assert data["accounts_by_owner"] == {"rep1": [UUID_A, UUID_B], "rep2": [17]}
+    assert data["opportunities_by_owner"] == {"rep1": ["o1"]}  # an empty list makes no owner
+    assert data["account_ids"] == [UUID_A, UUID_B, 17] and data["open_ticket_ids"] == ["t1", "t2"]
+    assert data["search_names"] == ["A Ltd", "B SA", "C BV"]
+    assert data["search_phones"] == ["+1", "+3"] and data["search_emails"] == ["a@x", "b@x"]
