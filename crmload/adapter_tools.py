@@ -131,8 +131,9 @@ def write_skeleton(module: str, folder: Path) -> Path:
     return path
 
 
-def check_adapter_on_target(adapter: str, target: str, testdata: Path, allow_remote: bool) -> dict[str, Any]:
-    """Each operation the adapter declares, called once (:mod:`crmload.loadtests.check`, in a child)."""
+def _on_target(what: str, adapter: str, target: str, testdata: Path, allow_remote: bool) -> dict[str, Any]:
+    """The checks before any request (loopback unless allowed, the adapter found, the test data valid, the
+    target reachable), then ``what`` through the adapter in a child (:mod:`crmload.loadtests.preflight`)."""
     from crmload.runner import _through_adapter, preflight_reach
 
     base_url = target.rstrip("/")
@@ -140,10 +141,17 @@ def check_adapter_on_target(adapter: str, target: str, testdata: Path, allow_rem
     check_adapter(adapter)
     check_testdata(testdata)
     preflight_reach(base_url)
-    answer = _through_adapter("check", adapter, base_url, [str(testdata)], 300.0)
+    answer = _through_adapter(what, adapter, base_url, [str(testdata)], 300.0)
     if "target" in answer:
         raise TargetError(f"{redact(base_url)} {answer['target']}")
+    if "reason" in answer:
+        raise TargetError(f"{redact(base_url)}: {answer['reason']}")
     return answer
+
+
+def check_adapter_on_target(adapter: str, target: str, testdata: Path, allow_remote: bool) -> dict[str, Any]:
+    """Each operation the adapter declares, called once (:mod:`crmload.loadtests.check`, in a child)."""
+    return _on_target("check", adapter, target, testdata, allow_remote)
 
 
 def build_testdata(adapter: str, target: str, users: Path, out: Path, allow_remote: bool) -> dict[str, Any]:
@@ -153,16 +161,8 @@ def build_testdata(adapter: str, target: str, users: Path, out: Path, allow_remo
 
     from crmload.core.rundir import write_json_atomic
     from crmload.core.testdata import assemble_testdata
-    from crmload.runner import _through_adapter, preflight_reach
 
-    base_url = target.rstrip("/")
-    check_target_allowed(base_url, allow_remote)
-    check_adapter(adapter)
-    check_testdata(users)
-    preflight_reach(base_url)
-    answer = _through_adapter("collect", adapter, base_url, [str(users)], 300.0)
-    if "reason" in answer:
-        raise TargetError(f"{redact(base_url)}: {answer['reason']}")
+    answer = _on_target("collect", adapter, target, users, allow_remote)
     data = assemble_testdata(json.loads(users.read_text()), answer["collected"])
     write_json_atomic(out, data)
     check_testdata(out)

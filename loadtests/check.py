@@ -119,8 +119,9 @@ ARGS: dict[str, Args] = {
     "ticket.queue": lambda c: ("open", 1),
     # on a customer of the test data, as the service journeys do (the one a sales rep just created may be
     # closed to a service agent: a CRM with per-owner records refuses it)
-    "ticket.create": lambda c: None if (c.first("account_ids") or c.account()) is None
-    else (c.first("account_ids") or c.account(), f"Check ticket {c.tag}", "normal"),
+    "ticket.create": lambda c: None
+    if (a := c.first("account_ids") or c.account()) is None
+    else (a, f"Check ticket {c.tag}", "normal"),
     "ticket.view": lambda c: None if c.ticket() is None else (c.ticket(),),
     "ticket.comment": lambda c: None if c.ticket() is None else (c.ticket(), f"Check comment {c.tag}"),
     "ticket.assign": lambda c: None if c.ticket() is None or not _user_id(c) else (c.ticket(), _user_id(c)),

@@ -26,6 +26,7 @@ import gevent
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
+from crmload.core.operations import PROBED_RECORD
 from crmload.core.personas import JOURNEYS, option_value, weight_option
 from crmload.core.rundir import Outcome
 from crmload.loadtests import runtime
@@ -176,35 +177,10 @@ class CrmUser(FastHttpUser):
         """Arguments for a probe of ``operation`` (crmload.core.operations.PROBE_OPERATIONS) on a record
         of another user (``others``), of another organisation (``tenant``: the test data's
         ``other_tenant``) or any record; None when the test data has none."""
-        if records == "tenant":
-            return self._tenant_probe_args(operation)
-        others = records == "others"
-        if operation in ("opportunity.view", "opportunity.update_stage"):
-            opp = self._other_reps_opportunity() if others else self._any_opportunity()
-            return None if opp is None else ((opp,) if operation == "opportunity.view" else (opp, "won"))
-        if operation in ("ticket.view", "ticket.comment"):
-            tickets = self.data.items("open_ticket_ids")
-            if not tickets:
-                return None
-            tid = self.rng.choice(tickets)
-            return (tid,) if operation == "ticket.view" else (tid, f"{self.persona} was here")
-        accounts = self._other_users_accounts() if others else self.data.items("account_ids")
-        if not accounts:
+        kind = PROBED_RECORD[operation]
+        rid = self._tenant_record(kind) if records == "tenant" else self._probed_record(kind, records == "others")
+        if rid is None:
             return None
-        account = self.rng.choice(accounts)
-        if operation == "customer.view":
-            return (account,)
-        return ({"account_id": account, "name": f"Probe {self.rng.randrange(10**9)}", "amount": 1.0},)
-
-    def _tenant_probe_args(self, operation: str) -> tuple[Any, ...] | None:
-        foreign = self.data.raw.get("other_tenant") or {}
-        key = {"customer.view": "account_ids", "opportunity.view": "opportunity_ids",
-               "opportunity.update_stage": "opportunity_ids", "ticket.view": "ticket_ids",
-               "ticket.comment": "ticket_ids", "opportunity.create": "account_ids"}[operation]  # fmt: skip
-        ids = list(foreign.get(key) or [])
-        if not ids:
-            return None
-        rid = self.rng.choice(ids)
         if operation == "opportunity.update_stage":
             return (rid, "won")
         if operation == "ticket.comment":
@@ -212,6 +188,22 @@ class CrmUser(FastHttpUser):
         if operation == "opportunity.create":
             return ({"account_id": rid, "name": f"Probe {self.rng.randrange(10**9)}", "amount": 1.0},)
         return (rid,)
+
+    def _probed_record(self, kind: str, others: bool) -> Any:
+        """A record of this CRM's test data to probe: an opportunity, a ticket (any: tickets have no owner
+        in the test data) or an account, of another user when ``others``."""
+        if kind == "opportunity":
+            return self._other_reps_opportunity() if others else self._any_opportunity()
+        if kind == "ticket":
+            tickets = self.data.items("open_ticket_ids")
+            return self.rng.choice(tickets) if tickets else None
+        accounts = self._other_users_accounts() if others else self.data.items("account_ids")
+        return self.rng.choice(accounts) if accounts else None
+
+    def _tenant_record(self, kind: str) -> Any:
+        """A record of another organisation (the test data's ``other_tenant``)."""
+        ids = list((self.data.raw.get("other_tenant") or {}).get(f"{kind}_ids") or [])
+        return self.rng.choice(ids) if ids else None
 
     def probe_access(self) -> None:
         """Attempt one forbidden action (or one without credentials): the CRM must refuse it."""

@@ -5,15 +5,16 @@ crmload's: standard library only."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 
 def cache_dir() -> Path:
@@ -36,11 +37,26 @@ class Running(Protocol):
     def stop(self) -> None: ...
 
 
+T = TypeVar("T", bound=Running)
+
+
+@contextlib.contextmanager
+def running(
+    start: Callable[[Path, int | None, tuple[str, ...]], T], workdir: Path, grants: tuple[str, ...]
+) -> Iterator[T]:
+    """A target started in ``workdir`` on a free port, stopped (every server of it) when the block ends."""
+    target = start(workdir, None, grants)
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
 def main(
     name: str,
     doc: str | None,
     install: Callable[[], object],
-    start: Callable[[Path, int, tuple[str, ...]], Running],
+    start: Callable[[Path, int | None, tuple[str, ...]], Running],
     grant_help: str,
 ) -> int:
     """``serve [--port N] [--dir DIR] [--grant ROLE:RIGHT]``: start, print the URL and the test data, serve

@@ -46,6 +46,25 @@ class Finished:
         return dict(next(c for c in self.json("verdict.json")["clauses"] if c["id"] == clause_id))
 
 
+def run_on(target: Any, adapter: str, scenario: Path, results: Path, timeout_s: float) -> Finished:
+    """``crmload run SCENARIO`` against a shipped third-party target (its ``url`` and ``testdata``)."""
+    return crmload(
+        "run", str(scenario), "--target", target.url, "--adapter", adapter, "--testdata", str(target.testdata),
+        results=results, timeout_s=timeout_s,
+    )  # fmt: skip
+
+
+def adapter_check_rows(target: Any, adapter: str) -> dict[str, dict[str, Any]]:
+    """``crmload adapter check --json`` against a shipped third-party target: its rows by operation."""
+    done = subprocess.run(
+        [sys.executable, "-m", "crmload.cli", "adapter", "check", "--target", target.url, "--adapter", adapter,
+         "--testdata", str(target.testdata), "--json"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return {r["operation"]: r for r in json.loads(done.stdout)}
+
+
 def declared_by(adapter_spec: str) -> dict[str, Any]:
     """What an adapter declares: ``supported`` operations and access ``rules`` [role, operation, records]
     (read in a child: an adapter imports Locust, which patches the process)."""

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from e2e import REPO, Finished, crmload, declared_by
+from e2e import REPO, Finished, adapter_check_rows, declared_by, run_on
 
 # its latencies and counts are its own speed's (gunicorn, Celery and PostgreSQL on two cores): quiet phase
 pytestmark = pytest.mark.quiet
@@ -48,10 +48,7 @@ def declared() -> dict[str, Any]:
 
 
 def _run(target: Any, scenario: Path, results: Path) -> Finished:
-    return crmload(
-        "run", str(scenario), "--target", target.url, "--adapter", ADAPTER, "--testdata", str(target.testdata),
-        results=results, timeout_s=400,
-    )  # fmt: skip
+    return run_on(target, ADAPTER, scenario, results, timeout_s=400)
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +66,7 @@ def test_adapter_check_on_bottlecrm_calls_what_it_declares_and_names_what_it_lac
     served: Any,
     declared: dict[str, Any],
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "crmload.cli", "adapter", "check", "--target", served.url, "--adapter", ADAPTER,
-         "--testdata", str(served.testdata), "--json"],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    rows = {r["operation"]: r for r in json.loads(done.stdout)}
+    rows = adapter_check_rows(served, ADAPTER)
     for op in declared["supported"]:
         assert rows[op]["result"] == "ok", rows[op]
     assert rows["campaign.create"]["result"] == "not declared: BottleCRM has no campaigns"

@@ -9,15 +9,13 @@ the role) makes SEC-AC-01 FAIL naming the role and the operation.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e import REPO, Finished, crmload, declared_by
+from e2e import REPO, Finished, adapter_check_rows, declared_by, run_on
 
 sys.path.insert(0, str(REPO / "targets" / "tryton"))
 import target as tryton  # targets/tryton/target.py: not a package of crmload's
@@ -36,10 +34,7 @@ def declared() -> dict[str, Any]:
 
 
 def _run(target: tryton.Tryton, scenario: Path, results: Path) -> Finished:
-    return crmload(
-        "run", str(scenario), "--target", target.url, "--adapter", ADAPTER, "--testdata", str(target.testdata),
-        results=results, timeout_s=300,
-    )  # fmt: skip
+    return run_on(target, ADAPTER, scenario, results, timeout_s=300)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +53,7 @@ def test_adapter_check_on_tryton_calls_what_it_declares_and_names_what_it_lacks(
     smoke: Finished,
     declared: dict[str, Any],
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "crmload.cli", "adapter", "check", "--target", served.url, "--adapter", ADAPTER,
-         "--testdata", str(served.testdata), "--json"],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    rows = {r["operation"]: r for r in json.loads(done.stdout)}
+    rows = adapter_check_rows(served, ADAPTER)
     for op in declared["supported"]:
         if op == "opportunity.view":  # Tryton's opportunities have no stage: said, not faked
             assert rows[op]["result"] == "answered without stage (the journeys read it)", rows[op]

@@ -15,7 +15,7 @@ reference adapter, and the journey step that calls it (README, "Development").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 ClassId = Literal["LOGIN", "READ", "WRITE", "LIST", "REPORT", "BULK"]
 
@@ -113,6 +113,10 @@ OPEN_PERSONAS: tuple[str, ...] = tuple(p.name for p in PERSONAS.values() if p.mo
 PersonaName = Literal["sales", "service", "marketing", "manager", "integration"]
 
 
+# whose records an access rule is about (AccessRule.records)
+AccessRecords = Literal["any", "others", "tenant"]
+
+
 @dataclass(frozen=True)
 class AccessRule:
     """One right a CRM promises to refuse: users of ``role`` must be denied ``operation`` on ``records``
@@ -123,21 +127,23 @@ class AccessRule:
 
     role: str
     operation: str
-    records: Literal["any", "others", "tenant"] = "any"
+    records: AccessRecords = "any"
     source: str = ""
 
 
-ACCESS_RECORDS: tuple[str, ...] = ("any", "others", "tenant")
+ACCESS_RECORDS: tuple[str, ...] = get_args(AccessRecords)
 
-# the operations a probe can attempt, with the arguments the journeys build for it (loadtests/journeys.py)
-PROBE_OPERATIONS: tuple[str, ...] = (
-    "customer.view",
-    "opportunity.view",
-    "opportunity.create",
-    "opportunity.update_stage",
-    "ticket.view",
-    "ticket.comment",
-)
+# the operations a probe can attempt, each with the kind of record it is attempted on (the journeys build
+# its arguments from the test data, loadtests/journeys.py)
+PROBED_RECORD: dict[str, str] = {
+    "customer.view": "account",
+    "opportunity.view": "opportunity",
+    "opportunity.create": "account",
+    "opportunity.update_stage": "opportunity",
+    "ticket.view": "ticket",
+    "ticket.comment": "ticket",
+}
+PROBE_OPERATIONS: tuple[str, ...] = tuple(PROBED_RECORD)
 
 _REFERENCE = "the reference CRM's role table (democrm/operations.py, ROLES and each operation's roles)"
 # the reference CRM's matrix: the default of every adapter that declares none

@@ -30,6 +30,7 @@ created or is assigned, an ADMIN all of its organisation's, and no one another o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from locust.contrib.fasthttp import FastResponse
@@ -57,6 +58,38 @@ _CANONICAL_STAGE = {v: k for k, v in _STAGES.items()}
 _RECORD_OPERATIONS = frozenset(
     {"customer.view", "opportunity.view", "opportunity.update_stage", "ticket.view", "ticket.comment"}
 )
+
+
+def _deal(o: dict[str, Any]) -> dict[str, Any]:
+    """A BottleCRM deal as the journeys read an opportunity (crmload's stage names)."""
+    account = o.get("account")
+    return {
+        "id": o.get("id"),
+        "name": o.get("name"),
+        "stage": _canonical_stage(o.get("stage")),
+        "account_id": account.get("id") if isinstance(account, dict) else account,
+        "amount": o.get("amount"),
+    }
+
+
+def _opportunity_fields(d: dict[str, Any]) -> dict[str, Any]:
+    deal = _deal(d["opportunity_obj"])
+    return {"name": deal["name"], "stage": deal["stage"]}
+
+
+def _ticket_fields(d: dict[str, Any]) -> dict[str, Any]:
+    c = d["cases_obj"]
+    return {"subject": c.get("name"), "status": "resolved" if c.get("status") == "Closed" else c.get("status")}
+
+
+# the entities read back by id: the detail page, and the acknowledged fields under their canonical names
+_DETAIL: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "accounts": ("/api/accounts/{}/", lambda d: {k: d["account_obj"].get(k) for k in ("name", "city")}),
+    "leads": ("/api/leads/{}/", lambda d: {"company": d["lead_obj"].get("company_name")}),
+    "contacts": ("/api/contacts/{}/", lambda d: {"email": d["contact_obj"].get("email")}),
+    "opportunities": ("/api/opportunities/{}/", _opportunity_fields),
+    "tickets": ("/api/cases/{}/", _ticket_fields),
+}
 
 
 def _absent(answer: Any) -> bool | None:
@@ -192,27 +225,10 @@ class BottleCRM(CrmAdapter):
             return False
 
     def _read_one(self, entity: str, rid: str) -> dict[str, Any] | bool | None:
-        if entity == "accounts":
-            d = self._get(f"/api/accounts/{rid}/")
-            return _absent(d) if not isinstance(d, dict) else {k: d["account_obj"].get(k) for k in ("name", "city")}
-        if entity == "leads":
-            d = self._get(f"/api/leads/{rid}/")
-            return _absent(d) if not isinstance(d, dict) else {"company": d["lead_obj"].get("company_name")}
-        if entity == "contacts":
-            d = self._get(f"/api/contacts/{rid}/")
-            return _absent(d) if not isinstance(d, dict) else {"email": d["contact_obj"].get("email")}
-        if entity == "opportunities":
-            d = self._get(f"/api/opportunities/{rid}/")
-            if not isinstance(d, dict):
-                return _absent(d)
-            o = d["opportunity_obj"]
-            return {"name": o.get("name"), "stage": _canonical_stage(o.get("stage"))}
-        if entity == "tickets":
-            d = self._get(f"/api/cases/{rid}/")
-            if not isinstance(d, dict):
-                return _absent(d)
-            c = d["cases_obj"]
-            return {"subject": c.get("name"), "status": "resolved" if c.get("status") == "Closed" else c.get("status")}
+        if entity in _DETAIL:  # a record read by its id
+            path, fields = _DETAIL[entity]
+            d = self._get(path.format(rid))
+            return fields(d) if isinstance(d, dict) else _absent(d)
         if entity in ("ticket_comments", "activities"):  # composite ids: <the record it is on>:<its own id>
             home, _, own = rid.partition(":")
             if entity == "ticket_comments":
@@ -294,13 +310,13 @@ class BottleCRM(CrmAdapter):
         if not isinstance(d, dict):
             return None
         rows = d.get("opportunities", [])
-        return {"results": [self._opportunity(o) for o in rows], "count": d.get("opportunities_count")}
+        return {"results": [_deal(o) for o in rows], "count": d.get("opportunities_count")}
 
     def opportunity_view(self, opp_id: Any) -> Answer:
         d = self.call("opportunity.view", "GET", f"/api/opportunities/{opp_id}/", expect=(200,))
         if self._probing or not isinstance(d, dict):
             return d
-        return self._opportunity(d["opportunity_obj"])
+        return _deal(d["opportunity_obj"])
 
     def opportunity_create(self, record: dict[str, Any]) -> Answer:
         body = {
@@ -329,17 +345,6 @@ class BottleCRM(CrmAdapter):
 
     def report_pipeline(self) -> Answer:
         return self.call("report.pipeline", "GET", "/api/opportunities/kanban/", expect=(200,))
-
-    @staticmethod
-    def _opportunity(o: dict[str, Any]) -> dict[str, Any]:
-        account = o.get("account")
-        return {
-            "id": o.get("id"),
-            "name": o.get("name"),
-            "stage": _canonical_stage(o.get("stage")),
-            "account_id": account.get("id") if isinstance(account, dict) else account,
-            "amount": o.get("amount"),
-        }
 
     # -- service ----------------------------------------------------------------------------------
     def ticket_queue(self, status: str = "open", page: int = 1) -> Answer:

@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,7 +130,7 @@ class _Postgres:
 
     def sql(self, *statements: str) -> None:
         cmd = [
-            str(_pg_bin().parent / "bin" / "psql"),
+            str(_pg_bin() / "psql"),
             "-h",
             "127.0.0.1",
             "-p",
@@ -239,7 +238,8 @@ def _wait_http(url: str, procs: list[subprocess.Popen[bytes]], log: Path, second
     while time.monotonic() < deadline:
         for proc in procs:
             if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}; see {log}")
+                program = proc.args[0] if isinstance(proc.args, list) else proc.args
+                raise RuntimeError(f"{program!s} exited with {proc.returncode}; see {log}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
             if r.status == 200:
                 return
@@ -338,13 +338,9 @@ def start(workdir: Path, port: int | None = None, grants: tuple[str, ...] = (), 
     return target
 
 
-@contextlib.contextmanager
-def running(workdir: Path, grants: tuple[str, ...] = ()) -> Iterator[BottleCRM]:
-    target = start(workdir, grants=grants)
-    try:
-        yield target
-    finally:
-        target.stop()
+def running(workdir: Path, grants: tuple[str, ...] = ()) -> contextlib.AbstractContextManager[BottleCRM]:
+    """BottleCRM started in ``workdir`` (``start``), stopped when the block ends."""
+    return targetkit.running(start, workdir, grants)
 
 
 def main() -> int:

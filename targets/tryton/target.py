@@ -24,7 +24,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,13 +136,9 @@ def start(workdir: Path, port: int | None = None, grants: tuple[str, ...] = ()) 
     raise RuntimeError(f"trytond did not listen on 127.0.0.1:{port} within 60 s")
 
 
-@contextlib.contextmanager
-def running(workdir: Path, grants: tuple[str, ...] = ()) -> Iterator[Tryton]:
-    target = start(workdir, grants=grants)
-    try:
-        yield target
-    finally:
-        target.stop()
+def running(workdir: Path, grants: tuple[str, ...] = ()) -> contextlib.AbstractContextManager[Tryton]:
+    """Tryton started in ``workdir`` (``start``), stopped when the block ends."""
+    return targetkit.running(start, workdir, grants)
 
 
 def main() -> int:
