@@ -1,10 +1,11 @@
 """The reference CRM's ASGI application: routing, authentication, roles, faults and Server-Timing.
 
-Every canonical operation goes through :func:`_endpoint`, which in this order: authenticates the
-bearer token (401), checks the role (403), applies the faults in force (stall, extra latency,
-concurrency limit with service time, injected 5xx), runs the handler, counts the answer and adds
-``Server-Timing: app;dur=<ms>`` — the time from the handler's start to the response (for a
-streamed export, to its first byte).
+Every canonical operation goes through :func:`_endpoint`, which authenticates the bearer token (401)
+and then :func:`crmload.democrm.pipeline.operate`: checks the role (403), applies the faults in force
+(stall, extra latency, concurrency limit with service time, injected 5xx), runs the handler, counts the
+answer and adds ``Server-Timing: app;dur=<ms>`` — the time from the handler's start to the response
+(for a streamed export, to its first byte). The server-rendered pages (``/ui/``,
+:mod:`crmload.democrm.web`) are a second door to the same operations, signed in by session cookie.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from crmload.democrm import db
-from crmload.democrm.faults import Faults, FaultState, sleep_at_least
+from crmload.democrm.faults import Faults, FaultState
 from crmload.democrm.handlers import HANDLERS, Handler
 from crmload.democrm.http import MAX_ID, ApiError, User, json_body, json_object, json_response, path_id, validate
+from crmload.democrm.oauth import TokenEndpoint
 from crmload.democrm.openapi import openapi_document
 from crmload.democrm.operations import OPERATIONS, Operation
+from crmload.democrm.pipeline import Answered, answered, operate
 from crmload.democrm.state import CRM
+from crmload.democrm.web import Pages
 
 _READABLE = {
     "accounts",
@@ -39,14 +43,6 @@ _READABLE = {
     "campaigns",
     "orders",
 }
-
-
-class _Answer(Exception):
-    """A finished response that ends the request early (e.g. 429 with its Retry-After header)."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
 
 
 def _bearer(request: Request) -> str | None:
@@ -65,59 +61,16 @@ def _authenticate(crm: CRM, request: Request) -> User:
     return user
 
 
-def _answered(crm: CRM, op: Operation, response: Response, start: float) -> Response:
-    """Every operation's answer: ``Server-Timing`` since ``start`` and the served-request counters."""
-    response.headers["server-timing"] = f"app;dur={(time.perf_counter() - start) * 1000.0:.3f}"
-    crm.served[op.name] += 1
-    crm.served_by_status[(op.name, response.status_code)] += 1
-    return response
-
-
-async def _served(crm: CRM, request: Request, user: User, handler: Handler) -> Response:
-    """The handler's answer, under the concurrency limit and its service time when one is set."""
-    sem = crm.faults.semaphore
-    if sem is None:
-        return await handler(crm, request, user)
-    async with sem:
-        if crm.faults.service_time_s:
-            await sleep_at_least(crm.faults.service_time_s)
-        return await handler(crm, request, user)
-
-
 def _endpoint(crm: CRM, op: Operation, handler: Handler) -> Any:
-    faults = crm.faults
-
     async def endpoint(request: Request) -> Response:
         start = time.perf_counter()
         try:
-            user = _authenticate(crm, request)
-            if user.role not in op.roles and not faults.faults.grant_forbidden:
-                raise ApiError(403, f"role {user.role!r} may not call {op.name}")
-            await faults.before(op.name)
-            status = faults.error_status(op.name)
-            if status is not None:
-                raise ApiError(status, f"injected fault on {op.name}")
-            if faults.throttled(op.name):
-                throttled = ApiError(429, f"too many requests for {op.name}; retry after 1 s").response()
-                throttled.headers["retry-after"] = "1"
-                raise _Answer(throttled)
-            gate = faults.gate
-            if gate is not None:  # a platform's limits (--crm-limits): refused as the platform refuses
-                refused = gate.admit(op.name)
-                if refused is not None:
-                    raise _Answer(refused)
-            try:
-                response = await _served(crm, request, user, handler)
-            finally:
-                if gate is not None:
-                    gate.done()
-            if gate is not None:
-                gate.stamp(response)
+            response = await operate(crm, op, request, _authenticate(crm, request), handler)
         except ApiError as exc:
             response = exc.response()
-        except _Answer as answer:
+        except Answered as answer:
             response = answer.response
-        return _answered(crm, op, response, start)
+        return answered(crm, op, response, start)
 
     return endpoint
 
@@ -145,7 +98,7 @@ def _login_endpoint(crm: CRM) -> Any:
             response = json_response({"token": token, "user_id": user.id, "role": user.role})
         except ApiError as exc:
             response = exc.response()
-        return _answered(crm, op, response, start)
+        return answered(crm, op, response, start)
 
     return login
 
@@ -255,4 +208,5 @@ def create_app(db_path: Path, faults: Faults | None = None, *, durable: bool = F
         op = OPERATIONS[name]
         routes.append(Route(op.path, _endpoint(crm, op, handler), methods=[op.method], name=name))
     routes += _admin_routes(crm)
+    routes += Pages(crm).routes() + TokenEndpoint(crm).routes()
     return Starlette(routes=routes), crm

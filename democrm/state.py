@@ -42,10 +42,14 @@ class CRM:
         ).fetchone()
         if row is None or not secrets.compare_digest(row["password_sha256"], hash_password(password)):
             return None
-        token = secrets.token_urlsafe(24)
         user = User(row["id"], row["username"], row["role"])
+        return self.issue_token(user), user
+
+    def issue_token(self, user: User) -> str:
+        """A new token for ``user`` (signed in by password, or by a refresh token), good for :attr:`token_ttl_s`."""
+        token = secrets.token_urlsafe(24)
         self._tokens[token] = (user, time.time() + self.token_ttl_s)
-        return token, user
+        return token
 
     @property
     def token_ttl_s(self) -> float:
