@@ -45,7 +45,7 @@ ZERO_TOLERANCE: dict[str, tuple[str, str]] = {
     "lost_writes": ("no acknowledged writes were audited", "{count} of {checked} checks breached"),
     "sessions_lost": (
         "no requests of signed-in users",
-        "{count} of {checked} requests of signed-in users were answered 401 (a lost session)",
+        "{count} of {checked} requests of signed-in users found their session lost (401, or sent to the login page)",
     ),
 }
 _RANK = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
@@ -577,9 +577,15 @@ class Judge:
         outcome = s.t("outcome")
         said_granted, said_denied = outcome.eq(Outcome.GRANTED)[rows], outcome.eq(Outcome.DENIED)[rows]
         read = said_granted | said_denied | outcome.eq(Outcome.UNCLEAR)[rows]
-        # the adapter's reading of each answer (its outcome); runs recorded before it: by status
-        granted = said_granted | (~read & (status >= 200) & (status < 300))
-        denied = said_denied | (~read & ((status == 401) | (status == 403)))
+        if read.any():
+            # the adapter's reading of each answer (its outcome); a request of a probe journey it did not
+            # read and that went well prepared the probe (a form fetched before the probing post): not a probe
+            prepared = ~read & outcome.eq(Outcome.OK)[rows]
+            granted, denied = said_granted, said_denied
+        else:  # runs recorded before the adapter read its probes: by status
+            prepared = np.zeros(len(status), dtype=bool)
+            granted = (status >= 200) & (status < 300)
+            denied = (status == 401) | (status == 403)
         examples = []
         if granted.any():
             ops = s.t("operation").codes[rows][granted]
@@ -588,10 +594,10 @@ class Judge:
             for o, p, st in list(zip(ops, personas, status[granted], strict=True))[:5]:
                 examples.append(f"{persona_labels[p]} was granted {op_labels[o]} (HTTP {st})")
         return {
-            "checked": int(rows.sum()),
+            "checked": int(rows.sum() - prepared.sum()),
             "breaches": int(granted.sum()),
             "denied": int(denied.sum()),
-            "unclear": int((~granted & ~denied).sum()),
+            "unclear": int((~granted & ~denied & ~prepared).sum()),
             "examples": examples,
         }
 

@@ -54,15 +54,94 @@ def class_name(module: str) -> str:
     return "".join(part.capitalize() for part in module.split("_")) or "MyCrm"
 
 
-def skeleton(module: str) -> str:
-    """The source of a new adapter: login, the preflight and audit hooks, two operations written out and
-    every other one listed with its signature and what the journeys read from its answer."""
+# what a skeleton starts from, by how the CRM speaks: (import, base class, login and the two operations)
+_REST = (
+    "from crmload.loadtests.adapter import Answer, CrmAdapter",
+    "CrmAdapter",
+    """    def login(self, username: str, password: str) -> bool:
+        answer = self.call("auth.login", "POST", "/api/login", json={"username": username, "password": password})
+        if not isinstance(answer, dict):
+            return False
+        self.client.auth_header = f"Bearer {answer['token']}"
+        return True
+
+    def customer_search(self, q: str, by: str = "name") -> Answer:
+        found = self.call("customer.search", "GET", "/api/accounts", params={by: q})
+        return {"results": found} if isinstance(found, list) else None  # the journeys read results[].id
+
+    def customer_view(self, account_id: Any) -> Answer:
+        return self.call("customer.view", "GET", f"/api/accounts/{account_id}")
+""",
+)
+_JSONRPC = (
+    "from crmload.loadtests.adapter import Answer\nfrom crmload.loadtests.adapters.jsonrpc import JsonRpcAdapter",
+    "JsonRpcAdapter",
+    """    rpc_path = "/jsonrpc"  # the one URL every call is posted to
+
+    def login(self, username: str, password: str) -> bool:
+        session = self.rpc("auth.login", "common.login", username, password)
+        if not isinstance(session, str):
+            return False
+        self.client.auth_header = f"Session {session}"
+        return True
+
+    def customer_search(self, q: str, by: str = "name") -> Answer:
+        found = self.rpc("customer.search", "model.party.search", [[by, "ilike", f"{q}%"]], 0, 20)
+        return {"results": [{"id": i} for i in found]} if isinstance(found, list) else None
+
+    def customer_view(self, account_id: Any) -> Answer:
+        return self.rpc("customer.view", "model.party.read", [account_id], ["name", "phone"])
+""",
+)
+_HTML = (
+    "from crmload.loadtests.adapter import Answer\nfrom crmload.loadtests.adapters.html import HtmlAdapter\n"
+    "from crmload.loadtests.htmlforms import Page",
+    "HtmlAdapter",
+    """    def login(self, username: str, password: str) -> bool:
+        page = self.page("auth.login", "/login")  # sets the session (and CSRF) cookies
+        form = page.form(id="login") if isinstance(page, Page) else None
+        # posted with its hidden fields (the CSRF token) and the two filled in; a 302 is the answer
+        return form is not None and self.submit("auth.login", form, username=username, password=password) is not None
+
+    def customer_search(self, q: str, by: str = "name") -> Answer:
+        page = self.page("customer.search", "/accounts", params={"q": q})
+        if not isinstance(page, Page):
+            return page  # None (failed, recorded) or a probe's answer
+        return {"results": [{"id": m.group(1)} for m in page.links(r"^/accounts/(\\d+)$")]}
+
+    def customer_view(self, account_id: Any) -> Answer:
+        page = self.page("customer.view", f"/accounts/{account_id}")
+        return {"account": page.pairs()} if isinstance(page, Page) else page
+""",
+)
+_OAUTH2 = (
+    "from crmload.loadtests.adapter import Answer\nfrom crmload.loadtests.adapters.oauth2 import OAuth2Adapter",
+    "OAuth2Adapter",
+    """    token_path = "/oauth/token"  # login is the password grant there; tokens are renewed before they expire
+    grant = "password"  # or "client_credentials": the user's name and password as the client's id and secret
+
+    def customer_search(self, q: str, by: str = "name") -> Answer:
+        found = self.call("customer.search", "GET", "/api/accounts", params={by: q})
+        return {"results": found} if isinstance(found, list) else None  # the journeys read results[].id
+
+    def customer_view(self, account_id: Any) -> Answer:
+        return self.call("customer.view", "GET", f"/api/accounts/{account_id}")
+""",
+)
+KINDS: dict[str, tuple[str, str, str]] = {"rest": _REST, "jsonrpc": _JSONRPC, "html": _HTML, "oauth2": _OAUTH2}
+
+
+def skeleton(module: str, kind: str = "rest") -> str:
+    """The source of a new adapter on the base for ``kind`` (one of :data:`KINDS`): login, the preflight and
+    audit hooks, two operations written out and every other one listed with its signature and what the
+    journeys read from its answer."""
     cls = class_name(module)
+    imports, base, written = KINDS[kind]
     listed = []
     for op in OPERATIONS.values():
         if op.name in ("auth.login", "customer.search", "customer.view"):
             continue
-        reads = f"  # the journeys read {', '.join(op.reads)}" if op.reads else ""
+        reads = f"  # reads {', '.join(op.reads)}" if op.reads else ""
         listed.append(
             f"    # def {op.method_name}(self, {SIGNATURES[op.name]}) -> Answer:{reads}".replace("(self, )", "(self)")
         )
@@ -80,10 +159,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from crmload.core.operations import AccessRule  # noqa: F401  (for access_rules)
-from crmload.loadtests.adapter import Answer, CrmAdapter
+{imports}
 
 
-class {cls}(CrmAdapter):
+class {cls}({base}):
     name = "{module}"
     # what the CRM promises to refuse whom (SEC-AC-01 probes these and nothing else), with where it says so;
     # until you declare them, the reference CRM's matrix applies (its rules on operations you have)
@@ -93,13 +172,6 @@ class {cls}(CrmAdapter):
     # what the CRM does not have, and why (reported before the load; never faked)
     lacks: ClassVar[dict[str, str]] = {{}}
 
-    def login(self, username: str, password: str) -> bool:
-        answer = self.call("auth.login", "POST", "/api/login", json={{"username": username, "password": password}})
-        if not isinstance(answer, dict):
-            return False
-        self.client.auth_header = f"Bearer {{answer['token']}}"
-        return True
-
     def check_target(self) -> str | None:
         """Is this the CRM the adapter speaks to? None when it is (called before any login)."""
         return None
@@ -108,26 +180,20 @@ class {cls}(CrmAdapter):
     #     """The stored records for the lost-write audit (DATA-01): {{id: {{field: value}}}} (the entities and
     #     fields of writes.csv); None when the read failed. Without it DATA-01 stays INCONCLUSIVE."""
 
-    def customer_search(self, q: str, by: str = "name") -> Answer:
-        found = self.call("customer.search", "GET", "/api/accounts", params={{by: q}})
-        return {{"results": found}} if isinstance(found, list) else None  # the journeys read results[].id
-
-    def customer_view(self, account_id: Any) -> Answer:
-        return self.call("customer.view", "GET", f"/api/accounts/{{account_id}}")
-
+{written}
     # The other operations, each a method of this name (leave out those your CRM has not):
 {others}
 '''
 
 
-def write_skeleton(module: str, folder: Path) -> Path:
+def write_skeleton(module: str, folder: Path, kind: str = "rest") -> Path:
     if not module.isidentifier() or keyword.iskeyword(module):
         raise CrmloadError(f"{module!r}: not a module name — fix: give a Python identifier, e.g. mycrm")
     path = folder / f"{module}.py"
     if path.exists():
         raise CrmloadError(f"{path} exists — fix: give another name or --dir (nothing was overwritten)")
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(skeleton(module))
+    path.write_text(skeleton(module, kind))
     return path
 
 

@@ -336,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     new = ad_sub.add_parser("new", help="write the skeleton of an adapter: NAME.py in --dir")
     new.add_argument("name", help="the module's name (a Python identifier), e.g. mycrm")
     new.add_argument("--dir", type=Path, default=Path("."), help="where NAME.py goes (default: here)")
+    new.add_argument(
+        "--kind",
+        choices=("rest", "jsonrpc", "html", "oauth2"),
+        default="rest",
+        help="how the CRM speaks: REST/JSON with a token (default), JSON-RPC, HTML pages and forms "
+        "(session cookie, CSRF), or REST behind an OAuth2 token endpoint",
+    )
     chk = ad_sub.add_parser("check", help="call each operation the adapter declares once; show what answered")
     chk.add_argument("--target", required=True, help="the CRM's base URL")
     chk.add_argument("--adapter", required=True, help="module:Class")
@@ -749,7 +756,7 @@ def cmd_adapter(args: argparse.Namespace) -> int:
     if args.adapter_command == "new":
         from crmload.adapter_tools import write_skeleton
 
-        path = write_skeleton(args.name, args.dir)
+        path = write_skeleton(args.name, args.dir, args.kind)
         print(f"wrote {path}: fill in login and the operations your CRM has, then")
         print(f"  crmload adapter check --target URL --adapter {args.name}:{_class_name(args.name)} --testdata FILE")
         return 0

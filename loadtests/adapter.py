@@ -13,6 +13,7 @@ lists it. See ``README.md`` for a worked example.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, TypeAlias
 
 import gevent
@@ -35,6 +36,10 @@ Answer: TypeAlias = Any
 _SESSION_LOST: Any = object()  # what _judge returns for a 401 after a successful login
 
 
+_HEAD = re.compile(r"<(head|script|style|nav)\b.*?</\1>", re.S | re.I)
+_TAGS = re.compile(r"<[^>]*>")
+
+
 def _detail(resp: FastResponse) -> str:
     """What the answer says went wrong: a JSON body's ``detail``, ``message`` or ``error``, else its first words."""
     body = resp.content or b""
@@ -44,10 +49,13 @@ def _detail(resp: FastResponse) -> str:
         except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict):
-            for key in ("detail", "message", "error", "faultString"):
+            for key in ("detail", "message", "error_description", "error", "faultString"):
                 if isinstance(data.get(key), str):
                     return str(data[key])[:200]
-    text = body[:200].decode("utf-8", "replace")
+    if body.lstrip()[:1] == b"<":  # a page: its words, not its markup
+        text = _TAGS.sub(" ", _HEAD.sub(" ", body[:4096].decode("utf-8", "replace")))
+    else:
+        text = body[:200].decode("utf-8", "replace")
     return " ".join(text.split())[:120] or f"{len(body)} bytes"
 
 
@@ -115,6 +123,7 @@ class CrmAdapter:
         *,
         expect: tuple[int, ...] = (200, 201),
         expect_denied: bool = False,
+        prelude: bool = False,
         **kwargs: Any,
     ) -> Answer:
         """Send one request named ``operation``; return parsed JSON (or raw bytes), or None on failure.
@@ -122,15 +131,23 @@ class CrmAdapter:
         ``expect_denied``: the request is a probe of access control; 401/403 is the right answer
         and is recorded as ``ok`` with ``denied=True`` in the returned dict; any 2xx is returned as
         ``{"denied": False}`` so the probe can report a breach.
+
+        ``prelude``: in a probe, this request only prepares the probed one (a form fetched before it is
+        posted): if the CRM refuses it (:meth:`probe_verdict` says denied), that is the probe's answer
+        (the dict above); otherwise it is an ordinary request, judged by ``expect``, and the request
+        that follows decides the probe.
         """
         context = self.context
-        if expect_denied or self._probing:  # a probe's redirect is its answer (to a login page: a denial)
+        probe = expect_denied or self._probing
+        if probe:  # a probe's redirect is its answer (to a login page: a denial)
             kwargs.setdefault("allow_redirects", False)
             # its reading goes into this request's context alone (a client without a user shares the dict)
             context = dict(context)
         # Locust copies the context into each request's event when the client has a user
         with self.client.request(method, path, name=operation, context=context, catch_response=True, **kwargs) as resp:
-            answer = self._judge(operation, resp, expect, expect_denied or self._probing)
+            if probe and prelude and resp.status_code and self.probe_verdict(operation, resp) is not True:
+                probe = False  # served: an ordinary request of the probe's journey, not its answer
+            answer = self._judge(operation, resp, expect, probe)
         self.last_response = resp  # its status, headers (a redirect's Location) and body, for the adapter
         if answer is _SESSION_LOST:
             self.on_session_lost()
@@ -153,12 +170,19 @@ class CrmAdapter:
             resp.failure(Throttled(f"{operation}: {said}"))
             self._honour_retry_after(resp)
             return None
-        if status == 401 and self.signed_in and operation != "auth.login":
-            resp.failure(AuthLost(f"{operation}: 401 after a successful login: the session was lost"))
+        if self.signed_in and operation != "auth.login" and self.session_expired(resp):
+            said = "401" if status == 401 else f"HTTP {status} to the login page"
+            resp.failure(AuthLost(f"{operation}: {said} after a successful login: the session was lost"))
             return _SESSION_LOST
         if status not in expect:  # never a silent success; the outcome follows the status
             if status:  # (no status: Locust recorded the connection error or timeout itself)
-                resp.failure(UnexpectedStatus(f"HTTP {status}: {_detail(resp)}"))
+                # a 2xx the operation did not expect (a form shown again): the adapter's reading, if it has one
+                problem = self.check_failed(operation, resp) if 200 <= status < 300 else None
+                resp.failure(
+                    CheckFailed(f"{operation}: {problem}")
+                    if problem
+                    else UnexpectedStatus(f"HTTP {status}: {_detail(resp)}")
+                )
             return None
         problem = self.check_failed(operation, resp)
         if problem:
@@ -182,8 +206,15 @@ class CrmAdapter:
         self.signed_in = bool(ok)
         return self.signed_in
 
+    def session_expired(self, response: FastResponse) -> bool:
+        """Does this answer say the signed-in user's session is gone? By default a 401; a CRM that sends
+        a lost session to its login page says so here (:class:`~crmload.loadtests.adapters.html.HtmlAdapter`
+        does)."""
+        return response.status_code == 401
+
     def on_session_lost(self) -> None:
-        """A request got 401 after a successful login (a restarted CRM, an expired or revoked token).
+        """A request got 401 (:meth:`session_expired`) after a successful login (a restarted CRM, an
+        expired or revoked token).
 
         That request is recorded as ``auth_lost``; by default the user logs in again at once (its
         login is recorded like any other). Override for a CRM that renews sessions otherwise

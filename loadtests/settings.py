@@ -55,6 +55,7 @@ ADAPTER_HOOKS: frozenset[str] = frozenset(
         "probe",
         "probe_verdict",
         "read_back",
+        "session_expired",
         "sign_in",
         "supported_operations",
     }

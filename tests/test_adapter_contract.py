@@ -291,3 +291,24 @@ def test_an_adapter_whose_read_back_raises_leaves_data_01_undecided_with_its_wor
     audit = json.loads((run_dir / "audit.json").read_text())
     assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert audit["checked"] == 0 and "the adapter raised RuntimeError: no such table" in audit["reason"], audit
+
+
+def test_adapter_new_writes_a_skeleton_on_the_base_of_each_way_a_crm_speaks(tmp_path: Path) -> None:
+    bases = {"rest": "CrmAdapter", "jsonrpc": "JsonRpcAdapter", "html": "HtmlAdapter", "oauth2": "OAuth2Adapter"}
+    for kind in bases:
+        command = ["adapter", "new", f"crm_{kind}", "--dir", str(tmp_path), "--kind", kind]
+        new = subprocess.run(
+            [sys.executable, "-m", "crmload.cli", *command], capture_output=True, text=True, timeout=60
+        )
+        assert new.returncode == 0, new.stderr
+    code = (
+        "from crmload.loadtests.runtime import load_adapter as l\n"
+        "for kind in ('rest', 'jsonrpc', 'html', 'oauth2'):\n"
+        "    cls = l(f'crm_{kind}:Crm' + kind.capitalize())\n"
+        "    print(kind, [k.__name__ for k in cls.__mro__[1:3]], sorted(cls.supported_operations()))\n"
+    )
+    loads = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                           env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})  # fmt: skip
+    assert loads.returncode == 0, loads.stderr
+    for line, (kind, base) in zip(loads.stdout.splitlines(), bases.items(), strict=True):
+        assert line.startswith(f"{kind} ['{base}'") and line.endswith("['customer.search', 'customer.view']"), line

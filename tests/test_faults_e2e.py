@@ -69,7 +69,7 @@ def test_a_crm_restarted_mid_run_shows_in_the_failure_rate_and_the_sessions_clau
     verdict = json.loads((run_dir / "verdict.json").read_text())
     by_id = {r["id"]: r for r in verdict["clauses"]}
     sess, err_rate, data01 = by_id["SEC-SESS-01"], by_id["PERF-ERR-01"], by_id["DATA-01"]
-    assert sess["status"] == "FAIL" and sess["measured"] > 0 and "answered 401 (a lost session)" in sess["reason"], sess
+    assert sess["status"] == "FAIL" and sess["measured"] > 0 and "found their session lost (401" in sess["reason"], sess
     assert err_rate["status"] == "FAIL", err_rate
     assert data01["status"] == "PASS", data01  # the kept store still holds what was acknowledged
     import csv

@@ -7,6 +7,7 @@ from typing import Any
 from locust.contrib.fasthttp import FastResponse
 
 from crmload.loadtests.adapter import Answer, CrmAdapter
+from crmload.loadtests.adapters.oauth2 import OAuth2Adapter
 
 
 class ReferenceCRM(CrmAdapter):
@@ -165,3 +166,13 @@ class ReferenceCRM(CrmAdapter):
 
     def webform_submit(self, record: dict[str, Any]) -> Answer:
         return self.call("webform.submit", "POST", "/api/webforms/lead", json=record)
+
+
+class ReferenceCrmOAuth2(OAuth2Adapter, ReferenceCRM):
+    """The reference CRM signed in through its OAuth2 token endpoint (``POST /oauth/token``, the password
+    grant) instead of its own login, with the access token renewed before it expires (or after a 401)
+    by the refresh token: the OAuth2 path, worked on a CRM crmload can check end to end."""
+
+    name = "reference-oauth2"
+    token_path = "/oauth/token"
+    grant = "password"
