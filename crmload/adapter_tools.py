@@ -13,33 +13,34 @@ from crmload.loadtests.settings import check_adapter
 from crmload.loadtests.testdata import check_testdata
 from crmload.safety import check_target_allowed, redact
 
-# the signature of each operation's method, as the journeys call it (crmload/loadtests/journeys.py)
+# the signature of each operation's method, as the journeys call it: CrmAdapter's own (loadtests/adapter.py,
+# where each is typed with its answer; a test keeps the two the same). Text, so that the CLI imports no Locust
 SIGNATURES: dict[str, str] = {
     "customer.search": 'q: str, by: str = "name"',
-    "customer.view": "account_id: Any",
+    "customer.view": "account_id: RecordRef",
     "customer.create": "record: dict[str, Any]",
-    "customer.update": "account_id: Any, patch: dict[str, Any]",
+    "customer.update": "account_id: RecordRef, patch: dict[str, Any]",
     "contact.create": "record: dict[str, Any]",
     "lead.create": "record: dict[str, Any]",
-    "lead.convert": "lead_id: Any",
+    "lead.convert": "lead_id: RecordRef",
     "opportunity.list": "page: int = 1, page_size: int = 25",
-    "opportunity.view": "opp_id: Any",
+    "opportunity.view": "opp_id: RecordRef",
     "opportunity.create": "record: dict[str, Any]",
-    "opportunity.update_stage": "opp_id: Any, stage: str",
-    "activity.log": "account_id: Any, kind: str, subject: str",
+    "opportunity.update_stage": "opp_id: RecordRef, stage: str",
+    "activity.log": "account_id: RecordRef, kind: str, subject: str",
     "ticket.queue": 'status: str = "open", page: int = 1',
-    "ticket.create": 'account_id: Any, subject: str, priority: str = "normal"',
-    "ticket.view": "ticket_id: Any",
-    "ticket.comment": "ticket_id: Any, body: str",
-    "ticket.assign": "ticket_id: Any, assignee_id: Any",
-    "ticket.resolve": "ticket_id: Any",
-    "service.history": "account_id: Any",
+    "ticket.create": 'account_id: RecordRef, subject: str, priority: str = "normal"',
+    "ticket.view": "ticket_id: RecordRef",
+    "ticket.comment": "ticket_id: RecordRef, body: str",
+    "ticket.assign": "ticket_id: RecordRef, assignee_id: RecordRef",
+    "ticket.resolve": "ticket_id: RecordRef",
+    "service.history": "account_id: RecordRef",
     "kb.search": "q: str",
-    "survey.submit": 'ticket_id: Any, score: int, comment: str = ""',
+    "survey.submit": 'ticket_id: RecordRef, score: int, comment: str = ""',
     "segment.preview": "filter_: dict[str, Any]",
     "campaign.create": 'name: str, filter_: dict[str, Any], channel: str = "email"',
-    "campaign.launch": "campaign_id: Any",
-    "campaign.report": "campaign_id: Any",
+    "campaign.launch": "campaign_id: RecordRef",
+    "campaign.report": "campaign_id: RecordRef",
     "import.bulk": "csv_text: str",
     "export.bulk": 'entity: str = "contacts", limit: int = 10_000',
     "report.pipeline": "",
@@ -158,7 +159,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from crmload.core.operations import AccessRule  # noqa: F401  (for access_rules)
+from crmload.core.operations import AccessRule, RecordRef  # noqa: F401  (for access_rules, record ids)
 {imports}
 
 

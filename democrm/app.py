@@ -27,7 +27,7 @@ from crmload.democrm.http import MAX_ID, ApiError, User, json_body, json_object,
 from crmload.democrm.oauth import TokenEndpoint
 from crmload.democrm.openapi import openapi_document
 from crmload.democrm.operations import OPERATIONS, Operation
-from crmload.democrm.pipeline import Answered, answered, operate
+from crmload.democrm.pipeline import Answered, answered, operate, signing_in
 from crmload.democrm.state import CRM
 from crmload.democrm.web import Pages
 
@@ -81,10 +81,7 @@ def _login_endpoint(crm: CRM) -> Any:
     async def login(request: Request) -> Response:
         start = time.perf_counter()
         try:
-            await crm.faults.before(op.name)
-            status = crm.faults.error_status(op.name)
-            if status is not None:
-                raise ApiError(status, "injected fault on auth.login")
+            await signing_in(crm)
             body = await json_object(request)
             username, password = body.get("username"), body.get("password")
             if not isinstance(username, str) or not username:

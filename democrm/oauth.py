@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from crmload.democrm.http import ApiError, User, json_response, read_body
 from crmload.democrm.operations import OPERATIONS
-from crmload.democrm.pipeline import answered
+from crmload.democrm.pipeline import answered, signing_in
 from crmload.democrm.state import CRM
 
 REFRESH_TTL_S = 48 * 3600.0
@@ -60,10 +60,7 @@ class TokenEndpoint:
         op = OPERATIONS["auth.login"]
         start = time.perf_counter()
         try:
-            await self.crm.faults.before(op.name)
-            status = self.crm.faults.error_status(op.name)
-            if status is not None:
-                raise ApiError(status, "injected fault on auth.login")
+            await signing_in(self.crm)
             params = await self._params(request)
             response = self._grant(params, request)
         except ApiError as exc:

@@ -70,3 +70,12 @@ async def operate(crm: CRM, op: Operation, request: Request, user: User, handler
     if gate is not None:
         gate.stamp(response)
     return response
+
+
+async def signing_in(crm: CRM) -> None:
+    """The faults a sign-in meets, at any door (a sign-in has no role to check): its latency and stall, and
+    an injected error status raised as :class:`ApiError`."""
+    await crm.faults.before("auth.login")
+    status = crm.faults.error_status("auth.login")
+    if status is not None:
+        raise ApiError(status, "injected fault on auth.login")

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from crmload.democrm.handlers import HANDLERS, Handler
 from crmload.democrm.http import ApiError, User, json_response, path_id, read_body
 from crmload.democrm.operations import ACTIVITY_KINDS, OPERATIONS, Operation
-from crmload.democrm.pipeline import Answered, answered, operate
+from crmload.democrm.pipeline import Answered, answered, operate, signing_in
 from crmload.democrm.state import CRM
 
 SESSION_COOKIE = "crm_session"
@@ -321,10 +321,7 @@ class Pages:
         op = OPERATIONS["auth.login"]
         start = time.perf_counter()
         try:
-            await self.crm.faults.before(op.name)
-            status = self.crm.faults.error_status(op.name)
-            if status is not None:
-                raise ApiError(status, "injected fault on auth.login")
+            await signing_in(self.crm)
             fields = await form_fields(request)
             cookie = request.cookies.get(CSRF_COOKIE, "")
             if not cookie or not secrets.compare_digest(cookie, fields.get(CSRF_FIELD, "")):
@@ -394,8 +391,7 @@ class Pages:
             signed = self.sessions.user(request)
             if signed is None:
                 return to_login(request)
-            user, csrf = signed
-            start = time.perf_counter()
+            (user, csrf), start = signed, time.perf_counter()
             response = await self._run(op, request, user, handler)
             if response.status_code == 200:
                 response = html_response(render(orjson.loads(bytes(response.body)), request, user, csrf))
@@ -418,8 +414,7 @@ class Pages:
             signed = self.sessions.user(request)
             if signed is None:
                 return to_login(request)
-            user, csrf = signed
-            start = time.perf_counter()
+            (user, csrf), start = signed, time.perf_counter()
             try:
                 fields = await form_fields(request)
                 if not secrets.compare_digest(fields.get(CSRF_FIELD, ""), csrf):

@@ -20,16 +20,27 @@ import gevent
 import orjson
 from locust.contrib.fasthttp import FastHttpSession, FastResponse, ResponseContextManager
 
-from crmload.core.operations import REFERENCE_ACCESS_RULES, AccessRule
+from crmload.core.operations import (
+    REFERENCE_ACCESS_RULES,
+    AccessRule,
+    Converted,
+    Found,
+    OpportunityRead,
+    RecordRef,
+    Synced,
+    TicketRead,
+    Written,
+)
 from crmload.core.rundir import Outcome
 from crmload.loadtests.capture import AuthLost, CheckFailed, Throttled, UnexpectedStatus
 from crmload.loadtests.settings import platform_limits
 
 MAX_RETRY_AFTER_S = 30.0
 
-# What an operation returns: the CRM's answer as parsed JSON (a dict for most operations), its raw
-# body when that is not JSON, or None when the call failed (already recorded). Raw JSON is a true
-# edge: its shape is the CRM's; the journeys read the fields crmload.core.operations lists.
+# What call() returns: the CRM's answer as parsed JSON (a dict for most operations), its raw body when
+# that is not JSON, or None when the call failed (already recorded). Raw JSON is a true edge: its shape
+# is the CRM's. Each operation below is typed with what the journeys read of it (crmload.core.operations:
+# Written, Found, ...); an operation the journeys read nothing of answers Answer.
 Answer: TypeAlias = Any
 
 
@@ -171,7 +182,11 @@ class CrmAdapter:
             self._honour_retry_after(resp)
             return None
         if self.signed_in and operation != "auth.login" and self.session_expired(resp):
-            said = "401" if status == 401 else f"HTTP {status} to the login page"
+            said = (
+                "401"
+                if status == 401
+                else f"HTTP {status} " + ("to" if 300 <= status < 400 else "with") + " the login page"
+            )
             resp.failure(AuthLost(f"{operation}: {said} after a successful login: the session was lost"))
             return _SESSION_LOST
         if status not in expect:  # never a silent success; the outcome follows the status
@@ -318,11 +333,103 @@ class CrmAdapter:
         self.client.auth_header = f"Bearer {token}"
         return True
 
-    def __getattr__(self, attr: str) -> Any:
-        # any canonical operation the subclass did not implement
-        def unsupported(*_a: Any, **_kw: Any) -> Answer:
-            raise NotSupported(attr.replace("_", ".", 1))
+    # -- the canonical operations ---------------------------------------------------------------
+    # Each as the journeys call it, with the answer type whose fields they read
+    # (crmload.core.operations: Written, Found, ...). An adapter overrides those its CRM has (its
+    # supported_operations); the rest raise NotSupported and the journey skips that step.
 
-        if attr.startswith("_"):
-            raise AttributeError(attr)
-        return unsupported
+    def customer_search(self, q: str, by: str = "name") -> Found | None:
+        raise NotSupported("customer.search")
+
+    def customer_view(self, account_id: RecordRef) -> Answer:
+        raise NotSupported("customer.view")
+
+    def customer_create(self, record: dict[str, Any]) -> Written | None:
+        raise NotSupported("customer.create")
+
+    def customer_update(self, account_id: RecordRef, patch: dict[str, Any]) -> Written | None:
+        raise NotSupported("customer.update")
+
+    def contact_create(self, record: dict[str, Any]) -> Written | None:
+        raise NotSupported("contact.create")
+
+    def lead_create(self, record: dict[str, Any]) -> Written | None:
+        raise NotSupported("lead.create")
+
+    def lead_convert(self, lead_id: RecordRef) -> Converted | None:
+        raise NotSupported("lead.convert")
+
+    def opportunity_list(self, page: int = 1, page_size: int = 25) -> Answer:
+        raise NotSupported("opportunity.list")
+
+    def opportunity_view(self, opp_id: RecordRef) -> OpportunityRead | None:
+        raise NotSupported("opportunity.view")
+
+    def opportunity_create(self, record: dict[str, Any]) -> Written | None:
+        raise NotSupported("opportunity.create")
+
+    def opportunity_update_stage(self, opp_id: RecordRef, stage: str) -> Written | None:
+        raise NotSupported("opportunity.update_stage")
+
+    def activity_log(self, account_id: RecordRef, kind: str, subject: str) -> Written | None:
+        raise NotSupported("activity.log")
+
+    def ticket_queue(self, status: str = "open", page: int = 1) -> Answer:
+        raise NotSupported("ticket.queue")
+
+    def ticket_create(self, account_id: RecordRef, subject: str, priority: str = "normal") -> Written | None:
+        raise NotSupported("ticket.create")
+
+    def ticket_view(self, ticket_id: RecordRef) -> TicketRead | None:
+        raise NotSupported("ticket.view")
+
+    def ticket_comment(self, ticket_id: RecordRef, body: str) -> Written | None:
+        raise NotSupported("ticket.comment")
+
+    def ticket_assign(self, ticket_id: RecordRef, assignee_id: RecordRef) -> Written | None:
+        raise NotSupported("ticket.assign")
+
+    def ticket_resolve(self, ticket_id: RecordRef) -> Written | None:
+        raise NotSupported("ticket.resolve")
+
+    def service_history(self, account_id: RecordRef) -> Answer:
+        raise NotSupported("service.history")
+
+    def kb_search(self, q: str) -> Answer:
+        raise NotSupported("kb.search")
+
+    def survey_submit(self, ticket_id: RecordRef, score: int, comment: str = "") -> Written | None:
+        raise NotSupported("survey.submit")
+
+    def segment_preview(self, filter_: dict[str, Any]) -> Answer:
+        raise NotSupported("segment.preview")
+
+    def campaign_create(self, name: str, filter_: dict[str, Any], channel: str = "email") -> Written | None:
+        raise NotSupported("campaign.create")
+
+    def campaign_launch(self, campaign_id: RecordRef) -> Answer:
+        raise NotSupported("campaign.launch")
+
+    def campaign_report(self, campaign_id: RecordRef) -> Answer:
+        raise NotSupported("campaign.report")
+
+    def import_bulk(self, csv_text: str) -> Answer:
+        raise NotSupported("import.bulk")
+
+    def export_bulk(self, entity: str = "contacts", limit: int = 10_000) -> Answer:
+        raise NotSupported("export.bulk")
+
+    def report_pipeline(self) -> Answer:
+        raise NotSupported("report.pipeline")
+
+    def report_service(self) -> Answer:
+        raise NotSupported("report.service")
+
+    def report_campaign(self) -> Answer:
+        raise NotSupported("report.campaign")
+
+    def order_sync(self, orders: list[dict[str, Any]]) -> Synced | None:
+        raise NotSupported("order.sync")
+
+    def webform_submit(self, record: dict[str, Any]) -> Written | None:
+        raise NotSupported("webform.submit")

@@ -20,7 +20,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import gevent
 from locust import constant, task
@@ -31,6 +31,8 @@ from crmload.core.personas import JOURNEYS, option_value, weight_option
 from crmload.core.rundir import Outcome
 from crmload.loadtests import runtime
 from crmload.loadtests.adapter import CrmAdapter, NotSupported
+
+T = TypeVar("T")
 
 SUBJECTS = ("Intro call", "Pricing follow-up", "Renewal check", "Demo recap", "Contract questions")
 STAGE_FLOW = {
@@ -98,8 +100,9 @@ class CrmUser(FastHttpUser):
         if hi > 0:
             gevent.sleep(self.rng.uniform(lo, hi))
 
-    def step(self, operation: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run one step; an unsupported operation is skipped and counted."""
+    def step(self, operation: str, fn: Callable[..., T], *args: Any) -> T | None:
+        """Run one step: the operation's answer (typed as the journeys read it), None when it failed or the
+        adapter lacks it (the step is skipped and counted)."""
         try:
             return fn(*args)
         except NotSupported:

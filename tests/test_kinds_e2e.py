@@ -275,9 +275,17 @@ def test_the_ceiling_search_lands_within_one_refinement_step_of_queueing_theory(
     expected = simulated_ceiling(servers, hold_s, THINK, THINK_SHARE, LIMIT_S)
     ceiling, resolution = cap["ceiling_users"], cap["resolution"]
     step = round(ceiling * resolution)
-    assert resolution <= 0.1 + 1 / ceiling and step >= 1, cap  # the search went down to its resolution
-    assert abs(ceiling - expected) <= step, (ceiling, expected, step, hold_s)
     refined = [s for s in cap["steps"] if s["name"].startswith("refine-")]
+    undecided = [s for s in refined if s["status"] == "INCONCLUSIVE"]
+    if undecided:
+        # a refinement step whose p95 sits on the limit itself cannot be decided within its max: the search
+        # ends there and claims no more (seen once in CI: 25 users, p95 303 ms against 300 ms); the theory's
+        # ceiling must then lie between the claimed ceiling and that step
+        top = undecided[-1]["users"]
+        assert ceiling - 1 <= expected <= top + 1 and step >= 1, (ceiling, top, expected, hold_s)
+    else:
+        assert resolution <= 0.1 + 1 / ceiling and step >= 1, cap  # the search went down to its resolution
+        assert abs(ceiling - expected) <= step, (ceiling, expected, step, hold_s)
     assert refined and all(s["users"] not in STEPS for s in refined)
     # the knee within one staircase step of the saturation point N* = C·(S + Z)/S
     saturation = servers * (hold_s + 0.1 * THINK_SHARE) / hold_s

@@ -92,15 +92,40 @@ def test_what_each_journey_needs_of_an_adapter_is_what_its_steps_call() -> None:
     assert how == "partly" and "opportunity.list" in lacks and "customer.view" not in lacks
 
 
-def test_the_published_signatures_are_the_reference_adapters() -> None:
-    """``crmload adapter new`` writes each operation's signature from one table: the reference adapter's."""
+def test_the_published_signatures_are_the_adapter_contracts() -> None:
+    """``crmload adapter new`` writes each operation's signature from one table: CrmAdapter's typed methods."""
     from crmload.adapter_tools import SIGNATURES
 
-    tree = ast.parse((LOADTESTS / "adapters" / "reference.py").read_text())
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ReferenceCRM")
+    tree = ast.parse((LOADTESTS / "adapter.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "CrmAdapter")
     methods = {f.name: f for f in cls.body if isinstance(f, ast.FunctionDef)}
     assert set(SIGNATURES) == set(canonical.OPERATION_NAMES) - {"auth.login"}
     for op, published in SIGNATURES.items():
         args = methods[canonical.OPERATIONS[op].method_name].args
-        names = [a.arg for a in args.args[1:]]
-        assert re.findall(r"(\w+):", published) == names, op
+        params = args.args[1:]
+        defaults = [None] * (len(params) - len(args.defaults)) + list(args.defaults)
+        written = ", ".join(
+            f"{a.arg}: {ast.unparse(a.annotation)}" + (f" = {ast.unparse(d)}" if d is not None else "")  # type: ignore[arg-type]
+            for a, d in zip(params, defaults, strict=True)
+        )
+        assert written.replace("'", '"') == published.replace("10_000", "10000"), op
+
+
+def test_each_answer_type_carries_the_fields_the_journeys_read() -> None:
+    """The answer types of crmload.core.operations and each operation's ``reads``: one the other in types."""
+    from typing import get_type_hints
+
+    tree = ast.parse((LOADTESTS / "adapter.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "CrmAdapter")
+    returns = {f.name: ast.unparse(f.returns) for f in cls.body if isinstance(f, ast.FunctionDef) and f.returns}
+    by_name = {t.__name__: fields for t, fields in canonical.ANSWER_TYPES.items()}
+    for t, fields in canonical.ANSWER_TYPES.items():
+        assert {f.split("[")[0] for f in fields} <= set(get_type_hints(t)), t
+    for op in canonical.OPERATIONS.values():
+        if op.name == "auth.login":
+            continue
+        answer = returns[op.method_name].removesuffix(" | None")
+        if op.reads:
+            assert answer in by_name and set(op.reads) <= set(by_name[answer]), (op.name, answer)
+        else:
+            assert answer == "Answer", (op.name, answer)  # the journeys read nothing of it

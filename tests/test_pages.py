@@ -3,8 +3,11 @@ token endpoint, the form and CSRF helpers, and crmload runs through the HTML and
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -337,3 +340,55 @@ def test_oauth2_tokens_are_renewed_before_they_expire_so_no_session_is_lost(tmp_
     # of their life): well over 60 token requests, every one answered, and not one request refused
     assert len(logins) > 60, len(logins)
     assert set(logins["status"]) == {200} and (samples["outcome"] == "auth_lost").sum() == 0
+
+
+_HTML_READINGS = """
+import json, threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from locust.env import Environment
+from locust.contrib.fasthttp import FastHttpSession
+from crmload.loadtests.adapters.html import HtmlAdapter
+
+LOGIN = b"<html><body><form action='/login' method='post'><input name='u'><input type='password' name='p'></form>"
+PAGES = {"/login-page": (200, None, LOGIN), "/page": (200, None, b"<html><body><h1>Acme</h1></body></html>"),
+         "/again": (200, None, b"<html><body><ul class='errorlist'><li>Name: required</li></ul><form></form>"),
+         "/to-login": (302, "/users/sign_in", b""), "/to-record": (302, "/deals/5", b""), "/no": (403, None, b""),
+         "/gone": (401, None, b"")}
+
+class Crm(BaseHTTPRequestHandler):
+    def answer(self):
+        status, location, body = PAGES[self.path]
+        self.send_response(status)
+        if location:
+            self.send_header("location", location)
+        self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    do_GET = do_POST = answer
+    def log_message(self, *a):
+        pass
+
+server = HTTPServer(("127.0.0.1", 0), Crm)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+session = FastHttpSession(f"http://127.0.0.1:{server.server_port}", Environment().events.request, user=None)
+adapter = HtmlAdapter(session, {})
+out = {}
+for method in ("GET", "POST"):
+    for path in PAGES:
+        r = session.request(method, path, allow_redirects=False)
+        out[f"{method} {path}"] = [adapter.session_expired(r), adapter.probe_verdict("customer.view", r),
+                                   adapter.check_failed("customer.view", r)]
+print(json.dumps(out))
+"""
+
+
+def test_how_the_html_base_reads_a_lost_session_a_probe_and_a_form_shown_again() -> None:
+    done = subprocess.run([sys.executable, "-c", _HTML_READINGS], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    # [session lost?, probe: denied / granted (False) / unclear (None), failure reason of a 2xx]
+    assert out["GET /login-page"] == [True, True, "the login page was served"]
+    assert out["GET /page"] == [False, False, None]
+    assert out["GET /again"] == [False, None, "the form was shown again: Name: required"]
+    assert out["GET /to-login"][:2] == [True, True] and out["POST /to-login"][:2] == [True, True]
+    assert out["POST /to-record"][:2] == [False, False]  # a posted form sent on to its record: done
+    assert out["GET /to-record"][:2] == [False, None]  # a page sent elsewhere: neither
+    assert out["GET /no"][:2] == [False, True] and out["GET /gone"][:2] == [True, True]

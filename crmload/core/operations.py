@@ -15,7 +15,7 @@ reference adapter, and the journey step that calls it (README, "Development").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, TypeAlias, TypedDict, get_args
 
 ClassId = Literal["LOGIN", "READ", "WRITE", "LIST", "REPORT", "BULK"]
 
@@ -82,6 +82,62 @@ OPERATIONS: dict[str, Operation] = _ops(
     Operation("webform.submit", _W, "WRITE", ("id",)),
 )
 OPERATION_NAMES: tuple[str, ...] = tuple(OPERATIONS)
+
+
+# -- what the journeys read from each answer, as types (``reads`` above, in words) ---------------------------
+# An adapter's operation returns the CRM's answer (more fields are fine) or None when the call failed; the
+# journeys read these fields and nothing else (crmload.loadtests.adapter.CrmAdapter types each operation).
+
+# a record's id as the CRM gives it: a whole number or a text (a UUID, a composite key)
+RecordRef: TypeAlias = int | str
+
+
+class Written(TypedDict, total=False):
+    """A write's answer: the record's ``id``; ``version`` when the CRM versions records (DATA-01 checks it)."""
+
+    id: RecordRef
+    version: int
+
+
+class Found(TypedDict, total=False):
+    """A search's answer: ``results``, each with the found record's ``id``."""
+
+    results: list[dict[str, Any]]
+
+
+class Converted(TypedDict, total=False):
+    """A converted lead: the ``account_id`` it became."""
+
+    account_id: RecordRef
+
+
+class OpportunityRead(TypedDict, total=False):
+    """An opportunity: its ``stage`` in crmload's stage names (``prospecting`` ... ``won``, ``lost``)."""
+
+    stage: str
+
+
+class TicketRead(TypedDict, total=False):
+    """A ticket: the ``account_id`` it is about."""
+
+    account_id: RecordRef
+
+
+class Synced(TypedDict, total=False):
+    """A synced batch: the ``ids`` of the records it wrote."""
+
+    ids: list[RecordRef]
+
+
+# each answer type with the fields of ``reads`` it carries (a test keeps the two the same)
+ANSWER_TYPES: dict[type, tuple[str, ...]] = {
+    Written: ("id",),
+    Found: ("results[].id",),
+    Converted: ("account_id",),
+    OpportunityRead: ("stage",),
+    TicketRead: ("account_id",),
+    Synced: ("ids",),
+}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ answer, a form served is an ordinary request and the probe is decided by the pos
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -29,6 +30,9 @@ from crmload.loadtests.htmlforms import (
     redirect_location,
     to_login_page,
 )
+
+# a cheap look before a page is parsed for a login form
+_PASSWORD_FIELD = re.compile(rb"type\s*=\s*[\"']?password", re.I)
 
 
 class HtmlAdapter(CrmAdapter):
@@ -91,8 +95,15 @@ class HtmlAdapter(CrmAdapter):
         return None
 
     def session_expired(self, response: FastResponse) -> bool:
-        """401, or a redirect to the login page (or the login page itself) after a successful login."""
-        return response.status_code == 401 or to_login_page(redirect_location(response))
+        """401, a redirect to the login page, or the login page itself served with 200 (a page with a
+        password field: override for a CRM whose own pages have one, such as a settings page)."""
+        status = response.status_code
+        if status == 401 or to_login_page(redirect_location(response)):
+            return True
+        if status == 200 and _PASSWORD_FIELD.search(response.content or b""):
+            page = parse_page(response.content)
+            return page is not None and page.is_login()
+        return False
 
     def probe_verdict(self, operation: str, response: FastResponse) -> bool | None:
         status = response.status_code

@@ -6,6 +6,7 @@ from typing import Any
 
 from locust.contrib.fasthttp import FastResponse
 
+from crmload.core.operations import RecordRef
 from crmload.loadtests.adapter import Answer, CrmAdapter
 from crmload.loadtests.adapters.oauth2 import OAuth2Adapter
 
@@ -54,43 +55,43 @@ class ReferenceCRM(CrmAdapter):
     def customer_search(self, q: str, by: str = "name") -> Answer:
         return self.call("customer.search", "GET", "/api/customers/search", params={"q": q, "by": by})
 
-    def customer_view(self, account_id: int) -> Answer:
+    def customer_view(self, account_id: RecordRef) -> Answer:
         return self.call("customer.view", "GET", f"/api/customers/{account_id}")
 
     def customer_create(self, record: dict[str, Any]) -> Answer:
         return self.call("customer.create", "POST", "/api/customers", json=record)
 
-    def customer_update(self, account_id: int, patch: dict[str, Any]) -> Answer:
+    def customer_update(self, account_id: RecordRef, patch: dict[str, Any]) -> Answer:
         return self.call("customer.update", "PATCH", f"/api/customers/{account_id}", json=patch)
 
     def contact_create(self, record: dict[str, Any]) -> Answer:
         return self.call("contact.create", "POST", "/api/contacts", json=record)
 
-    def service_history(self, account_id: int) -> Answer:
+    def service_history(self, account_id: RecordRef) -> Answer:
         return self.call("service.history", "GET", f"/api/customers/{account_id}/history")
 
     # sales
     def lead_create(self, record: dict[str, Any]) -> Answer:
         return self.call("lead.create", "POST", "/api/leads", json=record)
 
-    def lead_convert(self, lead_id: int) -> Answer:
+    def lead_convert(self, lead_id: RecordRef) -> Answer:
         return self.call("lead.convert", "POST", f"/api/leads/{lead_id}/convert")
 
     def opportunity_list(self, page: int = 1, page_size: int = 25) -> Answer:
         return self.call("opportunity.list", "GET", "/api/opportunities", params={"page": page, "page_size": page_size})
 
-    def opportunity_view(self, opp_id: int) -> Answer:
+    def opportunity_view(self, opp_id: RecordRef) -> Answer:
         return self.call("opportunity.view", "GET", f"/api/opportunities/{opp_id}")
 
     def opportunity_create(self, record: dict[str, Any]) -> Answer:
         return self.call("opportunity.create", "POST", "/api/opportunities", json=record)
 
-    def opportunity_update_stage(self, opp_id: int, stage: str) -> Answer:
+    def opportunity_update_stage(self, opp_id: RecordRef, stage: str) -> Answer:
         return self.call(
             "opportunity.update_stage", "PATCH", f"/api/opportunities/{opp_id}/stage", json={"stage": stage}
         )
 
-    def activity_log(self, account_id: int, kind: str, subject: str) -> Answer:
+    def activity_log(self, account_id: RecordRef, kind: str, subject: str) -> Answer:
         return self.call(
             "activity.log", "POST", "/api/activities", json={"account_id": account_id, "kind": kind, "subject": subject}
         )
@@ -99,7 +100,7 @@ class ReferenceCRM(CrmAdapter):
     def ticket_queue(self, status: str = "open", page: int = 1) -> Answer:
         return self.call("ticket.queue", "GET", "/api/tickets", params={"status": status, "page": page})
 
-    def ticket_create(self, account_id: int, subject: str, priority: str = "normal") -> Answer:
+    def ticket_create(self, account_id: RecordRef, subject: str, priority: str = "normal") -> Answer:
         return self.call(
             "ticket.create",
             "POST",
@@ -107,22 +108,22 @@ class ReferenceCRM(CrmAdapter):
             json={"account_id": account_id, "subject": subject, "priority": priority},
         )
 
-    def ticket_view(self, ticket_id: int) -> Answer:
+    def ticket_view(self, ticket_id: RecordRef) -> Answer:
         return self.call("ticket.view", "GET", f"/api/tickets/{ticket_id}")
 
-    def ticket_comment(self, ticket_id: int, body: str) -> Answer:
+    def ticket_comment(self, ticket_id: RecordRef, body: str) -> Answer:
         return self.call("ticket.comment", "POST", f"/api/tickets/{ticket_id}/comments", json={"body": body})
 
-    def ticket_assign(self, ticket_id: int, assignee_id: int) -> Answer:
+    def ticket_assign(self, ticket_id: RecordRef, assignee_id: RecordRef) -> Answer:
         return self.call("ticket.assign", "POST", f"/api/tickets/{ticket_id}/assign", json={"assignee_id": assignee_id})
 
-    def ticket_resolve(self, ticket_id: int) -> Answer:
+    def ticket_resolve(self, ticket_id: RecordRef) -> Answer:
         return self.call("ticket.resolve", "POST", f"/api/tickets/{ticket_id}/resolve")
 
     def kb_search(self, q: str) -> Answer:
         return self.call("kb.search", "GET", "/api/kb/search", params={"q": q})
 
-    def survey_submit(self, ticket_id: int, score: int, comment: str = "") -> Answer:
+    def survey_submit(self, ticket_id: RecordRef, score: int, comment: str = "") -> Answer:
         return self.call(
             "survey.submit", "POST", "/api/surveys", json={"ticket_id": ticket_id, "score": score, "comment": comment}
         )
@@ -136,10 +137,10 @@ class ReferenceCRM(CrmAdapter):
             "campaign.create", "POST", "/api/campaigns", json={"name": name, "filter": filter_, "channel": channel}
         )
 
-    def campaign_launch(self, campaign_id: int) -> Answer:
+    def campaign_launch(self, campaign_id: RecordRef) -> Answer:
         return self.call("campaign.launch", "POST", f"/api/campaigns/{campaign_id}/launch")
 
-    def campaign_report(self, campaign_id: int) -> Answer:
+    def campaign_report(self, campaign_id: RecordRef) -> Answer:
         return self.call("campaign.report", "GET", f"/api/reports/campaigns/{campaign_id}")
 
     def import_bulk(self, csv_text: str) -> Answer:

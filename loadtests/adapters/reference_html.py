@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from crmload.core.operations import RecordRef
 from crmload.loadtests.adapter import Answer
 from crmload.loadtests.adapters.html import HtmlAdapter
 from crmload.loadtests.htmlforms import Form, Page
@@ -97,11 +98,11 @@ class ReferenceCrmPages(HtmlAdapter):
         ids = [int(m.group(1)) for m in page.links(r"^/ui/customers/(\d+)$")]
         return {"results": [{"id": i} for i in ids], "count": len(ids)}
 
-    def customer_view(self, account_id: int) -> Answer:
+    def customer_view(self, account_id: RecordRef) -> Answer:
         page = self._page("customer.view", f"/ui/customers/{account_id}")
         return {"account": page.pairs()} if isinstance(page, Page) else page
 
-    def ticket_view(self, ticket_id: int) -> Answer:
+    def ticket_view(self, ticket_id: RecordRef) -> Answer:
         page = self._page("ticket.view", f"/ui/tickets/{ticket_id}")
         if not isinstance(page, Page):
             return page
@@ -128,15 +129,15 @@ class ReferenceCrmPages(HtmlAdapter):
         form = self._form("lead.create", "/ui/leads/new", "lead")
         return self._post("lead.create", form, r"/ui/leads/(\d+)", **record)
 
-    def ticket_create(self, account_id: int, subject: str, priority: str = "normal") -> Answer:
+    def ticket_create(self, account_id: RecordRef, subject: str, priority: str = "normal") -> Answer:
         form = self._form("ticket.create", f"/ui/tickets/new?account_id={account_id}", "ticket")
         return self._post("ticket.create", form, r"/ui/tickets/(\d+)", subject=subject, priority=priority)
 
-    def ticket_comment(self, ticket_id: int, body: str) -> Answer:
+    def ticket_comment(self, ticket_id: RecordRef, body: str) -> Answer:
         form = self._form("ticket.comment", f"/ui/tickets/{ticket_id}", "comment")
         return self._post("ticket.comment", form, r"#comment-(\d+)", body=body)
 
-    def activity_log(self, account_id: int, kind: str, subject: str) -> Answer:
+    def activity_log(self, account_id: RecordRef, kind: str, subject: str) -> Answer:
         form = self._form("activity.log", f"/ui/customers/{account_id}", "activity")
         return self._post("activity.log", form, r"#activity-(\d+)", kind=kind, subject=subject)
 

@@ -26,7 +26,7 @@ import datetime as dt
 import uuid
 from typing import Any, ClassVar
 
-from crmload.core.operations import AccessRule
+from crmload.core.operations import AccessRule, RecordRef
 from crmload.loadtests.adapter import Answer
 from crmload.loadtests.adapters.jsonrpc import JsonRpcAdapter
 
@@ -163,7 +163,7 @@ class TrytonCRM(JsonRpcAdapter):
         rows = self._search_read("customer.search", "party.party", domain, ["id", "name"], 0, 25)
         return None if rows is None else {"results": rows}
 
-    def customer_view(self, account_id: int) -> Answer:
+    def customer_view(self, account_id: RecordRef) -> Answer:
         rows = self._model("customer.view", "party.party", "read", [account_id], [*_PARTY_FIELDS, "addresses"])
         return rows[0] if isinstance(rows, list) and rows else None
 
@@ -175,7 +175,7 @@ class TrytonCRM(JsonRpcAdapter):
         ids = self._model("customer.create", "party.party", "create", [values])
         return {"id": ids[0]} if isinstance(ids, list) and ids else None
 
-    def customer_update(self, account_id: int, patch: dict[str, Any]) -> Answer:
+    def customer_update(self, account_id: RecordRef, patch: dict[str, Any]) -> Answer:
         if "city" in patch:
             found = self._search_read("customer.update", "party.address", [("party", "=", account_id)], ["id"], 0, 1)
             if not found:
@@ -213,7 +213,7 @@ class TrytonCRM(JsonRpcAdapter):
         return self._new_opportunity("webform.submit", {"description": record["company"], "comment": about,
                                                         "state": "lead"})  # fmt: skip
 
-    def lead_convert(self, lead_id: int) -> Answer:
+    def lead_convert(self, lead_id: RecordRef) -> Answer:
         rows = self._model("lead.convert", "sale.opportunity", "read", [lead_id], ["description"])
         if not (isinstance(rows, list) and rows):
             return None
@@ -236,7 +236,7 @@ class TrytonCRM(JsonRpcAdapter):
         rows = self._search_read("opportunity.list", "sale.opportunity", [], _OPPORTUNITY_FIELDS, offset, page_size)
         return None if rows is None else {"results": [self._opportunity(r) for r in rows]}
 
-    def opportunity_view(self, opp_id: int) -> Answer:
+    def opportunity_view(self, opp_id: RecordRef) -> Answer:
         rows = self._model("opportunity.view", "sale.opportunity", "read", [opp_id], _OPPORTUNITY_FIELDS)
         if self._probing:
             return rows
