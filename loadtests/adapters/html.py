@@ -43,6 +43,16 @@ class HtmlAdapter(CrmAdapter):
     error_xpath: ClassVar[str] = ERROR_XPATH
     # the header a CRM reads a cookie's CSRF token from, when it wants one (Django: X-CSRFToken)
     csrf_header: ClassVar[str | None] = None
+    # the last answer parsed, and its document: an answer is read once however many hooks look at it
+    _parsed: tuple[FastResponse, Any] | None = None
+
+    def _read(self, response: FastResponse, path: str = "/") -> Page | None:
+        """``response`` as a :class:`Page` at ``path``, parsed once (None when it is not HTML)."""
+        if self._parsed is None or self._parsed[0] is not response:
+            page = parse_page(response.content, path)
+            self._parsed = (response, None if page is None else page.doc)
+        doc = self._parsed[1]
+        return None if doc is None else Page(path, doc)
 
     def page(
         self,
@@ -61,7 +71,7 @@ class HtmlAdapter(CrmAdapter):
         answer = self.call(operation, "GET", path, params=params, expect=expect, allow_redirects=False, prelude=prelude)
         if answer is None or isinstance(answer, dict):  # failed, or the probe's answer
             return answer
-        return parse_page(self.last_response.content, path) if self.last_response is not None else None
+        return self._read(self.last_response, path) if self.last_response is not None else None
 
     def submit(self, operation: str, form: Form, *, expect: tuple[int, ...] = (302, 303), **changes: Any) -> Answer:
         """Post ``form`` with ``changes`` as ``operation``; the ``Location`` it answered with (a path), or None.
@@ -84,7 +94,7 @@ class HtmlAdapter(CrmAdapter):
         """A page that lists mistakes (a form shown again), or the login page served as the answer."""
         if not 200 <= response.status_code < 300:
             return None
-        page = parse_page(response.content)
+        page = self._read(response)
         if page is None:
             return None
         errors = [t for t in page.text(self.error_xpath) if t]
@@ -101,14 +111,14 @@ class HtmlAdapter(CrmAdapter):
         if status == 401 or to_login_page(redirect_location(response)):
             return True
         if status == 200 and _PASSWORD_FIELD.search(response.content or b""):
-            page = parse_page(response.content)
+            page = self._read(response)
             return page is not None and page.is_login()
         return False
 
     def probe_verdict(self, operation: str, response: FastResponse) -> bool | None:
         status = response.status_code
         if status == 200:
-            page = parse_page(response.content)
+            page = self._read(response)
             if page is not None and page.is_login():
                 return True  # the login page instead of what was asked: refused
             if page is not None and [t for t in page.text(self.error_xpath) if t]:
