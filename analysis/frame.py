@@ -1,4 +1,5 @@
-"""Samples as columns of numpy arrays: the analysis' in-memory form of ``samples.csv``.
+"""Samples as columns of numpy arrays: the analysis' in-memory form of a run's samples (any of the
+forms of :mod:`crmload.core.samplefiles`).
 
 Text columns (kind, operation, persona, journey, outcome, worker) are dictionary-encoded: an
 integer code per row and the list of labels, so that selecting by operation or grouping by
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -16,6 +18,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
+
+from crmload.core import samplefiles
 
 TEXT_COLUMNS = ("kind", "operation", "persona", "journey", "outcome", "worker")
 # ``bytes`` is in the file but not in the analysis: it is not read, to keep ten million rows small
@@ -152,4 +156,19 @@ class Samples:
 
     @classmethod
     def read_parquet(cls, path: str) -> Samples:
-        return cls.from_table([pq.read_table(path)])
+        """Read the compacted form (text columns read as dictionaries, without ``bytes``)."""
+        wanted = [*NUMERIC_COLUMNS, *TEXT_COLUMNS]
+        present = set(pq.read_schema(path).names)
+        columns = [c for c in wanted if c in present]
+        text = [c for c in TEXT_COLUMNS if c in present]
+        return cls.from_table([pq.read_table(path, columns=columns, read_dictionary=text)])
+
+    @classmethod
+    def read_segments(cls, run_dir: Path, live: bool = False) -> Samples:
+        """Read the segments of a run that is going (``live``: its last batch may be half written),
+        or was killed (a torn batch skipped and named)."""
+        problems: list[str] = []
+        table = samplefiles.read_segments(run_dir, problems, [*NUMERIC_COLUMNS, *TEXT_COLUMNS], live=live)
+        samples = cls.from_table([table])
+        samples.skipped_rows = problems
+        return samples

@@ -1,13 +1,15 @@
 """Reading a run directory (README: "The run directory") into typed data; tolerant of runs cut short.
 
 The records and their versions are :mod:`crmload.core.rundir`'s; this module adds the samples as
-columns. A run killed mid-way leaves a ``samples.csv`` whose last line may be partial and no
-``meta.json`` end time; both are read as far as they go, and the run is treated as not completed.
+columns. A run killed mid-way leaves sample segments whose last batch may be torn (or, recorded
+before the columnar capture, a ``samples.csv`` whose last line may be partial) and no ``meta.json``
+end time; both are read as far as they go, and the run is treated as not completed.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,10 @@ import pyarrow.csv as pacsv
 from numpy.typing import NDArray
 
 from crmload.analysis.frame import Samples
+from crmload.core import samplefiles
 from crmload.core.errors import RunError
 from crmload.core.rundir import (
     GENERATORS_FILE,
-    SAMPLES_FILE,
     CaptureSummary,
     Kind,
     Meta,
@@ -103,6 +105,14 @@ def _read_samples(path: Path) -> Samples:
             return Samples.read_csv(fh)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise RunError(f"{path}: cannot read samples ({exc})") from None
+
+
+def _read_columnar(path: Path, read: Callable[[], Samples]) -> Samples:
+    try:
+        return read()
+    except (pa.ArrowException, OSError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0][:200]
+        raise RunError(f"{path}: cannot read samples ({detail}); the run directory may be damaged") from None
 
 
 def _read_generators(path: Path) -> dict[str, NDArray[Any]]:
@@ -206,20 +216,29 @@ def stage_of(s: StageRecord, planned: dict[str, Any], ts_max: float) -> Stage:
     )
 
 
-def load_run(path: Path) -> RunData:
-    """Load a run directory; raises :class:`RunError` when it holds no samples at all."""
+def load_run(path: Path, live: bool = False) -> RunData:
+    """Load a run directory; raises :class:`RunError` when it holds no samples at all.
+
+    ``live``: the run is still going (the conductor's looks): a batch being written is not damage."""
     if not path.is_dir():
         raise RunError(f"{path}: not a run directory")
-    samples_path = path / SAMPLES_FILE
-    parquet = path / "samples.parquet"
-    if parquet.exists():
-        samples = Samples.read_parquet(str(parquet))
-    elif samples_path.is_dir():
-        raise RunError(f"{samples_path}: a directory, not the samples file; the run directory may be damaged")
-    elif samples_path.exists():
-        samples = _read_samples(samples_path)
+    form = samplefiles.samples_form(path)
+    if form is None:
+        raise RunError(
+            f"{path}: no samples ({samplefiles.SAMPLES_PARQUET}, {samplefiles.SAMPLES_DIR}/ or "
+            f"{samplefiles.SAMPLES_CSV}); was the run started? (crmload run writes them from the first second)"
+        )
+    if form.name == samplefiles.SAMPLES_PARQUET:
+        samples = _read_columnar(form, lambda: Samples.read_parquet(str(form)))
+        samples.skipped_rows += samplefiles.compaction_problems(path)
+    elif form.name == samplefiles.SAMPLES_DIR:
+        if not form.is_dir():
+            raise RunError(f"{form}: a file, not the folder of sample segments; the run directory may be damaged")
+        samples = _read_columnar(form, lambda: Samples.read_segments(path, live=live))
+    elif form.is_dir():
+        raise RunError(f"{form}: a directory, not the samples file; the run directory may be damaged")
     else:
-        raise RunError(f"{path}: no samples.csv; was the run started? (crmload run writes it from the first second)")
+        samples = _read_samples(form)
     meta = read_meta(path)
     plan = {s.get("name"): s for s in (meta.scenario_plan if meta else [])}
     samples = _screened(samples, meta)

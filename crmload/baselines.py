@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from crmload.core import samplefiles
 from crmload.core.errors import RunError
 from crmload.core.rundir import RESERVE_FILE, read_meta
 
@@ -27,8 +28,8 @@ def save(name: str, run_dir: Path, results: Path, replace: bool = False) -> Path
     """Keep ``run_dir`` as the baseline ``name``; refuses to overwrite one unless ``replace``."""
     if not NAME.match(name):
         raise RunError(f"baseline name {name!r}: use letters, digits, '.', '_' and '-' (at most 64), e.g. release-4.2")
-    if not (run_dir / "samples.csv").exists() and not (run_dir / "samples.parquet").exists():
-        raise RunError(f"{run_dir}: not a run directory (no samples.csv)")
+    if samplefiles.samples_form(run_dir) is None:
+        raise RunError(f"{run_dir}: not a run directory (no samples: samples.parquet, samples/ or samples.csv)")
     dest = baseline_dir(results) / name
     if dest.exists() and not replace:
         raise RunError(f"baseline {name!r} exists ({dest}); pass --replace to overwrite it")

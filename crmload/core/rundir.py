@@ -6,9 +6,9 @@ records and the analysis that judges. This module fixes its vocabulary and its r
 - :class:`Kind`, :class:`Outcome` and :class:`RunStatus`: the words a sample or a run may say,
   with the one definition of "counts as a failure" (:data:`DEFAULT_FAILURE_OUTCOMES`, which a
   standard may replace with its own ``defaults.failure_outcomes``);
-- :class:`SampleRow`, :class:`GeneratorRow`, :class:`WriteRow`: one row of ``samples.csv``,
-  ``generators.csv`` and ``writes.csv`` (named tuples: as cheap as the bare tuples on the hot
-  path, and their field names are the files' columns);
+- :class:`SampleRow`, :class:`GeneratorRow`, :class:`WriteRow`: one sample (a row of the columns
+  of :mod:`crmload.core.samplefiles`), one row of ``generators.csv`` and of ``writes.csv`` (named
+  tuples: as cheap as the bare tuples on the hot path, and their field names are the columns);
 - :class:`Meta` (``meta.json``), :class:`StageRecord` (``stages.json``) and
   :class:`CaptureSummary` (``capture.json``), with :func:`write_meta` and :func:`read_meta`.
 
@@ -51,7 +51,6 @@ COMPARISON_FORMAT, COMPARISON_FORMAT_VERSION = "crmload.comparison", 1
 META_FILE = "meta.json"
 STAGES_FILE = "stages.json"
 CAPTURE_FILE = "capture.json"
-SAMPLES_FILE = "samples.csv"
 GENERATORS_FILE = "generators.csv"
 WRITES_FILE = "writes.csv"
 
@@ -117,7 +116,8 @@ INCOMPLETE_STATUSES = frozenset({RunStatus.ABORTED, RunStatus.INTERRUPTED})
 
 
 class SampleRow(NamedTuple):
-    """One row of ``samples.csv``."""
+    """One sample: a column of :data:`crmload.core.samplefiles.SAMPLE_SCHEMA` per field (and of the
+    old ``samples.csv``)."""
 
     ts: float  # request start, Unix seconds (UTC)
     kind: str  # a Kind
@@ -125,7 +125,7 @@ class SampleRow(NamedTuple):
     persona: str
     journey: str
     response_time_ms: float
-    schedule_lag_ms: float | str  # open model: start delay behind the intended start; "" otherwise
+    schedule_lag_ms: float | str | None  # open model: start delay behind the intended start; None ("" in CSV) otherwise
     status: int  # HTTP status, 0 when none arrived
     outcome: str  # an Outcome
     bytes: int
