@@ -1,7 +1,7 @@
 """The conductor: ends held stages once decided and steers a ceiling search, from the run's files.
 
 It runs in the ``crmload run`` process beside the Locust child, reads what the run writes
-(``stages.json``, ``samples.csv``) and writes its decisions to ``control.json``, which the load
+(``stages.json``, the sample segments) and writes its decisions to ``control.json``, which the load
 shape applies (:mod:`crmload.core.control`). A Locust process never judges: judging would stall the
 event loop that times the requests.
 
@@ -129,7 +129,7 @@ class Conductor:
 
     def _judge(self, cur: StageRecord, cut: float, level: float) -> str:
         try:
-            run = load_run(self.run_dir)
+            run = load_run(self.run_dir, live=True)
         except RunError:
             return "INCONCLUSIVE"
         # a look judges a run in progress as if it ended at the cut

@@ -2,8 +2,8 @@
 
 Locust runs in its own process (importing it monkey-patches the standard library, and the
 embedded CRM runs on asyncio in this one). The run directory is the contract between the two:
-Locust's side writes ``samples.csv``, ``generators.csv``, ``stages.json`` and ``capture.json``;
-this side writes ``meta.json`` and, after the analysis, the verdict files.
+Locust's side writes the samples (segments, one ``samples.parquet`` at the end), ``generators.csv``,
+``stages.json`` and ``capture.json``; this side writes ``meta.json`` and, after the analysis, the verdict files.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
+from crmload.core import samplefiles
 from crmload.core.errors import ConfigError, CrmloadError, RunError, TargetError
 from crmload.core.personas import JOURNEYS
 from crmload.core.rundir import (
@@ -215,13 +216,11 @@ class _Progress:
 
     def __init__(self, run_dir: Path, scenario: Scenario, out: TextIO, failures: list[str]) -> None:
         self.run_dir = run_dir
-        self.samples = run_dir / "samples.csv"
-        self._failed = tuple(f",{o},".encode() for o in failures)
-        self._request = f",{Kind.REQUEST},".encode()
+        self._tail = samplefiles.SegmentTail(run_dir)
+        self._failed = frozenset(failures)
         self.generators = run_dir / "generators.csv"
         self.scenario = scenario
         self.out = out
-        self._offset = 0
         self._last_t = time.monotonic()
         self.requests = 0
         self.failures = 0
@@ -231,28 +230,20 @@ class _Progress:
 
     def poll(self) -> tuple[int, int]:
         """New (requests, failures) since the last poll."""
-        if not self.samples.exists():
-            return 0, 0
-        with self.samples.open("rb") as fh:
-            fh.seek(self._offset)
-            chunk = fh.read()
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            return 0, 0
-        chunk = chunk[: end + 1]
-        self._offset += len(chunk)
         reqs = fails = 0
-        for line in chunk.split(b"\n"):
-            if self._request not in line:
-                continue
-            reqs += 1
-            bad = any(t in line for t in self._failed)
-            fails += bad
-            if b",auth.login," in line:
-                if bad or f",{Outcome.HTTP_4XX},".encode() in line:
-                    self.logins_failed += 1
-                else:
-                    self.logins_ok += 1
+        for batch in self._tail.new_batches():
+            cols = batch.select(["kind", "operation", "outcome"]).to_pydict()
+            for kind, operation, outcome in zip(cols["kind"], cols["operation"], cols["outcome"], strict=True):
+                if kind != Kind.REQUEST:
+                    continue
+                reqs += 1
+                bad = outcome in self._failed
+                fails += bad
+                if operation == "auth.login":
+                    if bad or outcome == Outcome.HTTP_4XX:
+                        self.logins_failed += 1
+                    else:
+                        self.logins_ok += 1
         self.requests += reqs
         self.failures += fails
         return reqs, fails
@@ -561,6 +552,9 @@ def _run_locust(
         anchor = embedded.state.faults.load_started if embedded is not None else None
         status, reason, interrupted = _supervise(proc, progress, opts, run_dir, anchor)
     free_reserve(run_dir)  # the room set aside for the run's last files is theirs now
+    # the capture compacts its segments when Locust ends; a Locust that was killed (or found the disk
+    # full) left them: compacted here, or left as segments, which read the same
+    samplefiles.compact(run_dir)
     for quoting in ("locust.log", "capture.json"):  # an error (a failure's reason) may quote the target's secrets
         _scrub_file(run_dir / quoting, opts.target)
     code = proc.returncode

@@ -2,14 +2,23 @@
 
 Where rows go:
 
-- one process (Locust's local runner): straight into ``samples.csv`` of the run directory, flushed
-  every second, so a crash loses at most the last second;
+- one process (Locust's local runner): straight into the run directory's sample segments
+  (:mod:`crmload.core.samplefiles`: Arrow IPC record batches, a segment every few seconds), one batch
+  a second, so a crash loses at most the last second; the segments become one ``samples.parquet``
+  when the run ends;
 - master and workers (``--processes N`` or Locust's distributed mode, on any machines): each worker
   sends numbered batches to the master over Locust's own message channel
-  (``crmload_samples``); the master appends each ``(worker, seq)`` once and acknowledges it;
+  (``crmload_samples``), its samples in the same columnar form (a compressed IPC stream); the master
+  appends each ``(worker, seq)`` once and acknowledges it;
   a worker resends what was not acknowledged, and sends a last batch marked ``final`` when it
   stops. The master waits for every worker's final batch before the run ends, so every sample
   reaches one run directory exactly once.
+
+Recording a request appends one tuple to a list; the columns are built once a second by the flush,
+in slices of :data:`SLICE_ROWS` rows, each appended to the segment, with a turn of the hub's loop
+between them, so that no request's timing waits behind more than one slice: at 5,000 requests/s
+the longest hold is about 2 ms where the CSV writer's was about 80 ms, at a third of its CPU a row
+(``benchmarks/capture_cost.py``).
 
 Each process also records its own CPU use every second (``generators.csv``), so that a saturated
 load generator can be told apart from a slow CRM.
@@ -32,19 +41,20 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.lock
 import psutil
+import pyarrow as pa
 from locust.env import Environment
 from locust.rpc.protocol import Message
 from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING, LocalRunner, MasterRunner, Runner, WorkerRunner
 
+from crmload.core import samplefiles
 from crmload.core.rundir import (
     CAPTURE_FILE,
     GENERATOR_COLUMNS,
     GENERATORS_FILE,
     MAX_FAILURE_REASONS,
     OTHER_REASONS,
-    SAMPLE_COLUMNS,
-    SAMPLES_FILE,
     WRITE_COLUMNS,
     WRITES_FILE,
     CaptureSummary,
@@ -61,8 +71,7 @@ from crmload.core.rundir import (
 from crmload.loadtests.settings import platform_limits
 from crmload.loadtests.stopwatch import StopWatch
 
-STREAMS = {
-    "rows": (SAMPLES_FILE, SAMPLE_COLUMNS),
+CSV_STREAMS = {
     "gen": (GENERATORS_FILE, GENERATOR_COLUMNS),
     "writes": (WRITES_FILE, WRITE_COLUMNS),
 }
@@ -70,6 +79,7 @@ FLUSH_INTERVAL_S = 1.0
 RESEND_AFTER_S = 5.0
 OPEN_USER_CLASS = "IntegrationUser"  # the open model's pool: active only inside an iteration
 FINAL_WAIT_S = 30.0
+SLICE_ROWS = 1000  # rows made into columns between two yields to the hub
 
 _SERVER_TIMING = re.compile(r"dur=([0-9.]+)")
 
@@ -232,6 +242,13 @@ class _Outbox:
     unacked: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
 
+def _let_the_hub_run() -> None:
+    """Yield to the hub for one turn of its loop: sockets polled and timers fired, so that responses
+    that arrived meanwhile are timed now. (``gevent.sleep(0)`` runs only greenlets already ready: a
+    ticker due every 0.5 ms waited out twenty 1 ms slices with it, and 0.6 ms with this.)"""
+    gevent.sleep(0.000_001)
+
+
 class Capture:
     """Collects rows in this process and delivers them, per the runner's role (see module docstring)."""
 
@@ -263,6 +280,10 @@ class Capture:
         self._skipped_all: Counter[str] = Counter()
         self._dropped_all: Counter[int] = Counter()
         self._files: dict[str, _CsvAppender] = {}
+        self._segments: samplefiles.SegmentWriter | None = None
+        # one flush at a time: a flush yields to the hub between slices, and one killed or overtaken
+        # there (by the quitting flush, by a worker's final one) would lose or reorder its rows
+        self._flush_lock = gevent.lock.RLock()
         self._flusher: gevent.Greenlet[[], None] | None = None
         self._proc = psutil.Process()
         self._proc.cpu_percent(None)
@@ -282,6 +303,7 @@ class Capture:
         self.watch: StopWatch | None = None  # the scenario's stop criteria, on the writing process
         self._ctx_t = 0.0
         self._ctx = (-1, 0)
+        samplefiles.warm_up()  # Arrow's first conversion costs ~0.3 s: paid here, not in the first second of load
         env = environment.events
         env.request.add_listener(self._on_request)
         env.test_start.add_listener(self._on_test_start)
@@ -306,28 +328,55 @@ class Capture:
             runner.register_message("crmload_users", self._on_users)
             runner.register_message("crmload_stop", self._on_stop_request, concurrent=True)
 
-    def _open_files(self) -> dict[str, _CsvAppender]:
+    def _open_files(self) -> tuple[dict[str, _CsvAppender], samplefiles.SegmentWriter]:
         if not self._files:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._files = {key: _CsvAppender(self.run_dir / name, cols) for key, (name, cols) in STREAMS.items()}
-        return self._files
+            self._files = {key: _CsvAppender(self.run_dir / name, cols) for key, (name, cols) in CSV_STREAMS.items()}
+        if self._segments is None:
+            self._segments = samplefiles.SegmentWriter(self.run_dir)
+        return self._files, self._segments
 
-    def _write(self, streams: dict[str, list[Any]]) -> None:
+    @staticmethod
+    def _columns(rows: list[SampleRow]) -> list[pa.RecordBatch]:
+        """The rows as record batches of :data:`SLICE_ROWS`, yielding to the hub between slices."""
+        batches = []
+        for start in range(0, len(rows), SLICE_ROWS):
+            if start:
+                _let_the_hub_run()
+            batches.append(samplefiles.to_batch(rows[start : start + SLICE_ROWS]))
+        return batches
+
+    def _write(self, samples: list[pa.RecordBatch], streams: dict[str, list[Any]]) -> None:
+        """Write sample batches and the CSV streams' rows (``gen``, ``writes``)."""
         try:
-            files = self._open_files()
+            files, segments = self._open_files()
         except OSError as exc:  # the files cannot even be opened: these rows are counted as unwritten
-            self._unopened_rows += len(streams.get("rows", ()))
+            self._unopened_rows += sum(b.num_rows for b in samples)
             self._write_failed(exc)
             return
-        errors = [files[key].write([tuple(r) for r in rows]) for key, rows in streams.items()]
+        errors = self._write_segments(segments, samples, time.monotonic())
+        errors += [files[key].write([tuple(r) for r in rows]) for key, rows in streams.items()]
         failed = next((e for e in errors if e is not None), None)
         if failed is not None:
             self._write_failed(failed)
-        if self.watch is not None:  # the stop criteria see every request the writer records
-            for r in streams.get("rows", ()):
-                row = SampleRow(*r)  # rows of other workers arrive as plain lists
-                if row.kind == Kind.REQUEST and not str(row.journey).startswith("probe."):
-                    self.watch.add(float(row.ts), float(row.response_time_ms), str(row.outcome))
+        if self.watch is not None and self.watch.criteria:  # the stop criteria see every request recorded
+            for batch in samples:
+                cols = batch.select(["ts", "kind", "journey", "response_time_ms", "outcome"]).to_pydict()
+                for ts, kind, journey, rt, outcome in zip(*cols.values(), strict=True):
+                    if kind == Kind.REQUEST and not str(journey).startswith("probe."):
+                        self.watch.add(ts, rt, outcome)
+
+    def _write_segments(
+        self, segments: samplefiles.SegmentWriter, samples: list[pa.RecordBatch], now: float
+    ) -> list[OSError | None]:
+        """Append batches to the segments, yielding to the hub between them (a batch of
+        :data:`SLICE_ROWS` rows is about 0.4 ms of LZ4 and a write; a write never yields inside)."""
+        out = []
+        for i, batch in enumerate(samples):
+            if i:
+                _let_the_hub_run()
+            out.append(segments.write(batch, now))
+        return out or [segments.write(None, now)]
 
     def _write_failed(self, exc: OSError) -> None:
         """The results directory cannot be written (a full disk, a removed directory): the run stops.
@@ -338,6 +387,8 @@ class Capture:
         if free_reserve(self.run_dir):
             for appender in self._files.values():
                 appender.retry()
+            if self._segments is not None:
+                self._segments.write(None, time.monotonic())
         if self.write_error is None:
             where = f" ({exc.filename})" if exc.filename else ""
             self.write_error = f"the results directory could not be written{where}: {exc.strerror or exc}"
@@ -427,7 +478,7 @@ class Capture:
                 ctx.get("persona", ""),
                 ctx.get("journey", ""),
                 round(response_time, 3),
-                ctx.get("schedule_lag_ms", ""),
+                ctx.get("schedule_lag_ms"),
                 status,
                 outcome,
                 response_length or 0,
@@ -445,7 +496,7 @@ class Capture:
         persona: str,
         duration_ms: float,
         outcome: str,
-        schedule_lag_ms: float | str = "",
+        schedule_lag_ms: float | None = None,
     ) -> None:
         self._rows.append(
             SampleRow(
@@ -511,13 +562,13 @@ class Capture:
         )
 
     # -- delivery ---------------------------------------------------------------------------------
-    def _take(self) -> dict[str, list[Any]]:
+    def _take(self) -> tuple[list[SampleRow], dict[str, list[Any]]]:
         rows, self._rows = self._rows, []
         writes, self._writes = self._writes, []
         cpu = self._proc.cpu_percent(None)
         self._gen_rows.append(GeneratorRow(round(time.time(), 3), self.worker, cpu, self.users_now()))
         gen, self._gen_rows = self._gen_rows, []
-        return {"rows": rows, "gen": gen, "writes": writes}
+        return rows, {"gen": gen, "writes": writes}
 
     def _flush_loop(self) -> None:
         while True:
@@ -528,11 +579,16 @@ class Capture:
                 logging.getLogger("crmload").error("sample flush failed: %s", exc)
 
     def flush(self, final: bool = False) -> None:
+        with self._flush_lock:
+            self._flush(final)
+
+    def _flush(self, final: bool) -> None:
         runner = self._runner
         if isinstance(runner, WorkerRunner):
             if not self._run_assigned and not final:
                 return  # rows wait until the master has said which run this is
-            self._send_batch(self._take(), final)
+            rows, streams = self._take()
+            self._send_batch((samplefiles.batches_bytes(self._columns(rows)), len(rows), streams), final)
             return
         if not self._is_writer():
             return
@@ -540,12 +596,12 @@ class Capture:
             # the master runs no users: it records its own CPU and tells the workers the total user count
             runner.send_message("crmload_users", {"users": self.users_now(), "run": self.run_id})
             self._watch_workers(runner)
-        streams = self._take()
+        rows, streams = self._take()
         if isinstance(runner, LocalRunner):
-            self._worker_counts["local"] += len(streams["rows"])
+            self._worker_counts["local"] += len(rows)
             self._skipped_all = self.skipped.copy()
             self._dropped_all = self.dropped.copy()
-        self._write(streams)
+        self._write(self._columns(rows), streams)
 
     def _watch_workers(self, runner: MasterRunner) -> None:
         """Report a worker that stopped answering (Locust marks it missing after three silent heartbeats)."""
@@ -565,17 +621,20 @@ class Capture:
                 self.abort_reason = f"load generator {name} lost"
                 gevent.spawn(runner.quit)
 
-    def _send_batch(self, streams: dict[str, list[Any]] | None, final: bool) -> None:
+    def _send_batch(self, taken: tuple[bytes, int, dict[str, list[Any]]] | None, final: bool) -> None:
         out = self._outbox
         runner = self._runner
         assert isinstance(runner, WorkerRunner)  # batches travel from a worker to its master
         now = time.monotonic()
-        if streams is not None and (any(streams.values()) or final):
+        if taken is not None and (taken[1] or any(taken[2].values()) or final):
+            samples, n_rows, streams = taken
             out.seq += 1
             payload = {
                 "run": self.run_id,
                 "seq": out.seq,
                 "worker": self.worker,
+                "samples": samples,  # record batches as a compressed Arrow IPC stream
+                "rows": n_rows,
                 "streams": streams,
                 "final": final,
                 "skipped": dict(self.skipped),
@@ -623,8 +682,9 @@ class Capture:
         self._workers_seen.add(worker)
         if seq not in seen:
             seen.add(seq)
-            self._write(data["streams"])
-            self._worker_counts[worker] += len(data["streams"]["rows"])
+            batches = samplefiles.batches_from_bytes(data["samples"])
+            self._write(batches, data["streams"])
+            self._worker_counts[worker] += sum(b.num_rows for b in batches)
             self._last_batch[worker] = time.time()
             self._skipped_by_worker(worker, data)
             if data["final"]:
@@ -675,13 +735,20 @@ class Capture:
             if isinstance(runner, WorkerRunner):
                 self._drain()  # the final batch acknowledged by the master before this process exits
         if self._flusher is not None:
-            self._flusher.kill(block=True)
+            with self._flush_lock:  # killed between flushes, never inside one (its rows would be lost)
+                self._flusher.kill(block=True)
             self._flusher = None
         if not self._stopped and self._is_writer():
             self.flush()
             self.write_summary()
         for appender in self._files.values():
             appender.close()
+        if self._segments is not None:
+            self._segments.close(time.monotonic())
+            if self._is_writer() and self._segments.unwritten_rows == 0:
+                # one file for the run: a day's run is not thousands of segments (the load is over:
+                # about 0.8 s a million rows, benchmarks/capture_cost.py)
+                samplefiles.compact(self.run_dir)
 
     def write_summary(self) -> None:
         """``capture.json``: rows per worker, skipped operations, dropped arrivals, workers that never said final."""
@@ -697,7 +764,7 @@ class Capture:
             lost_workers=self.lost_workers,
             abort_reason=self.abort_reason,
             write_error=self.write_error,
-            unwritten_rows=self._unopened_rows + (self._files["rows"].unwritten_rows if self._files else 0),
+            unwritten_rows=self._unopened_rows + (self._segments.unwritten_rows if self._segments else 0),
             failure_reasons=_Reasons.merged([self.reasons.to_list(), *self._reasons_by_worker.values()]),
             limit_headers=_latest([self.limit_headers, *self._limit_headers_by_worker.values()]),
             stopped_by=self.watch.tripped if self.watch is not None else None,

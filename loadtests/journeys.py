@@ -118,11 +118,11 @@ class CrmUser(FastHttpUser):
             runtime.get().capture.acknowledged(entity, result[id_key], field, value, result.get("version"))
 
     @contextmanager
-    def journey(self, name: str, schedule_lag_ms: float | str = "") -> Iterator[JourneyRun]:
+    def journey(self, name: str, schedule_lag_ms: float | None = None) -> Iterator[JourneyRun]:
         run = JourneyRun(name)
         self.context_["journey"] = name
         self.context_["journey_obj"] = run
-        if schedule_lag_ms != "":
+        if schedule_lag_ms is not None:
             self.context_["schedule_lag_ms"] = round(float(schedule_lag_ms), 3)
         try:
             yield run
