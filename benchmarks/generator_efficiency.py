@@ -7,7 +7,7 @@ nginx (``apt-get install nginx``) runs one worker on core 0 and answers every pa
 JSON body, so the target is never the bottleneck; Locust runs on core 1. Requests/s per core =
 requests recorded / seconds / (CPU seconds the Locust process used / seconds). The harness side
 runs the real journeys, adapter and capture (``loadtests/locustfile.py``, zero think time) and
-counts the request rows of its ``samples.csv``.
+counts the request rows of its samples.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from crmload.core import samplefiles  # noqa: E402
 from crmload.safety import free_loopback_port  # noqa: E402
 
 BODY = json.dumps(
@@ -162,8 +163,8 @@ def harness_round(tmp: Path, host: str, users: int, seconds: int, k: int) -> tup
         PYTHONPATH=str(REPO),
     )
     _wall, cpu = run_locust(["-f", str(REPO / "loadtests" / "locustfile.py"), "--host", host], env, seconds)
-    rows = (run_dir / "samples.csv").read_text().splitlines()
-    return sum(1 for r in rows if ",request," in r), cpu
+    kinds = samplefiles.read_table(run_dir).column("kind").to_pylist()
+    return sum(1 for k in kinds if k == "request"), cpu
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 
 from crmload.analysis.plan import Need, plan
 from crmload.analysis.thresholds import load_thresholds
+from crmload.core import samplefiles
 from crmload.core.rundir import (
     COMPARISON_FORMAT,
     COMPARISON_FORMAT_VERSION,
@@ -26,6 +27,25 @@ from crmload.core.scenario import Scenario
 REPO = Path(__file__).resolve().parent.parent
 
 
+def samples_of(run_dir: Path) -> pd.DataFrame:
+    """A run's samples, whatever their form (segments of a run going or killed, the compacted file)."""
+    return samplefiles.read_table(run_dir).to_pandas()
+
+
+def recorded(run_dir: Path) -> int:
+    """How many samples a run (going or ended) has on disk so far; 0 before the first."""
+    try:
+        return samplefiles.read_table(run_dir).num_rows
+    except FileNotFoundError:
+        return 0
+
+
+def request_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's request samples as dicts (typed: ``status`` and ``users`` are ints)."""
+    rows: list[dict[str, Any]] = samplefiles.read_table(run_dir).to_pylist()
+    return [r for r in rows if r["kind"] == "request"]
+
+
 @dataclass
 class Finished:
     code: int
@@ -35,7 +55,7 @@ class Finished:
 
     def samples(self) -> pd.DataFrame:
         assert self.run_dir is not None
-        return pd.read_csv(self.run_dir / "samples.csv")
+        return samples_of(self.run_dir)
 
     def json(self, name: str) -> Any:
         assert self.run_dir is not None

@@ -27,6 +27,7 @@ from crmload.analysis.compare import (
     parse_min_effect,
 )
 from crmload.analysis.comparison_outputs import terminal
+from crmload.core import samplefiles
 from crmload.core.errors import RunError
 
 OPS = ("customer.search", "customer.view", "ticket.create", "opportunity.list", "activity.log")
@@ -206,7 +207,7 @@ def test_compare_command_outputs_and_named_baselines(tmp_path: Path) -> None:
         )
 
     saved = cli("baseline", "save", "release-1", str(base), "--results", str(results))
-    assert saved.returncode == 0 and (results / "baselines" / "release-1" / "samples.csv").exists()
+    assert saved.returncode == 0 and samplefiles.samples_form(results / "baselines" / "release-1") is not None
     assert "release-1" in cli("baseline", "list", "--results", str(results)).stdout
     again = cli("baseline", "save", "release-1", str(base), "--results", str(results))
     assert again.returncode == 2 and "--replace" in again.stderr

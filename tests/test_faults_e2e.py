@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -13,8 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
+from e2e import recorded, request_rows
 
+from crmload.core import samplefiles
 from crmload.safety import free_loopback_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,15 +77,12 @@ def test_a_crm_restarted_mid_run_shows_in_the_failure_rate_and_the_sessions_clau
     assert sess["status"] == "FAIL" and sess["measured"] > 0 and "found their session lost (401" in sess["reason"], sess
     assert err_rate["status"] == "FAIL", err_rate
     assert data01["status"] == "PASS", data01  # the kept store still holds what was acknowledged
-    import csv
-
-    with (run_dir / "samples.csv").open() as fh:
-        rows = [r for r in csv.DictReader(fh) if r["kind"] == "request"]
+    rows = request_rows(run_dir)
     lost = [r for r in rows if r["outcome"] == "auth_lost"]
     assert len(lost) == int(sess["measured"])
-    assert all(r["status"] == "401" for r in lost)
-    logins_after = [r for r in rows if r["operation"] == "auth.login" and float(r["ts"]) > restarted_at]
-    ok_after = [r for r in rows if r["outcome"] == "ok" and float(r["ts"]) > restarted_at + 5]
+    assert all(r["status"] == 401 for r in lost)
+    logins_after = [r for r in rows if r["operation"] == "auth.login" and r["ts"] > restarted_at]
+    ok_after = [r for r in rows if r["outcome"] == "ok" and r["ts"] > restarted_at + 5]
     assert len(logins_after) >= len({r["persona"] for r in lost}), "the users logged in again"
     assert len(ok_after) > 50, "and carried on"
 
@@ -88,8 +90,6 @@ def test_a_crm_restarted_mid_run_shows_in_the_failure_rate_and_the_sessions_clau
 def test_tokens_that_expire_mid_run_are_counted_apart_and_the_users_log_in_again(tmp_path: Path) -> None:
     """Tokens that live 6 s in a 30 s run: each user's first request after its token expired gets
     401 (``auth_lost``), the user logs in again at once and goes on; nothing else fails."""
-    import csv
-
     results = tmp_path / "r"
     done = subprocess.run(
         [sys.executable, "-m", "crmload.cli", "run", "smoke", "--duration", "30s", "--crm-token-ttl", "6s",
@@ -98,10 +98,9 @@ def test_tokens_that_expire_mid_run_are_counted_apart_and_the_users_log_in_again
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     run_dir = next(results.glob("*"))
-    with (run_dir / "samples.csv").open() as fh:
-        rows = [r for r in csv.DictReader(fh) if r["kind"] == "request"]
+    rows = request_rows(run_dir)
     lost = [r for r in rows if r["outcome"] == "auth_lost"]
-    assert lost and all(r["status"] == "401" for r in lost)
+    assert lost and all(r["status"] == 401 for r in lost)
     others = {r["outcome"] for r in rows} - {"ok", "auth_lost", "throttled", "denied"}  # denied: the probes
     assert not others, others  # the expiry is counted apart: no other failure
     logins = [r for r in rows if r["operation"] == "auth.login" and r["outcome"] == "ok"]
@@ -180,8 +179,6 @@ def test_a_results_disk_without_room_for_the_reserve_is_refused_before_any_load(
 def test_a_results_disk_that_fills_up_ends_the_run_with_exit_2_and_a_verdict_of_what_was_kept(
     small_disk: Callable[[str], Path],
 ) -> None:
-    import csv
-
     disk = small_disk("24m")
     results = disk / "r"
     run = subprocess.Popen(
@@ -192,8 +189,8 @@ def test_a_results_disk_that_fills_up_ends_the_run_with_exit_2_and_a_verdict_of_
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            found = list(results.glob("*/samples.csv"))
-            if found and found[0].stat().st_size > 30_000:
+            found = [p.parent for p in results.glob("*/meta.json")]
+            if found and recorded(found[0]) > 300:
                 break
             time.sleep(0.3)
         else:
@@ -217,11 +214,46 @@ def test_a_results_disk_that_fills_up_ends_the_run_with_exit_2_and_a_verdict_of_
     assert (run_dir / "report.html").exists() and (run_dir / "junit.xml").exists()
     capture = json.loads((run_dir / "capture.json").read_text())
     served = sum(json.loads((run_dir / "target_served.json").read_text()).values())
-    with (run_dir / "samples.csv").open() as fh:
-        recorded = sum(1 for r in csv.DictReader(fh) if r.get("kind") == "request")
+    n_recorded = len(request_rows(run_dir))
     # nothing dropped unsaid: what the CRM served is recorded, or counted as unwritten
-    assert recorded + capture["unwritten_rows"] >= served, (recorded, capture["unwritten_rows"], served)
-    assert recorded > 100
+    assert n_recorded + capture["unwritten_rows"] >= served, (n_recorded, capture["unwritten_rows"], served)
+    assert n_recorded > 100
+
+
+def test_a_sample_segment_that_finds_the_disk_full_keeps_its_batch_for_a_new_segment(
+    small_disk: Callable[[str], Path],
+) -> None:
+    """A batch that hits a full disk stays queued; once there is room it goes first, in a new segment,
+    and the old segment ends at the torn write (named when read)."""
+    disk = small_disk("2m")
+    run_dir = disk / "run"
+    writer = samplefiles.SegmentWriter(run_dir, segment_s=60.0)
+    rng = np.random.default_rng(1)
+
+    def row(i: int, label: str, rt: float) -> tuple[object, ...]:
+        return (1_700_000_000.0 + i, "request", label, "p", "j", rt, None, 200, "ok", i, 0, 1, "local", None)
+
+    def batch() -> pa.RecordBatch:  # random labels: ~100 KB a batch even compressed
+        return samplefiles.to_batch([row(i, f"op{rng.integers(1e9)}", float(rng.random())) for i in range(4000)])
+
+    batches = [batch() for _ in range(3)]
+    assert writer.write(batches[0], now=0.0) is None
+    filler = disk / "filler"
+    with filler.open("wb") as fh, contextlib.suppress(OSError):
+        while True:
+            fh.write(b"\0" * (1 << 16))
+            fh.flush()
+    failed = writer.write(batches[1], now=1.0)
+    assert isinstance(failed, OSError) and failed.errno == errno.ENOSPC, failed
+    assert writer.unwritten_rows == 4000
+    filler.unlink()  # room again
+    assert writer.write(batches[2], now=2.0) is None and writer.unwritten_rows == 0
+    writer.close(now=3.0)
+    assert len(samplefiles.segments(run_dir)) == 2
+    problems: list[str] = []
+    kept = [b for p in samplefiles.segments(run_dir) for b in samplefiles.read_segment(p, problems)]
+    assert pa.Table.from_batches(kept).equals(pa.Table.from_batches(batches))  # nothing lost, nothing twice
+    assert all("seg-000001.arrow" in p for p in problems)
 
 
 pytestmark = pytest.mark.timeout(300)

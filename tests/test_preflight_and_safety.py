@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e import REPO, crmload
+from e2e import REPO, crmload, recorded, request_rows
 
 from crmload.core.errors import SafetyError
 from crmload.democrm.server import EmbeddedCRM
@@ -112,9 +112,9 @@ def _wait_for_samples(results: Path, rows: int, timeout_s: float = 90) -> Path:
     """Wait until a run under ``results`` has recorded ``rows`` samples; return its run directory."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        samples = list(results.glob("*/samples.csv"))
-        if samples and len(samples[0].read_text().splitlines()) > rows:
-            return samples[0].parent
+        runs = [p.parent for p in results.glob("*/meta.json")]
+        if runs and recorded(runs[0]) > rows:
+            return runs[0]
         time.sleep(0.3)
     raise AssertionError(f"no run under {results} recorded {rows} samples in {timeout_s} s")
 
@@ -137,7 +137,7 @@ def test_ctrl_c_or_sigterm_keeps_and_judges_what_was_recorded(tmp_path: Path, si
     assert proc.returncode == 130, out + err
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and sig.name in meta["status_reason"]
-    assert len((run_dir / "samples.csv").read_text().splitlines()) > 300
+    assert recorded(run_dir) > 300
     verdict = json.loads((run_dir / "verdict.json").read_text())
     assert verdict["run_status"] == "interrupted" and verdict["status"] != "PASS"
 
@@ -311,7 +311,6 @@ def test_redaction_covers_credentials_and_secret_parameters() -> None:
 def test_a_signal_at_any_moment_keeps_every_recorded_sample(tmp_path: Path, signum: int, rows: int) -> None:
     """Every request the CRM served has its sample (the users finish the requests they are in before
     the files close), whether the signal comes in the first second of samples or later on."""
-    import csv
 
     results = tmp_path / "r"
     proc = _launch(results, "smoke")
@@ -325,13 +324,12 @@ def test_a_signal_at_any_moment_keeps_every_recorded_sample(tmp_path: Path, sign
     assert proc.returncode == 130, out + err
     run_dir = next(results.glob("*"))
     served = sum(json.loads((run_dir / "target_served.json").read_text()).values())
-    with (run_dir / "samples.csv").open() as fh:
-        requests = [r for r in csv.DictReader(fh) if r["kind"] == "request"]
-    recorded = len(requests)
+    requests = request_rows(run_dir)
+    n_recorded = len(requests)
     # every served request recorded, within the requests in flight when the users were stopped (one
     # a user at most; CI saw one such, 180 of 181, once in many runs, the signal among the first rows)
     in_flight = max(int(r["users"]) for r in requests)
-    assert 0 <= served - recorded <= in_flight, (recorded, served, in_flight)
+    assert 0 <= served - n_recorded <= in_flight, (n_recorded, served, in_flight)
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and (run_dir / "capture.json").exists()
     audit = json.loads((run_dir / "audit.json").read_text())

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from e2e import REPO, crmload, verdict_errors
+from e2e import REPO, crmload, request_rows, verdict_errors
 
 from crmload.core.rundir import SCHEMA_VERSION
 from crmload.core.scenario import load_scenario
@@ -136,8 +136,8 @@ def test_plain_locust_with_the_locustfile_records_and_can_be_judged(tmp_path: Pa
         )
         served = sum(crm.state.served.values())
     assert done.returncode == 0, done.stderr[-2000:]
-    lines = (run_dir / "samples.csv").read_text().splitlines()
-    assert sum(",request," in line for line in lines) == served
+    assert (run_dir / "samples.parquet").exists() and not (run_dir / "samples").exists()  # compacted at the end
+    assert len(request_rows(run_dir)) == served
     analysed = subprocess.run(
         [sys.executable, "-m", "crmload.cli", "analyze", str(run_dir)],
         cwd=REPO,
