@@ -239,10 +239,9 @@ def test_a_sample_segment_that_finds_the_disk_full_keeps_its_batch_for_a_new_seg
     batches = [batch() for _ in range(3)]
     assert writer.write(batches[0], now=0.0) is None
     filler = disk / "filler"
-    with filler.open("wb") as fh, contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), filler.open("wb", buffering=0) as fh:  # unbuffered: close writes nothing
         while True:
             fh.write(b"\0" * (1 << 16))
-            fh.flush()
     failed = writer.write(batches[1], now=1.0)
     assert isinstance(failed, OSError) and failed.errno == errno.ENOSPC, failed
     assert writer.unwritten_rows == 4000
