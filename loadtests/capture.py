@@ -627,14 +627,13 @@ class Capture:
         assert isinstance(runner, WorkerRunner)  # batches travel from a worker to its master
         now = time.monotonic()
         if taken is not None and (taken[1] or any(taken[2].values()) or final):
-            samples, n_rows, streams = taken
+            samples, _, streams = taken
             out.seq += 1
             payload = {
                 "run": self.run_id,
                 "seq": out.seq,
                 "worker": self.worker,
                 "samples": samples,  # record batches as a compressed Arrow IPC stream
-                "rows": n_rows,
                 "streams": streams,
                 "final": final,
                 "skipped": dict(self.skipped),

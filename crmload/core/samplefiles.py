@@ -315,18 +315,17 @@ def compact(run_dir: Path) -> Path | None:
                     if rows >= ROW_GROUP_ROWS:
                         writer.write_table(pa.Table.from_batches(held), row_group_size=rows)
                         held, rows = [], 0
-            if held or not writer.is_open:
-                writer.write_table(pa.Table.from_batches(held, schema=SAMPLE_SCHEMA), row_group_size=max(rows, 1))
+            if held:
+                writer.write_table(pa.Table.from_batches(held), row_group_size=rows)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        if problems:  # a torn batch is lost in either form: said beside the file before it exists
+            (run_dir / PROBLEMS_FILE).write_text("\n".join(problems) + "\n")
         os.replace(tmp, final)
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink()
         return None
-    if problems:  # a torn batch is lost in either form: say so beside the file
-        with contextlib.suppress(OSError):
-            (run_dir / PROBLEMS_FILE).write_text("\n".join(problems) + "\n")
     _remove(paths, run_dir / SAMPLES_DIR)
     return final
 
