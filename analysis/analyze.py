@@ -117,12 +117,10 @@ def analyze(
     jour = p.kind.eq(Kind.JOURNEY) & p.window
     all_requests = run.samples.t("kind").eq(Kind.REQUEST)
     tables = {
-        "operation": scope_table(p.s, p.requests, "operation", p.window_s, fo, dropped=p.dropped_for),
-        "persona": scope_table(p.s, p.requests, "persona", p.window_s, fo, dropped=p.dropped_for),
-        "journey": scope_table(p.s, jour, "operation", p.window_s, [*fo, Outcome.HTTP_4XX]),
-        "stage": scope_table(
-            run.samples, all_requests, "stage", {str(st.index): st.end - st.start for st in run.stages}, fo
-        ),
+        "operation": scope_table(p, p.requests, "operation", p.window_s, fo, dropped=True),
+        "persona": scope_table(p, p.requests, "persona", p.window_s, fo, dropped=True),
+        "journey": scope_table(p, jour, "operation", p.window_s, [*fo, Outcome.HTTP_4XX]),
+        "stage": scope_table(p, all_requests, "stage", {str(st.index): st.end - st.start for st in run.stages}, fo),
     }
     names = {str(st.index): f"{st.index} {st.name}" for st in run.stages}
     tables["stage"] = [replace(row, key=names.get(row.key, row.key)) for row in tables["stage"]]

@@ -47,7 +47,7 @@ from scipy.special import stdtr
 
 from crmload.analysis.prepared import Prepared
 from crmload.analysis.run import RunData, load_run, window_seconds
-from crmload.analysis.stats import min_samples_for, percentile, percentile_interval, wilson, z_value
+from crmload.analysis.stats import Interval, min_samples_for, percentile, percentile_interval, wilson, z_value
 from crmload.analysis.thresholds import load_thresholds
 from crmload.analysis.timeline import window_bins
 from crmload.core.errors import EXIT_FAIL, RunError
@@ -236,27 +236,33 @@ def differences(base: dict[str, Any], cand: dict[str, Any]) -> list[str]:
 # -- statistics -----------------------------------------------------------------------------------
 
 
-def block_bootstrap_percentiles(
-    values: NDArray[np.float64],
-    blocks: NDArray[np.int64],
-    n_blocks: int,
-    ps: tuple[float, ...],
-    draws: int,
-    rng: np.random.Generator,
-    grid_size: int = 5_000,
-) -> NDArray[np.float64]:
-    """``draws`` × ``len(ps)`` block-bootstrap replicates of nearest-rank percentiles.
+PS = (50.0, 95.0, 99.0)  # the percentiles compared
 
-    Each replicate draws ``n_blocks`` time blocks with replacement and weighs every sample by how
-    often its block was drawn; the percentile is the nearest-rank one of the weighted samples.
-    Requests of the same seconds share the system's state (a pause, a checkpoint), so blocks, not
-    samples, are the independent units. With one sample per block this is the ordinary bootstrap.
 
-    Computed as (draw counts per block) × (per block, how many of its samples are <= each grid
-    value): one matrix product, whatever the number of samples. The grid is every sorted value up to
-    ``grid_size`` samples, else ``grid_size`` evenly spaced ranks (a resolution of 1/``grid_size``
-    of the distribution). Replicates whose drawn blocks hold no sample are NaN.
-    """
+@dataclass(frozen=True)
+class LatencySummary:
+    """One scope's latencies in one run, reduced to what the comparison needs: the count, the
+    nearest-rank percentiles and their distribution-free intervals, and per time block how many
+    samples lie at or below each value of a grid (what the block bootstrap draws from). Its size
+    is blocks × grid, whatever the number of samples, so that a run can be summarised and let go
+    before the other is read."""
+
+    n: int
+    n_blocks: int
+    grid: NDArray[np.float64]
+    at_or_below: NDArray[np.float64]  # (n_blocks, len(grid))
+    sizes: NDArray[np.float64]  # samples per block
+    percentiles: dict[float, float]
+    intervals: dict[float, Interval]
+
+
+def summarise_latencies(
+    values: NDArray[np.float64], blocks: NDArray[np.int64], n_blocks: int, grid_size: int = 5_000
+) -> LatencySummary:
+    """The :class:`LatencySummary` of ``values`` (each in time block ``blocks``, of ``n_blocks``).
+
+    The grid is every sorted value up to ``grid_size`` samples, else ``grid_size`` evenly spaced
+    ranks (a resolution of 1/``grid_size`` of the distribution)."""
     v = np.sort(values)
     grid = v if len(v) <= grid_size else v[np.linspace(0, len(v) - 1, grid_size).astype(np.int64)]
     at_or_below = np.zeros((n_blocks, len(grid)))
@@ -267,6 +273,32 @@ def block_bootstrap_percentiles(
         own = np.sort(values[order[starts[k] : starts[k + 1]]])
         at_or_below[k] = np.searchsorted(own, grid, side="right")
     sizes = np.bincount(blocks, minlength=n_blocks).astype(np.float64)
+    return LatencySummary(
+        len(v),
+        n_blocks,
+        grid.copy(),
+        at_or_below,
+        sizes,
+        {p: percentile(v, p) for p in PS},
+        {p: percentile_interval(v, p) for p in PS},
+    )
+
+
+def bootstrap_replicates(
+    summary: LatencySummary, ps: tuple[float, ...], draws: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """``draws`` × ``len(ps)`` block-bootstrap replicates of nearest-rank percentiles.
+
+    Each replicate draws ``n_blocks`` time blocks with replacement and weighs every sample by how
+    often its block was drawn; the percentile is the nearest-rank one of the weighted samples.
+    Requests of the same seconds share the system's state (a pause, a checkpoint), so blocks, not
+    samples, are the independent units. With one sample per block this is the ordinary bootstrap.
+
+    Computed as (draw counts per block) × (per block, how many of its samples are <= each grid
+    value): one matrix product, whatever the number of samples. Replicates whose drawn blocks hold
+    no sample are NaN.
+    """
+    grid, at_or_below, n_blocks = summary.grid, summary.at_or_below, summary.n_blocks
     out = np.full((draws, len(ps)), np.nan)
     uniform = np.full(n_blocks, 1.0 / n_blocks)
     chunk = max(1, 2_000_000 // max(1, len(grid)))
@@ -274,7 +306,7 @@ def block_bootstrap_percentiles(
         m = min(chunk, draws - start)
         counts = rng.multinomial(n_blocks, uniform, size=m).astype(np.float64)  # (m, blocks)
         cumulative = counts @ at_or_below  # (m, grid): weight at or below each grid value
-        total = counts @ sizes
+        total = counts @ summary.sizes
         for j, p in enumerate(ps):
             rank = np.maximum(1.0, np.ceil(p / 100.0 * total - 1e-9))
             idx = np.minimum((cumulative < rank[:, None] - 0.5).sum(axis=1), len(grid) - 1)
@@ -282,40 +314,46 @@ def block_bootstrap_percentiles(
     return out
 
 
-def _percentile_changes(
-    scope: str,
-    key: str,
-    base: tuple[NDArray[np.float64], NDArray[np.int64], int],
-    cand: tuple[NDArray[np.float64], NDArray[np.int64], int],
+def block_bootstrap_percentiles(
+    values: NDArray[np.float64],
+    blocks: NDArray[np.int64],
+    n_blocks: int,
+    ps: tuple[float, ...],
     draws: int,
-    seed: int,
+    rng: np.random.Generator,
+    grid_size: int = 5_000,
+) -> NDArray[np.float64]:
+    """:func:`bootstrap_replicates` of the samples themselves (their summary made first)."""
+    return bootstrap_replicates(summarise_latencies(values, blocks, n_blocks, grid_size), ps, draws, rng)
+
+
+def _percentile_changes(
+    scope: str, key: str, base: LatencySummary, cand: LatencySummary, draws: int, seed: int
 ) -> list[Change]:
     """p50, p95, p99 of one scope: ratio, its percentile interval, and a t test on the log-ratio
     with the bootstrap's standard error (so that p-values smaller than 1 / draws can be told)."""
-    ps = (50.0, 95.0, 99.0)
-    (vb, blb, kb), (vc, blc, kc) = base, cand
-    sb, sc = np.sort(vb), np.sort(vc)
     out: list[Change] = []
+    kb, kc = base.n_blocks, cand.n_blocks
     reps: NDArray[np.float64] | None = None
-    for j, p in enumerate(ps):
+    for j, p in enumerate(PS):
         metric = f"p{p:g}"
-        b, c = percentile(sb, p), percentile(sc, p)
+        b, c = base.percentiles[p], cand.percentiles[p]
         need = min_samples_for(p)
         why = ""
-        if len(vb) < need or len(vc) < need:
-            why = f"too few samples for a p{p:g} ({len(vb)} and {len(vc)}; {need} needed in each)"
+        if base.n < need or cand.n < need:
+            why = f"too few samples for a p{p:g} ({base.n} and {cand.n}; {need} needed in each)"
         elif min(kb, kc) < MIN_BLOCKS:
             why = f"too few time blocks to bootstrap ({kb} and {kc}; {MIN_BLOCKS} needed): runs too short"
         elif not b > 0:
             why = "the baseline value is 0"
         if why:
             change = c / b - 1 if b > 0 else math.nan
-            out.append(Change(scope, key, metric, b, c, len(vb), len(vc), change, -math.inf, math.inf, 1.0, NOISY, why))
+            out.append(Change(scope, key, metric, b, c, base.n, cand.n, change, -math.inf, math.inf, 1.0, NOISY, why))
             continue
         if reps is None:
             rng = np.random.default_rng(seed)
-            rb = block_bootstrap_percentiles(vb, blb, kb, ps, draws, rng)
-            rc = block_bootstrap_percentiles(vc, blc, kc, ps, draws, rng)
+            rb = bootstrap_replicates(base, PS, draws, rng)
+            rc = bootstrap_replicates(cand, PS, draws, rng)
             with np.errstate(divide="ignore", invalid="ignore"):
                 reps = np.log(rc / rb)
         logs = reps[:, j]
@@ -324,23 +362,23 @@ def _percentile_changes(
         # the bootstrap's spread of a percentile of a few dozen samples is lumpy and, by chance,
         # sometimes far too narrow; the distribution-free interval of each run's percentile (order
         # statistics) bounds the standard error from below, so small samples cannot look certain
-        se = max(float(logs.std(ddof=1)) if len(logs) > 1 else math.inf, _order_statistic_se(sb, sc, p))
+        se = max(float(logs.std(ddof=1)) if len(logs) > 1 else math.inf, _order_statistic_se(base, cand, p))
         est = math.log(c / b) if c > 0 else -math.inf
         # Student's t with the blocks as the sample: the standard error is itself estimated from
         # min(blocks) - 1 independent units, and a normal tail would call 1-in-1000 events 3-4x too often
         p_value = float(2.0 * stdtr(min(kb, kc) - 1, -abs(est) / se)) if se > 0 else 1.0 if est == 0 else 0.0
         out.append(
-            Change(scope, key, metric, b, c, len(vb), len(vc), c / b - 1, math.expm1(low), math.expm1(high), p_value)
+            Change(scope, key, metric, b, c, base.n, cand.n, c / b - 1, math.expm1(low), math.expm1(high), p_value)
         )
     return out
 
 
-def _order_statistic_se(sb: NDArray[np.float64], sc: NDArray[np.float64], p: float) -> float:
+def _order_statistic_se(base: LatencySummary, cand: LatencySummary, p: float) -> float:
     """Standard error of log(cand / base) from the distribution-free 95 % intervals of each run's
     percentile (half width on the log scale over 1.96), the runs taken as independent."""
     total = 0.0
-    for values in (sb, sc):
-        iv = percentile_interval(values, p)
+    for summary in (base, cand):
+        iv = summary.intervals[p]
         if iv.low is None or iv.high is None or not iv.low > 0:
             return math.inf
         total += ((math.log(iv.high) - math.log(iv.low)) / (2.0 * Z95)) ** 2
@@ -447,43 +485,61 @@ def failure_outcomes_of(run: RunData) -> list[str] | None:
     return [str(o) for o in load_thresholds(own).defaults.failure_outcomes] if own.exists() else None
 
 
-def block_seconds(base: RunData, cand: RunData) -> float:
-    """The time-block length both runs are cut into: whole seconds, about 60 blocks in the shorter window."""
-    return float(max(1, math.floor(min(window_seconds(base), window_seconds(cand)) / 60.0)))
+WINDOW_COLUMNS = ("ts", "response_time_ms", "kind", "outcome")  # what a run's steady window needs
 
 
-class _Side:
-    """One run's steady-state requests by scope, and the time block of every sample."""
+def block_seconds(base_s: float, cand_s: float) -> float:
+    """The time-block length both runs are cut into (their steady windows ``base_s`` and
+    ``cand_s`` long): whole seconds, about 60 blocks in the shorter window."""
+    return float(max(1, math.floor(min(base_s, cand_s) / 60.0)))
 
-    def __init__(self, run: RunData, block_s: float) -> None:
-        self.run = run
-        self.j = Prepared(run, failure_outcomes_of(run))
-        ts = run.samples["ts"]
-        windows = [(st.steady_start, st.end) for st in run.stages if st.judged]
-        if not run.stages:
-            inside = ts[self.j.requests]
-            windows = [(float(inside.min()), float(inside.max()) + 1e-6)] if len(inside) else []
-        self.block, centres = window_bins(ts, windows, block_s)  # whole blocks only
-        self.n_blocks = len(centres)
-        self.block_s = block_s
 
-    def groups(self, scope: str) -> dict[str, NDArray[np.bool_]]:
-        return dict(self.j.s.t(scope).groups(within=self.j.requests & (self.block >= 0)))
+@dataclass(frozen=True)
+class ScopeSummary:
+    """One scope (an operation, a persona) of one run: all the comparison reads of it."""
 
-    def latencies(self, mask: NDArray[np.bool_]) -> tuple[NDArray[np.float64], NDArray[np.int64], int]:
-        chosen = mask & self.j.ok
-        return self.j.latency[chosen], self.block[chosen], self.n_blocks
+    latency: LatencySummary
+    n: int
+    failures: int
+    per_second: NDArray[np.float64]  # requests per second in each time block
 
-    def client_ms(self) -> float | None:
-        """Median load-generator time per steady-state request (response time − Server-Timing)."""
-        s = self.run.samples
-        own = s["response_time_ms"] - s["server_ms"]  # NaN where the CRM sent no Server-Timing
-        timed = self.j.requests & (self.block >= 0) & np.isfinite(own)
-        return float(np.median(own[timed])) if int(timed.sum()) >= MIN_TIMED else None
 
-    def per_second(self, mask: NDArray[np.bool_]) -> NDArray[np.float64]:
-        counts = np.bincount(self.block[mask], minlength=self.n_blocks).astype(np.float64)
-        return counts / self.block_s
+@dataclass(frozen=True)
+class RunSummary:
+    """One run, reduced for the comparison (its samples let go once it is made)."""
+
+    scopes: dict[tuple[str, str], ScopeSummary]
+    client_ms: float | None
+
+
+def summarise_run(run: RunData, block_s: float) -> RunSummary:
+    """The steady-state requests of ``run`` by operation and persona, cut into time blocks of
+    ``block_s`` (its whole blocks only), summarised."""
+    j = Prepared(run, failure_outcomes_of(run))
+    ts = run.samples["ts"]
+    windows = [(st.steady_start, st.end) for st in run.stages if st.judged]
+    if not run.stages:
+        inside = ts[j.requests]
+        windows = [(float(inside.min()), float(inside.max()) + 1e-6)] if len(inside) else []
+    block, centres = window_bins(ts, windows, block_s)
+    n_blocks = len(centres)
+    rows = np.flatnonzero(j.requests & (block >= 0))
+    scopes: dict[tuple[str, str], ScopeSummary] = {}
+    for scope in ("operation", "persona"):
+        for key, g in j.group_rows(rows, scope):
+            good = g[j.ok[g]]
+            scopes[(scope, key)] = ScopeSummary(
+                summarise_latencies(j.latency[good], block[good], n_blocks),
+                len(g),
+                int(j.failed[g].sum()),
+                np.bincount(block[g], minlength=n_blocks).astype(np.float64) / block_s,
+            )
+    s = run.samples
+    own = (s["response_time_ms"] - s["server_ms"])[rows]  # NaN where the CRM sent no Server-Timing
+    own = own[np.isfinite(own)]
+    # the median load-generator time per steady-state request (response time − Server-Timing)
+    client = float(np.median(own)) if len(own) >= MIN_TIMED else None
+    return RunSummary(scopes, client)
 
 
 def compare(
@@ -497,33 +553,33 @@ def compare(
     """Compare ``cand_dir`` with ``base_dir``; raises :class:`NotComparable` unless ``force``.
 
     No standard is involved: each run's failure outcomes are the ones it recorded
-    (:func:`failure_outcomes_of`)."""
-    base, cand = load_run(base_dir), load_run(cand_dir)
-    diffs = differences(base.meta.model_dump(mode="json"), cand.meta.model_dump(mode="json"))
+    (:func:`failure_outcomes_of`). One run is in memory at a time: each is summarised
+    (:func:`summarise_run`, blocks × grid values per scope) and let go before the next is read;
+    their steady windows, which set the block length, are read first from four columns."""
+    light = [load_run(d, columns=WINDOW_COLUMNS) for d in (base_dir, cand_dir)]
+    diffs = differences(light[0].meta.model_dump(mode="json"), light[1].meta.model_dump(mode="json"))
     if diffs and not force:
         raise NotComparable(
             f"{cand_dir} cannot be compared with {base_dir}: " + "; ".join(diffs) + " (pass --force to compare anyway)"
         )
+    block_s = block_seconds(window_seconds(light[0]), window_seconds(light[1]))
+    del light
     effects = {**DEFAULT_MIN_EFFECT, **(min_effect or {})}
-    block_s = block_seconds(base, cand)
-    sb, sc = _Side(base, block_s), _Side(cand, block_s)
+    sb = summarise_run(load_run(base_dir), block_s)
+    sc = summarise_run(load_run(cand_dir), block_s)
     raw: list[Change] = []
     for scope in ("operation", "persona"):
-        gb, gc = sb.groups(scope), sc.groups(scope)
-        for key in sorted(set(gb) & set(gc)):
-            mb, mc = gb[key], gc[key]
-            raw += _percentile_changes(scope, key, sb.latencies(mb), sc.latencies(mc), draws, seed=len(raw))
-            nb, nc = int(mb.sum()), int(mc.sum())
-            raw.append(
-                _failure_change(scope, key, int((mb & sb.j.failed).sum()), nb, int((mc & sc.j.failed).sum()), nc)
-            )
-            raw.append(_throughput_change(scope, key, sb.per_second(mb), sc.per_second(mc), block_s))
+        keys = sorted(k for sc_, k in set(sb.scopes) & set(sc.scopes) if sc_ == scope)
+        for key in keys:
+            b, c = sb.scopes[(scope, key)], sc.scopes[(scope, key)]
+            raw += _percentile_changes(scope, key, b.latency, c.latency, draws, seed=len(raw))
+            raw.append(_failure_change(scope, key, b.failures, b.n, c.failures, c.n))
+            raw.append(_throughput_change(scope, key, b.per_second, c.per_second, block_s))
     tested = [i for i, ch in enumerate(raw) if not (ch.status == NOISY and ch.reason)]
     adjusted = holm([raw[i].p_value for i in tested])
     p_of = dict(zip(tested, adjusted, strict=True))
     changes = [classify(ch, p_of.get(i, 1.0), alpha, effects[ch.metric]) for i, ch in enumerate(raw)]
-    cb, cc = sb.client_ms(), sc.client_ms()
-    client = (cb, cc) if cb is not None and cc is not None else None
+    client = (sb.client_ms, sc.client_ms) if sb.client_ms is not None and sc.client_ms is not None else None
     return Comparison(base_dir, cand_dir, changes, alpha, effects, diffs, block_s, client_ms=client)
 
 

@@ -8,7 +8,7 @@ persona over ten million rows is integer work. Read with pyarrow, never through 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,9 +34,40 @@ NUMERIC_COLUMNS: dict[str, pa.DataType] = {
 }
 
 
+Codes = NDArray[np.integer[Any]]
+Rows = NDArray[np.intp]  # row numbers, ascending: a group of rows without a full-length mask
+
+
+def code_dtype(n_labels: int) -> type[np.integer[Any]]:
+    """The narrowest integer type for the codes of ``n_labels`` labels and the null code after them
+    (one byte a row for the usual few dozen operations, instead of four)."""
+    if n_labels < 255:
+        return np.uint8
+    if n_labels < 65535:
+        return np.uint16
+    return np.int32
+
+
+def _wanted(columns: Sequence[str] | None) -> list[str]:
+    return [c for c in (*NUMERIC_COLUMNS, *TEXT_COLUMNS) if columns is None or c in columns]
+
+
+def _narrow(values: NDArray[np.int32]) -> NDArray[np.int32]:
+    """``values`` in the narrowest signed type that holds them all (status, stage and users fit in
+    two bytes a row, or one, in every run but the largest): the same numbers, less memory."""
+    if len(values) == 0:
+        return values
+    lo, hi = int(values.min()), int(values.max())
+    for dtype in (np.int8, np.int16):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return values.astype(dtype)  # type: ignore[return-value]
+    return values
+
+
 @dataclass
 class Text:
-    codes: NDArray[np.int32]
+    codes: Codes
     labels: list[str]
 
     def mask(self, values: Iterable[str]) -> NDArray[np.bool_]:
@@ -58,6 +89,19 @@ class Text:
             if within is not None:
                 mask &= within
             yield self.labels[code], mask
+
+    def group_rows(self, rows: Rows) -> Iterator[tuple[str, Rows]]:
+        """(label, rows) for each label present among ``rows``, in label order: one stable sort of
+        the rows' codes, so that each group costs its own size rather than a pass over every row."""
+        if len(rows) == 0:
+            return
+        codes = self.codes[rows]
+        order = np.argsort(codes, kind="stable")  # a radix sort for these small integers
+        counts = np.bincount(codes, minlength=len(self.labels) + 1)
+        ends = np.cumsum(counts)
+        ordered = rows[order]
+        for code in sorted((c for c in range(len(self.labels)) if counts[c]), key=lambda c: self.labels[c]):
+            yield self.labels[code], ordered[ends[code] - counts[code] : ends[code]]
 
 
 class Samples:
@@ -86,15 +130,19 @@ class Samples:
         return out
 
     @classmethod
-    def from_table(cls, box: list[pa.Table]) -> Samples:
+    def from_table(cls, box: list[pa.Table], columns: Sequence[str] | None = None) -> Samples:
         """Columns from the Arrow table in ``box`` (taken out of it), converted one at a time and
         dropped from the table as they go, so that the table and the arrays are never both whole
-        in memory. (The box lets this function hold the only reference to the table.)"""
+        in memory. (The box lets this function hold the only reference to the table.)
+
+        ``columns``: only these (a light read); the others are left out rather than filled."""
         # the CSV reader encodes each block with its own dictionary: one dictionary per column first
         table = box.pop().unify_dictionaries()
         n = table.num_rows
         numeric: dict[str, NDArray[np.float64] | NDArray[np.int32]] = {}
         for name, dtype in NUMERIC_COLUMNS.items():
+            if columns is not None and name not in columns:
+                continue
             floating = pa.types.is_floating(dtype)
             if name not in table.column_names:
                 numeric[name] = np.full(n, np.nan) if floating else np.zeros(n, dtype=np.int32)
@@ -105,13 +153,15 @@ class Samples:
             if floating:
                 numeric[name] = col.to_numpy().astype(np.float64, copy=False)
             else:
-                numeric[name] = col.fill_null(pa.scalar(0, dtype)).to_numpy().astype(np.int32, copy=False)
+                numeric[name] = _narrow(col.fill_null(pa.scalar(0, dtype)).to_numpy().astype(np.int32, copy=False))
             del col
             table = table.drop_columns([name])
         text: dict[str, Text] = {}
         for name in TEXT_COLUMNS:
+            if columns is not None and name not in columns:
+                continue
             if name not in table.column_names:
-                text[name] = Text(np.zeros(n, dtype=np.int32), [""])
+                text[name] = Text(np.zeros(n, dtype=np.uint8), [""])
                 continue
             chunked = table.column(name)
             if not pa.types.is_dictionary(chunked.type):
@@ -119,15 +169,19 @@ class Samples:
             encoded: pa.DictionaryArray[Any, Any] = chunked.combine_chunks()  # type: ignore[assignment]
             labels = [str(v) for v in encoded.dictionary.to_pylist()]
             indices = encoded.indices.fill_null(pa.scalar(len(labels), encoded.indices.type))
-            codes = indices.to_numpy(zero_copy_only=False).astype(np.int32)
+            codes = indices.to_numpy(zero_copy_only=False).astype(code_dtype(len(labels)))
             text[name] = Text(codes, labels or [""])
             del chunked, encoded
             table = table.drop_columns([name])
         samples = cls(numeric, text)
+        del table
+        # Arrow's allocator keeps what the reading freed (decompression, dictionaries, the columns
+        # converted): about as much again as the columns on ten million rows, until told to let go
+        pa.default_memory_pool().release_unused()
         return samples
 
     @classmethod
-    def read_csv(cls, source: pa.NativeFile | bytes) -> Samples:
+    def read_csv(cls, source: pa.NativeFile | bytes, columns: Sequence[str] | None = None) -> Samples:
         """Read CSV samples with typed, dictionary-encoded columns (Arrow's multi-threaded reader).
 
         Rows that do not parse — a torn last line left by a killed writer — are skipped and counted
@@ -142,7 +196,7 @@ class Samples:
         text_type = pa.dictionary(pa.int32(), pa.string())
         opts = pacsv.ConvertOptions(
             column_types={**NUMERIC_COLUMNS, **{c: text_type for c in TEXT_COLUMNS}},
-            include_columns=[*NUMERIC_COLUMNS, *TEXT_COLUMNS],
+            include_columns=_wanted(columns),
             include_missing_columns=True,
             strings_can_be_null=False,
         )
@@ -150,25 +204,24 @@ class Samples:
         parse = pacsv.ParseOptions(invalid_row_handler=skip)
         # pyarrow-stubs type the source as a path or an IO; pyarrow reads any NativeFile
         box = [pacsv.read_csv(stream, convert_options=opts, parse_options=parse)]  # type: ignore[arg-type]
-        samples = cls.from_table(box)
+        samples = cls.from_table(box, columns)
         samples.skipped_rows = skipped
         return samples
 
     @classmethod
-    def read_parquet(cls, path: str) -> Samples:
+    def read_parquet(cls, path: str, columns: Sequence[str] | None = None) -> Samples:
         """Read the compacted form (text columns read as dictionaries, without ``bytes``)."""
-        wanted = [*NUMERIC_COLUMNS, *TEXT_COLUMNS]
         present = set(pq.read_schema(path).names)
-        columns = [c for c in wanted if c in present]
-        text = [c for c in TEXT_COLUMNS if c in present]
-        return cls.from_table([pq.read_table(path, columns=columns, read_dictionary=text)])
+        read = [c for c in _wanted(columns) if c in present]
+        text = [c for c in TEXT_COLUMNS if c in read]
+        return cls.from_table([pq.read_table(path, columns=read, read_dictionary=text)], columns)
 
     @classmethod
-    def read_segments(cls, run_dir: Path, live: bool = False) -> Samples:
+    def read_segments(cls, run_dir: Path, live: bool = False, columns: Sequence[str] | None = None) -> Samples:
         """Read the segments of a run that is going (``live``: its last batch may be half written),
         or was killed (a torn batch skipped and named)."""
         problems: list[str] = []
-        table = samplefiles.read_segments(run_dir, problems, [*NUMERIC_COLUMNS, *TEXT_COLUMNS], live=live)
-        samples = cls.from_table([table])
+        table = samplefiles.read_segments(run_dir, problems, _wanted(columns), live=live)
+        samples = cls.from_table([table], columns)
         samples.skipped_rows = problems
         return samples

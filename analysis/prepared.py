@@ -11,12 +11,14 @@ standard.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from crmload.analysis.frame import Rows
 from crmload.analysis.run import RunData, steady_mask, window_seconds
 from crmload.core.rundir import DEFAULT_FAILURE_OUTCOMES, Kind, Outcome
 
@@ -69,7 +71,9 @@ class Prepared:
         # open-model arrivals that never started (later than max_lag): their latency is at least
         # their lag, the one figure known of them; they enter the corrected figures as such
         self.dropped: Mask = self.kind.eq(Kind.DROPPED) & self.window
-        self._sorted: dict[tuple[str, str], NDArray[np.float64]] = {}
+        self._sorted: dict[bytes, NDArray[np.float64]] = {}
+        self._sorted_values = 0
+        self._dropped_rows: Rows | None = None
 
     def all_requests(self) -> Mask:
         """Every request of the run but the probes, whatever its window (charts show the whole run)."""
@@ -90,35 +94,62 @@ class Prepared:
             mask &= np.isin(s["stage"], idx)
         return mask
 
-    def groups(self, mask: Mask, per: str) -> Iterator[tuple[str, Mask]]:
-        """(label, mask) per group of ``per`` inside ``mask``, made one at a time (ten million rows ×
-        33 masks would not fit)."""
-        if per == "stage":
-            stages = self.s["stage"]
-            for k in np.unique(stages[mask]):
-                yield str(int(k)), mask & (stages == k)
-        else:
-            yield from self.s.t(per).groups(within=mask)
+    def select_rows(self, sel: Selection) -> Rows:
+        """The rows :meth:`select` picks, as row numbers."""
+        return np.flatnonzero(self.select(sel))
 
-    def dropped_for(self, mask: Mask) -> Mask:
-        """The dropped arrivals that belong with the open-model requests in ``mask``: every dropped
-        arrival of each open persona that ``mask`` holds requests of (which journey, and so which
+    def group_rows(self, rows: Rows, per: str) -> Iterator[tuple[str, Rows]]:
+        """(label, rows) per group of ``per`` among ``rows``, from one stable sort of their keys:
+        a group costs its own size, not a pass over every row of the run."""
+        if per != "stage":
+            yield from self.s.t(per).group_rows(rows)
+            return
+        stages = self.s["stage"][rows]
+        order = np.argsort(stages, kind="stable")
+        values, starts, counts = np.unique(stages[order], return_index=True, return_counts=True)
+        for value, a, n in zip(values, starts, counts, strict=True):
+            yield str(int(value)), rows[order[a : a + n]]
+
+    def dropped_rows(self, rows: Rows) -> Rows:
+        """The dropped arrivals that belong with the open-model requests among ``rows``: every
+        dropped arrival of each open persona they hold requests of (which journey, and so which
         operation, a dropped arrival would have run is unknown: each group that could hold it counts
         it, which can only raise a percentile, never lower one)."""
-        if not self.dropped.any():
-            return self.dropped
+        if self._dropped_rows is None:
+            self._dropped_rows = np.flatnonzero(self.dropped)
+        if len(self._dropped_rows) == 0 or len(rows) == 0:
+            return self._dropped_rows[:0]
         persona = self.s.t("persona")
-        open_rows = mask & self.has_lag
-        if not open_rows.any():
-            return np.zeros(len(mask), dtype=bool)
-        present = {persona.labels[c] for c in np.unique(persona.codes[open_rows]) if c < len(persona.labels)}
-        return self.dropped & persona.mask(present)
+        open_rows = rows[self.has_lag[rows]]
+        if len(open_rows) == 0:
+            return self._dropped_rows[:0]
+        present = np.unique(persona.codes[open_rows])
+        return self._dropped_rows[np.isin(persona.codes[self._dropped_rows], present)]
 
-    def ok_sorted(self, key: tuple[str, str], mask: Mask) -> NDArray[np.float64]:
-        """The latencies of the successful rows in ``mask`` and of the dropped arrivals that belong
-        with them (:meth:`dropped_for`, at their lag), ascending; cached under ``key``."""
+    def dropped_for(self, mask: Mask) -> Mask:
+        """:meth:`dropped_rows` of the rows in ``mask``, as a mask."""
+        out = np.zeros(len(mask), dtype=bool)
+        out[self.dropped_rows(np.flatnonzero(mask))] = True
+        return out
+
+    def ok_sorted(self, rows: Rows) -> NDArray[np.float64]:
+        """The latencies of the successful rows among ``rows`` and of the dropped arrivals that belong
+        with them (:meth:`dropped_rows`, at their lag), ascending.
+
+        One sort per distinct set of rows, shared by whoever asks (the verdict's clauses, the
+        tables): cached under a digest of the row numbers, the oldest dropped first once the cache
+        holds as many values as the run has rows."""
+        key = hashlib.blake2b(rows.tobytes(), digest_size=16).digest()
         found = self._sorted.get(key)
         if found is None:
-            chosen = (mask & self.ok) | self.dropped_for(mask)
-            found = self._sorted[key] = np.sort(self.latency[chosen])
+            chosen = rows[self.ok[rows]]
+            extra = self.dropped_rows(rows)
+            if len(extra):
+                chosen = np.union1d(chosen, extra)
+            found = np.sort(self.latency[chosen])
+            self._sorted[key] = found
+            self._sorted_values += len(found)
+            while self._sorted_values > max(len(self.s), 1) and len(self._sorted) > 1:
+                oldest = next(iter(self._sorted))
+                self._sorted_values -= len(self._sorted.pop(oldest))
         return found

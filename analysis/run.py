@@ -9,7 +9,7 @@ end time; both are read as far as they go, and the run is treated as not complet
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,13 +96,13 @@ def _complete_lines(path: Path) -> bytes:
     return raw
 
 
-def _read_samples(path: Path) -> Samples:
+def _read_samples(path: Path, columns: Sequence[str] | None = None) -> Samples:
     """Read ``samples.csv``; a torn last line (a writer killed mid-line) is skipped and counted."""
     if path.stat().st_size == 0:
         raise RunError(f"{path}: empty (not even a header): the run recorded nothing")
     try:
         with pa.OSFile(str(path), "r") as fh:
-            return Samples.read_csv(fh)
+            return Samples.read_csv(fh, columns)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise RunError(f"{path}: cannot read samples ({exc})") from None
 
@@ -216,10 +216,12 @@ def stage_of(s: StageRecord, planned: dict[str, Any], ts_max: float) -> Stage:
     )
 
 
-def load_run(path: Path, live: bool = False) -> RunData:
+def load_run(path: Path, live: bool = False, columns: Sequence[str] | None = None) -> RunData:
     """Load a run directory; raises :class:`RunError` when it holds no samples at all.
 
-    ``live``: the run is still going (the conductor's looks): a batch being written is not damage."""
+    ``live``: the run is still going (the conductor's looks): a batch being written is not damage.
+    ``columns``: read only these sample columns (a light read; the screening needs ``ts``,
+    ``response_time_ms``, ``kind`` and ``outcome``)."""
     if not path.is_dir():
         raise RunError(f"{path}: not a run directory")
     form = samplefiles.samples_form(path)
@@ -229,16 +231,16 @@ def load_run(path: Path, live: bool = False) -> RunData:
             f"{samplefiles.SAMPLES_CSV}); was the run started? (crmload run writes them from the first second)"
         )
     if form.name == samplefiles.SAMPLES_PARQUET:
-        samples = _read_columnar(form, lambda: Samples.read_parquet(str(form)))
+        samples = _read_columnar(form, lambda: Samples.read_parquet(str(form), columns))
         samples.skipped_rows += samplefiles.compaction_problems(path)
     elif form.name == samplefiles.SAMPLES_DIR:
         if not form.is_dir():
             raise RunError(f"{form}: a file, not the folder of sample segments; the run directory may be damaged")
-        samples = _read_columnar(form, lambda: Samples.read_segments(path, live=live))
+        samples = _read_columnar(form, lambda: Samples.read_segments(path, live=live, columns=columns))
     elif form.is_dir():
         raise RunError(f"{form}: a directory, not the samples file; the run directory may be damaged")
     else:
-        samples = _read_samples(form)
+        samples = _read_samples(form, columns)
     meta = read_meta(path)
     plan = {s.get("name"): s for s in (meta.scenario_plan if meta else [])}
     samples = _screened(samples, meta)

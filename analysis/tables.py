@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
-from crmload.analysis.frame import Samples
+from crmload.analysis.prepared import Prepared
 from crmload.analysis.stats import PERCENTILES, latency_summary, pct_key, percentile, wilson
-from crmload.core.rundir import Outcome
 
 
 @dataclass(frozen=True)
@@ -36,59 +34,55 @@ class Row:
 
 
 def scope_table(
-    s: Samples,
+    p: Prepared,
     mask: NDArray[np.bool_],
     by: str,
     window_s: float | dict[str, float],
     failure_outcomes: list[str],
     confidence: float = 0.95,
-    dropped: Callable[[NDArray[np.bool_]], NDArray[np.bool_]] | None = None,
+    dropped: bool = False,
 ) -> list[Row]:
     """One row per value of ``by`` among the ``mask`` rows; latency percentiles of successful samples, rates of all.
 
     ``window_s``: the seconds the rows' samples span (one figure, or one per key) for throughput.
-    ``dropped``: the dropped arrivals that belong with a group's rows (``Prepared.dropped_for``),
-    which the corrected percentiles include at their lag.
+    Open-model groups also get percentiles corrected for coordinated omission (response time plus
+    schedule lag), with ``dropped`` the group's dropped arrivals at their lag too: then they are
+    :meth:`Prepared.ok_sorted`, the same sorted latencies the verdict judges, sorted once for both.
+    A group without schedule lag has no correction, and its percentiles come from that one sort.
     """
     rows: list[Row] = []
-    if not mask.any():
+    s = p.s
+    selected = np.flatnonzero(mask)
+    if len(selected) == 0:
         return rows
     outcome = s.t("outcome")
-    ok_all = outcome.eq(Outcome.OK)
     failed_all = outcome.mask(failure_outcomes)
-    groups: Iterable[tuple[str, NDArray[np.bool_]]]
-    if by == "stage":
-        groups = ((str(int(k)), mask & (s["stage"] == k)) for k in np.unique(s["stage"][mask]))
-    else:
-        groups = s.t(by).groups(within=mask)
     rt_all = s["response_time_ms"]
-    lag_all = s["schedule_lag_ms"]
-    for key, g in groups:
-        ok = ok_all[g]
-        rt = rt_all[g]
-        lag = lag_all[g]
-        ok_sorted = np.sort(rt[ok])
-        summ = latency_summary(ok_sorted)
-        box = {f"p{p:g}": percentile(ok_sorted, p) for p in (1.0, 25.0, 50.0, 75.0, 99.0)} if len(ok_sorted) else {}
-        co = None
+    srv_all = s["server_ms"]
+    for key, g in p.group_rows(selected, by):
+        ok = p.ok[g]
+        open_rows = p.has_lag[g]
         co_pct: dict[str, float] | None = None
         n_dropped = 0
-        if np.isfinite(lag).any():
-            corrected = (rt + np.nan_to_num(lag, nan=0.0))[ok]
-            if dropped is not None:
-                extra = dropped(g)
-                n_dropped = int(extra.sum())
-                corrected = np.concatenate([corrected, lag_all[extra]])
-            co_pct = latency_summary(np.sort(corrected)).percentiles_ms
-            co = co_pct["p99"]
-        codes, counts = np.unique(outcome.codes[g], return_counts=True)
+        if open_rows.any():
+            ok_sorted = np.sort(rt_all[g][ok])
+            if dropped:
+                n_dropped = len(p.dropped_rows(g))
+                co_pct = latency_summary(p.ok_sorted(g)).percentiles_ms
+            else:
+                co_pct = latency_summary(np.sort(p.latency[g][ok])).percentiles_ms
+        else:  # no lag: the corrected latencies are the response times (and no dropped arrival belongs)
+            ok_sorted = p.ok_sorted(g)
+        summ = latency_summary(ok_sorted)
+        box = {f"p{q:g}": percentile(ok_sorted, q) for q in (1.0, 25.0, 50.0, 75.0, 99.0)} if len(ok_sorted) else {}
+        counts = np.bincount(outcome.codes[g], minlength=len(outcome.labels) + 1)
         outcomes = {
-            outcome.labels[c] if c < len(outcome.labels) else "": int(n) for c, n in zip(codes, counts, strict=True)
+            outcome.labels[c] if c < len(outcome.labels) else "": int(counts[c]) for c in np.flatnonzero(counts)
         }
-        n = int(g.sum())
+        n = len(g)
         failures = int(failed_all[g].sum())
         ci = wilson(failures, n, confidence)
-        srv = s["server_ms"][g]
+        srv = srv_all[g]
         srv = srv[ok & np.isfinite(srv)]
         span = window_s.get(key, 0.0) if isinstance(window_s, dict) else window_s
         rows.append(
@@ -99,7 +93,7 @@ def scope_table(
                 n / span if span > 0 else math.nan,
                 summ.percentiles_ms,
                 summ.max_ms,
-                co,
+                co_pct["p99"] if co_pct is not None else None,
                 failures,
                 failures / n,
                 ci.high,

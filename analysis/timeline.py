@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from crmload.analysis.frame import Samples
+from crmload.analysis.frame import Codes, Samples
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ def binned_percentiles(
     if len(values) == 0:
         return {f"p{p:g}": np.full(n_bins, np.nan) for p in ps}
     scale = float(np.nanmax(values)) + 1.0
-    keys = np.sort(bins.astype(np.float64) * scale + values)
+    keys = bins.astype(np.float64)  # built and sorted in place: one array the size of ``values``
+    keys *= scale
+    keys += values
+    keys.sort()
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     for p in ps:
         rank = np.maximum(1, np.ceil(p / 100.0 * counts - 1e-9)).astype(np.int64)
@@ -85,7 +88,7 @@ def window_bins(
 def _timelines(
     s: Samples,
     mask: NDArray[np.bool_],
-    codes: NDArray[np.intp],
+    codes: Codes,
     n_groups: int,
     failed: NDArray[np.bool_],
     ok: NDArray[np.bool_],
@@ -99,14 +102,15 @@ def _timelines(
     bin_s = max(1.0, math.ceil(span / target_bins))
     n_bins = max(1, math.ceil(span / bin_s))
     ts = s["ts"]
-    inside = mask & (ts >= t0) & (ts < t0 + n_bins * bin_s)
-    key = codes[inside] * n_bins + ((ts[inside] - t0) // bin_s).astype(np.intp)
+    rows = np.flatnonzero(mask & (ts >= t0) & (ts < t0 + n_bins * bin_s))
+    key = ((ts[rows] - t0) // bin_s).astype(np.intp)
+    key += codes[rows].astype(np.intp) * n_bins
     size = n_groups * n_bins
     requests = np.bincount(key, minlength=size).astype(np.int64)
-    failures = np.bincount(key, weights=failed[inside], minlength=size).astype(np.int64)
-    users_sum = np.bincount(key, weights=s["users"][inside], minlength=size)
-    good = ok[inside]
-    pct = binned_percentiles(key[good], latency[inside][good], size, (50.0, 95.0, 99.0))
+    failures = np.bincount(key, weights=failed[rows], minlength=size).astype(np.int64)
+    users_sum = np.bincount(key, weights=s["users"][rows], minlength=size)
+    good = ok[rows]
+    pct = binned_percentiles(key[good], latency[rows[good]], size, (50.0, 95.0, 99.0))
     starts: NDArray[np.float64] = np.arange(n_bins, dtype=np.float64) * bin_s
     out: list[Timeline] = []
     for group in range(n_groups):
@@ -130,9 +134,7 @@ def grouped_timelines(
 ) -> dict[str, Timeline]:
     """One :class:`Timeline` per label of ``by`` (e.g. persona), from one sort for all of them."""
     text = s.t(by)
-    found = _timelines(
-        s, mask, text.codes.astype(np.intp), len(text.labels) + 1, failed, ok, latency, t0, t1, target_bins
-    )
+    found = _timelines(s, mask, text.codes, len(text.labels) + 1, failed, ok, latency, t0, t1, target_bins)
     return {label: tl for label, tl in zip(text.labels, found, strict=False) if tl.requests.sum() > 0}
 
 
@@ -147,4 +149,4 @@ def timeline(
     target_bins: int = 120,
 ) -> Timeline:
     """Per-bin figures of all the ``mask`` rows between ``t0`` and ``t1``."""
-    return _timelines(s, mask, np.zeros(len(mask), dtype=np.intp), 1, failed, ok, latency, t0, t1, target_bins)[0]
+    return _timelines(s, mask, np.zeros(len(mask), dtype=np.uint8), 1, failed, ok, latency, t0, t1, target_bins)[0]

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from crmload.analysis.expr import Limit, format_value
+from crmload.analysis.frame import Rows
 from crmload.analysis.prepared import Prepared
 from crmload.analysis.run import RunData, steady_mask
 from crmload.analysis.stats import apdex, min_samples_for, percentile, percentile_interval, wilson
@@ -455,25 +456,23 @@ class Judge:
             f"{int(conn.sum())} requests could not reach the target"
         ]
 
-    def _group(
-        self, mask: np.ndarray, limit: Limit, clause_id: str, title: str, scope: str, apdex_t_ms: float, cache_key: str
-    ) -> Result:
+    def _group(self, rows: Rows, limit: Limit, clause_id: str, title: str, scope: str, apdex_t_ms: float) -> Result:
         d = self.t.defaults
         p = self.p
-        failed = p.failed[mask]
-        dropped = int(p.dropped_for(mask).sum()) if limit.is_time else 0
+        failed = p.failed[rows]
+        dropped = len(p.dropped_rows(rows)) if limit.is_time else 0
         res = judge_limit(
             limit,
             clause_id=clause_id,
             title=title,
             scope=scope,
             dropped=dropped,
-            latencies_sorted=p.ok_sorted((cache_key, scope), mask) if limit.is_time else _NO_LATENCIES,
-            n_all=int(mask.sum()),
+            latencies_sorted=p.ok_sorted(rows) if limit.is_time else _NO_LATENCIES,
+            n_all=len(rows),
             failures=int(failed.sum()),
             apdex_t_ms=apdex_t_ms,
             failed_mask=failed if limit.metric == "apdex" else None,
-            all_latencies=p.latency[mask] if limit.metric == "apdex" else None,
+            all_latencies=p.latency[rows] if limit.metric == "apdex" else None,
             confidence=self.confidence,
             min_tail=d.min_tail_samples,
         )
@@ -496,19 +495,18 @@ class Judge:
             return self._concurrency(c, [])
         if c.metric in ZERO_TOLERANCE_METRICS:
             return self._zero_tolerance(c)
-        mask = self.p.select(c.select)
-        key = c.select.model_dump_json()
+        rows = self.p.select_rows(c.select)
         apdex_t_ms = c.apdex_t * 1000.0
         limits = c.parsed
-        # every limit on every group, one group mask alive at a time
+        # every limit on every group, each group its row numbers (no full-length mask per label)
         by_limit: list[list[Result]] = [[] for _ in limits]
         if c.per != "none":
-            for label, m in self.p.groups(mask, c.per):
+            for label, g in self.p.group_rows(rows, c.per):
                 for i, limit in enumerate(limits):
-                    by_limit[i].append(self._group(m, limit, c.id, c.title, f"{c.per}={label}", apdex_t_ms, key))
+                    by_limit[i].append(self._group(g, limit, c.id, c.title, f"{c.per}={label}", apdex_t_ms))
         results = []
         for limit, parts in zip(limits, by_limit, strict=True):
-            pooled = self._group(mask, limit, c.id, c.title, "all", apdex_t_ms, key)
+            pooled = self._group(rows, limit, c.id, c.title, "all", apdex_t_ms)
             if c.per == "none":
                 results.append(pooled)
                 continue

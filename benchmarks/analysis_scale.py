@@ -1,52 +1,64 @@
-"""Benchmark: ``crmload analyze`` on 1 M and 10 M synthetic samples — wall time and peak memory.
+"""Benchmark: ``crmload analyze`` against DuckDB on the same files — wall time and peak memory.
 
-    python benchmarks/analysis_scale.py            # 1 M and 10 M
-    python benchmarks/analysis_scale.py 2000000    # one size
+    python benchmarks/analysis_scale.py                 # 10 M and 30 M samples, 3 paired rounds
+    python benchmarks/analysis_scale.py --rounds 5 1000000
 
 Writes a run directory of synthetic samples (33 operations, 5 personas, lognormal latencies, 0.2 %
-failures, three judged stages of an hour each) with pyarrow, then times a fresh
-``crmload analyze`` process on it (verdict for the full standard and all report files) and reads
-its peak resident memory from the kernel (``ru_maxrss`` of that child, from ``wait4``).
+failures, an open-model persona with schedule lag, three judged stages of an hour each) in the
+compacted form, ``samples.parquet``, a million rows at a time. Then, in paired rounds on that one
+directory (A B A B …):
+
+- A, the reference: a fresh process running :data:`DUCKDB_QUERIES` with DuckDB (2 threads) on the
+  same ``samples.parquet`` — the headline numbers only: exact ``quantile_disc`` p50/p95/p99 of the
+  successful requests per operation, per persona and per stage × operation (``quantile_disc`` is the
+  nearest-rank estimator crmload uses), failure rates per operation, requests per second;
+- B: a fresh ``crmload analyze`` process: the full standard judged (every clause, every class per
+  operation, intervals), the per-scope tables, ``verdict.json``, ``summary.md``, ``junit.xml``, the
+  charts and ``report.html``.
+
+Each process's peak memory is its own ``ru_maxrss`` (from ``wait4``). Printed: per size, the
+median and range over the rounds of each side's wall time and peak memory, and of B's time over A's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from crmload.analysis.thresholds import CANONICAL_OPERATIONS  # noqa: E402
+from crmload.core import samplefiles  # noqa: E402
 
 T0 = 1_700_000_000.0
 
 
-def make_run(path: Path, n: int, seed: int = 1) -> None:
-    rng = np.random.default_rng(seed)
-    path.mkdir(parents=True, exist_ok=True)
-    duration = 3 * 3600.0
+CHUNK = 1 << 20  # rows generated (and written as one Parquet row group) at a time
+
+
+def _chunk(rng: np.random.Generator, n: int, t_lo: float, t_hi: float) -> pa.Table:
     ops = np.array(CANONICAL_OPERATIONS)
     personas = np.array(["sales", "service", "marketing", "manager", "integration"])
     op_idx = rng.integers(0, len(ops), n)
-    ts = np.sort(rng.uniform(T0, T0 + duration, n))
+    ts = np.sort(rng.uniform(t_lo, t_hi, n))
     rt = rng.lognormal(mean=3.0, sigma=0.8, size=n) + op_idx  # ms
     failed = rng.random(n) < 0.002
-    outcome = np.where(failed, "http_5xx", "ok")
-    status = np.where(failed, 503, 200)
     persona = personas[rng.integers(0, len(personas), n)]
     lag = np.where(persona == "integration", rng.exponential(2.0, n), np.nan)
-    stage = np.minimum((ts - T0) // 3600, 2).astype(np.int32)
-    table = pa.table(
+    return pa.table(
         {
             "ts": ts,
             "kind": pa.array(np.full(n, "request")),
@@ -54,17 +66,45 @@ def make_run(path: Path, n: int, seed: int = 1) -> None:
             "persona": persona,
             "journey": pa.array(np.full(n, "j")),
             "response_time_ms": rt,
-            "schedule_lag_ms": lag,
-            "status": status,
-            "outcome": outcome,
+            "schedule_lag_ms": pa.array(lag, from_pandas=True),  # NaN written as null, as the capture does
+            "status": np.where(failed, 503, 200).astype(np.int32),
+            "outcome": np.where(failed, "http_5xx", "ok"),
             "bytes": rng.integers(100, 5000, n),
-            "stage": stage,
-            "users": np.full(n, 200),
+            "stage": np.minimum((ts - T0) // 3600, 2).astype(np.int32),
+            "users": np.full(n, 200, dtype=np.int32),
             "worker": pa.array(np.full(n, "w0")),
             "server_ms": rt * 0.8,
         }
     )
-    pacsv.write_csv(table, path / "samples.csv")
+
+
+def make_run(path: Path, n: int, seed: int = 1, form: str = "parquet") -> None:
+    """A run directory of ``n`` synthetic samples over three judged hours, in the compacted form
+    (``samples.parquet``, the capture's schema and row groups) or the old ``samples.csv``.
+
+    Generated a million rows at a time (each chunk a slice of the three hours, so ``ts`` ascends),
+    so that a hundred million rows need no more memory than one."""
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    duration = 3 * 3600.0
+    chunks = max(1, -(-n // CHUNK))
+    writer: Any = None
+    if form == "parquet":
+        writer = pq.ParquetWriter(path / samplefiles.SAMPLES_PARQUET, samplefiles.SAMPLE_SCHEMA, compression="zstd")
+    sink = None
+    for k in range(chunks):
+        size = min(CHUNK, n - k * CHUNK)
+        table = _chunk(rng, size, T0 + duration * k / chunks, T0 + duration * (k + 1) / chunks)
+        if writer is not None:
+            writer.write_table(table.cast(samplefiles.SAMPLE_SCHEMA), row_group_size=size)
+        else:
+            if sink is None:
+                sink = pacsv.CSVWriter(path / "samples.csv", table.schema)
+            sink.write_table(table)
+    if writer is not None:
+        writer.close()
+    if sink is not None:
+        sink.close()
     stages = [
         {
             "index": i,
@@ -94,35 +134,71 @@ def make_run(path: Path, n: int, seed: int = 1) -> None:
     pacsv.write_csv(gens, path / "generators.csv")
 
 
-def measure(n: int) -> dict[str, float]:
+SAMPLES = "read_parquet('{path}')"
+_PCT = "quantile_disc(response_time_ms, [0.5, 0.95, 0.99]) FILTER (WHERE outcome = 'ok')"
+DUCKDB_QUERIES = {
+    "per operation": f"SELECT operation, {_PCT} FROM {SAMPLES} WHERE kind = 'request' GROUP BY operation",
+    "per persona": f"SELECT persona, {_PCT} FROM {SAMPLES} WHERE kind = 'request' GROUP BY persona",
+    "per stage x operation": (
+        f"SELECT stage, operation, {_PCT} FROM {SAMPLES} WHERE kind = 'request' GROUP BY stage, operation"
+    ),
+    "failure rate per operation": (
+        f"SELECT operation, count(*), avg((outcome <> 'ok')::INTEGER) FROM {SAMPLES} "
+        "WHERE kind = 'request' GROUP BY operation"
+    ),
+    "requests per second": (
+        f"SELECT floor(ts)::BIGINT AS second, count(*) FROM {SAMPLES} WHERE kind = 'request' GROUP BY second"
+    ),
+}
+
+
+def duckdb_reference(path: Path) -> None:
+    """Side A, in its own process: every query of :data:`DUCKDB_QUERIES`, results fetched."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    for sql in DUCKDB_QUERIES.values():
+        con.execute(sql.format(path=path)).fetchall()
+
+
+def timed(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak MiB of a fresh process running ``argv`` (its own ``ru_maxrss``)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = proc.stdout.read() if proc.stdout else b""
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) not in (0, 1, 3):  # PASS, FAIL, INCONCLUSIVE
+        raise SystemExit(out.decode())
+    return wall, usage.ru_maxrss / 1024
+
+
+def _spread(values: list[float], digits: int = 1) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def measure(n: int, rounds: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        t = time.perf_counter()
-        # generated in a child process: a forked child counts its parent's pages in its peak RSS, so the
-        # parent must stay small for the analysis process's figure to be its own
+        # generated in a child process: a forked child counts its parent's pages in its peak RSS
         subprocess.run([sys.executable, __file__, "--generate", str(run), str(n)], check=True)
-        gen_s = time.perf_counter() - t
-        size_mb = (run / "samples.csv").stat().st_size / 1e6
-        t = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crmload.cli", "analyze", str(run), "--thresholds", str(REPO / "thresholds.yaml")],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        out = proc.stdout.read() if proc.stdout else b""
-        _pid, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, not the generator's
-        wall = time.perf_counter() - t
-        code = os.waitstatus_to_exitcode(status)
-        peak_kib = usage.ru_maxrss
-        if code not in (0, 1, 3):
-            raise SystemExit(out.decode())
+        parquet = run / samplefiles.SAMPLES_PARQUET
+        sides: dict[str, list[tuple[float, float]]] = {"duckdb": [], "crmload": []}
+        for _ in range(rounds):
+            sides["duckdb"].append(timed([sys.executable, __file__, "--duckdb", str(parquet)]))
+            analyze = [sys.executable, "-m", "crmload.cli", "analyze", str(run)]
+            sides["crmload"].append(timed([*analyze, "--thresholds", str(REPO / "thresholds.yaml")]))
+        ratio = [c[0] / d[0] for d, c in zip(sides["duckdb"], sides["crmload"], strict=True)]
         return {
             "samples": n,
-            "csv_mb": round(size_mb, 1),
-            "generate_s": round(gen_s, 1),
-            "analyze_s": round(wall, 2),
-            "peak_rss_mib": round(peak_kib / 1024, 0),
+            "parquet_mb": round(parquet.stat().st_size / 1e6),
+            "rounds": rounds,
+            "duckdb_s": _spread([w for w, _ in sides["duckdb"]]),
+            "duckdb_mib": _spread([m for _, m in sides["duckdb"]], 0),
+            "crmload_s": _spread([w for w, _ in sides["crmload"]]),
+            "crmload_mib": _spread([m for _, m in sides["crmload"]], 0),
+            "crmload_over_duckdb": _spread(ratio, 2),
         }
 
 
@@ -130,9 +206,15 @@ def main() -> None:
     if sys.argv[1:2] == ["--generate"]:
         make_run(Path(sys.argv[2]), int(sys.argv[3]))
         return
-    sizes = [int(a) for a in sys.argv[1:]] or [1_000_000, 10_000_000]
-    for n in sizes:
-        print(json.dumps(measure(n)), flush=True)
+    if sys.argv[1:2] == ["--duckdb"]:
+        duckdb_reference(Path(sys.argv[2]))
+        return
+    args = sys.argv[1:]
+    rounds = 3
+    if args[:1] == ["--rounds"]:
+        rounds, args = int(args[1]), args[2:]
+    for n in [int(a) for a in args] or [10_000_000, 30_000_000]:
+        print(json.dumps(measure(n, rounds), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ STATUS_CODES = {
     "connection": 0,
     "throttled": 429,
     "check_failed": 200,
+    "dropped": 0,
 }
 
 

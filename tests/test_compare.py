@@ -25,6 +25,7 @@ from crmload.analysis.compare import (
     compare,
     holm,
     parse_min_effect,
+    summarise_latencies,
 )
 from crmload.analysis.comparison_outputs import terminal
 from crmload.core import samplefiles
@@ -101,7 +102,8 @@ def test_p_values_of_small_samples_are_not_too_small() -> None:
     p_values = []
     for rep in range(300):
         base, cand = 40 + rng.exponential(20, 40), 40 + rng.exponential(20, 40)
-        p50 = _percentile_changes("operation", "x", (base, blocks, 20), (cand, blocks, 20), 2000, rep)[0]
+        sb, sc = summarise_latencies(base, blocks, 20), summarise_latencies(cand, blocks, 20)
+        p50 = _percentile_changes("operation", "x", sb, sc, 2000, rep)[0]
         p_values.append(p50.p_value)
     p = np.array(p_values)
     assert (p < 0.01).sum() <= 3 and (p < 0.05).sum() <= 20

@@ -21,7 +21,7 @@ from analysis_scale import make_run
 
 
 def test_multi_block_csv_decodes_exactly_like_pandas(tmp_path: Path) -> None:
-    make_run(tmp_path / "run", 300_000)  # ~38 MB: many blocks, each with its own dictionary
+    make_run(tmp_path / "run", 300_000, form="csv")  # ~38 MB: many blocks, each with its own dictionary
     run = load_run(tmp_path / "run")
     ref = pd.read_csv(tmp_path / "run" / "samples.csv")
     ops = run.samples.t("operation")
@@ -146,3 +146,32 @@ def test_a_garbled_generators_file_makes_latency_inconclusive(tmp_path: Path) ->
     result = analyze(run, load_thresholds(run / "thresholds.yaml"), report=False)
     rt = next(r for r in result.verdict.results if r.clause_id == "PERF-RT-01")
     assert rt.status == "INCONCLUSIVE" and "generators.csv is unreadable" in rt.reason
+
+
+def test_group_rows_are_the_groups_masks_pick_and_narrow_columns_keep_their_values(tmp_path: Path) -> None:
+    """One sort of the codes gives each label the rows its mask picks (in row order); text codes and
+    small integer columns are held in the narrowest type, with the same values as the file's."""
+    make_run(tmp_path / "run", 50_000)
+    s = load_run(tmp_path / "run").samples
+    ref = pd.read_parquet(tmp_path / "run" / "samples.parquet")
+    rng = np.random.default_rng(5)
+    within = rng.random(len(s)) < 0.3
+    for name in ("operation", "persona", "outcome"):
+        text = s.t(name)
+        assert text.codes.dtype == np.uint8
+        by_rows = {label: rows for label, rows in text.group_rows(np.flatnonzero(within))}
+        by_mask = {label: np.flatnonzero(m) for label, m in text.groups(within=within)}
+        assert list(by_rows) == list(by_mask) and all(np.array_equal(by_rows[k], by_mask[k]) for k in by_mask)
+        assert list(np.asarray(text.labels)[text.codes]) == ref[name].tolist()
+    assert s["status"].dtype == np.int16 and np.array_equal(s["status"], ref["status"].to_numpy())
+    assert s["stage"].dtype == np.int8 and np.array_equal(s["stage"], ref["stage"].to_numpy())
+    assert list(s.t("persona").group_rows(np.zeros(0, dtype=np.intp))) == []
+
+
+def test_a_light_read_holds_only_the_columns_asked_for_and_screens_alike(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", [S(float(i)) for i in range(1, 101)] + [S(-1.0)])
+    light = load_run(run_dir, columns=("ts", "response_time_ms", "kind", "outcome"))
+    full = load_run(run_dir)
+    assert set(light.samples.num) == {"ts", "response_time_ms"} and set(light.samples.text) == {"kind", "outcome"}
+    assert np.array_equal(light.samples["ts"], full.samples["ts"]) and len(light.samples) == 100
+    assert light.samples.skipped_rows == full.samples.skipped_rows == ["1 row(s) with a negative response time"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from synth import S, write_run
 
 from crmload.analysis.analyze import analyze
+from crmload.analysis.stats import percentile
 from crmload.analysis.thresholds import Clause, Defaults, Select, Thresholds
 from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS
 
@@ -231,3 +233,34 @@ def test_a_group_with_no_successful_open_model_request_has_no_corrected_p99_not_
     out = _row_dict(row)
     assert out["co_p99_ms"] is None and out["percentiles_ms"]["p99"] is None and out["max_ms"] is None
     json.dumps(out, allow_nan=False)  # what write_json_atomic does
+
+
+def test_one_sort_per_group_is_shared_by_the_verdict_and_the_tables_and_the_cache_is_bounded(tmp_path: Path) -> None:
+    """The verdict's latencies of a group and the operation table's corrected ones are one sorted
+    array (open model: response time + lag, the persona's dropped arrivals at their lag); the cache
+    of sorted groups never holds more values than the run has rows."""
+    from crmload.analysis.prepared import Prepared
+    from crmload.analysis.run import load_run
+    from crmload.analysis.tables import scope_table
+
+    rng = np.random.default_rng(4)
+    rows = [
+        S(float(v), operation=op, persona="integration", schedule_lag_ms=float(lag))
+        for v, op, lag in zip(
+            rng.uniform(5, 50, 600), rng.choice(["a.x", "b.y"], 600), rng.exponential(3, 600), strict=True
+        )
+    ]
+    rows += [S(0.0, operation="", persona="integration", kind="dropped", outcome="dropped", schedule_lag_ms=2500.0)] * 4
+    rows += [S(float(v), operation="a.x", persona="sales") for v in rng.uniform(5, 50, 300)]
+    p = Prepared(load_run(write_run(tmp_path / "run", rows)))
+    table = {r.key: r for r in scope_table(p, p.requests, "operation", p.window_s, ["http_5xx"], dropped=True)}
+    ops = dict(p.group_rows(np.flatnonzero(p.requests), "operation"))
+    for key, g in ops.items():
+        got = p.ok_sorted(g)
+        assert p.ok_sorted(g.copy()) is got  # the same rows, however they were found: one sort
+        lat = p.s["response_time_ms"][g] + np.nan_to_num(p.s["schedule_lag_ms"][g])
+        assert np.array_equal(got, np.sort(np.concatenate([lat, np.full(4, 2500.0)])))  # 4 dropped: integration
+        assert table[key].dropped == 4 and table[key].co_percentiles_ms["p99"] == percentile(got, 99.0)
+    for cut in range(1, 40):  # many distinct groups: the oldest sorts are let go
+        p.ok_sorted(np.flatnonzero(p.requests)[::cut])
+    assert sum(len(v) for v in p._sorted.values()) <= len(p.s)
