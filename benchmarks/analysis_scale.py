@@ -94,7 +94,9 @@ def make_run(path: Path, n: int, seed: int = 1, form: str = "parquet") -> None:
     sink = None
     for k in range(chunks):
         size = min(CHUNK, n - k * CHUNK)
-        table = _chunk(rng, size, T0 + duration * k / chunks, T0 + duration * (k + 1) / chunks)
+        # each chunk's slice of time in proportion to its rows: one steady rate over the three hours
+        lo, hi = k * CHUNK, k * CHUNK + size
+        table = _chunk(rng, size, T0 + duration * lo / n, T0 + duration * hi / n)
         if writer is not None:
             writer.write_table(table.cast(samplefiles.SAMPLE_SCHEMA), row_group_size=size)
         else:
