@@ -65,6 +65,19 @@ def _narrow(values: NDArray[np.int32]) -> NDArray[np.int32]:
     return values
 
 
+def split_rows(rows: Rows, keys: NDArray[Any]) -> Iterator[tuple[int, Rows]]:
+    """``rows`` split by their integer ``keys`` (``keys[i]`` the key of ``rows[i]``), ascending key, each group's
+    rows in their order: one stable sort of the keys (a radix sort for small integers), so that a
+    group costs its own size rather than a pass over every row."""
+    if len(rows) == 0:
+        return
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    for a, b in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [len(rows)])), strict=True):
+        yield int(ordered[a]), rows[order[a:b]]
+
+
 @dataclass
 class Text:
     codes: Codes
@@ -81,27 +94,12 @@ class Text:
     def eq(self, value: str) -> NDArray[np.bool_]:
         return self.mask([value])
 
-    def groups(self, within: NDArray[np.bool_] | None = None) -> Iterator[tuple[str, NDArray[np.bool_]]]:
-        """(label, mask) for each label present (inside ``within``), in label order; masks made one at a time."""
-        present = np.unique(self.codes if within is None else self.codes[within])
-        for code in sorted((int(c) for c in present if c < len(self.labels)), key=lambda c: self.labels[c]):
-            mask = self.codes == code
-            if within is not None:
-                mask &= within
-            yield self.labels[code], mask
-
     def group_rows(self, rows: Rows) -> Iterator[tuple[str, Rows]]:
-        """(label, rows) for each label present among ``rows``, in label order: one stable sort of
-        the rows' codes, so that each group costs its own size rather than a pass over every row."""
-        if len(rows) == 0:
-            return
-        codes = self.codes[rows]
-        order = np.argsort(codes, kind="stable")  # a radix sort for these small integers
-        counts = np.bincount(codes, minlength=len(self.labels) + 1)
-        ends = np.cumsum(counts)
-        ordered = rows[order]
-        for code in sorted((c for c in range(len(self.labels)) if counts[c]), key=lambda c: self.labels[c]):
-            yield self.labels[code], ordered[ends[code] - counts[code] : ends[code]]
+        """(label, rows) for each label present among ``rows``, in label order (:func:`split_rows`
+        by code; rows whose text is missing are in no group)."""
+        by_code = dict(split_rows(rows, self.codes[rows]))
+        for code in sorted((c for c in by_code if c < len(self.labels)), key=lambda c: self.labels[c]):
+            yield self.labels[code], by_code[code]
 
 
 class Samples:

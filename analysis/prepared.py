@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from crmload.analysis.frame import Rows
+from crmload.analysis.frame import Rows, split_rows
 from crmload.analysis.run import RunData, steady_mask, window_seconds
 from crmload.core.rundir import DEFAULT_FAILURE_OUTCOMES, Kind, Outcome
 
@@ -104,11 +104,8 @@ class Prepared:
         if per != "stage":
             yield from self.s.t(per).group_rows(rows)
             return
-        stages = self.s["stage"][rows]
-        order = np.argsort(stages, kind="stable")
-        values, starts, counts = np.unique(stages[order], return_index=True, return_counts=True)
-        for value, a, n in zip(values, starts, counts, strict=True):
-            yield str(int(value)), rows[order[a : a + n]]
+        for value, group in split_rows(rows, self.s["stage"][rows]):
+            yield str(value), group
 
     def dropped_rows(self, rows: Rows) -> Rows:
         """The dropped arrivals that belong with the open-model requests among ``rows``: every
@@ -125,12 +122,6 @@ class Prepared:
             return self._dropped_rows[:0]
         present = np.unique(persona.codes[open_rows])
         return self._dropped_rows[np.isin(persona.codes[self._dropped_rows], present)]
-
-    def dropped_for(self, mask: Mask) -> Mask:
-        """:meth:`dropped_rows` of the rows in ``mask``, as a mask."""
-        out = np.zeros(len(mask), dtype=bool)
-        out[self.dropped_rows(np.flatnonzero(mask))] = True
-        return out
 
     def ok_sorted(self, rows: Rows) -> NDArray[np.float64]:
         """The latencies of the successful rows among ``rows`` and of the dropped arrivals that belong

@@ -164,16 +164,17 @@ def duckdb_reference(path: Path) -> None:
         con.execute(sql.format(path=path)).fetchall()
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak MiB of a fresh process running ``argv`` (its own ``ru_maxrss``)."""
+def timed(argv: list[str], ok: tuple[int, ...] = (0, 1, 3)) -> tuple[float, float, str]:
+    """Wall seconds, peak MiB (its own ``ru_maxrss``) and output of a fresh process running ``argv``;
+    an exit code not in ``ok`` (by default PASS, FAIL, INCONCLUSIVE) ends the benchmark with its output."""
     t = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = proc.stdout.read() if proc.stdout else b""
+    out = proc.stdout.read().decode() if proc.stdout else ""
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) not in (0, 1, 3):  # PASS, FAIL, INCONCLUSIVE
-        raise SystemExit(out.decode())
-    return wall, usage.ru_maxrss / 1024
+    if os.waitstatus_to_exitcode(status) not in ok:
+        raise SystemExit(out)
+    return wall, usage.ru_maxrss / 1024, out
 
 
 def _spread(values: list[float], digits: int = 1) -> str:
@@ -188,9 +189,9 @@ def measure(n: int, rounds: int) -> dict[str, object]:
         parquet = run / samplefiles.SAMPLES_PARQUET
         sides: dict[str, list[tuple[float, float]]] = {"duckdb": [], "crmload": []}
         for _ in range(rounds):
-            sides["duckdb"].append(timed([sys.executable, __file__, "--duckdb", str(parquet)]))
+            sides["duckdb"].append(timed([sys.executable, __file__, "--duckdb", str(parquet)])[:2])
             analyze = [sys.executable, "-m", "crmload.cli", "analyze", str(run)]
-            sides["crmload"].append(timed([*analyze, "--thresholds", str(REPO / "thresholds.yaml")]))
+            sides["crmload"].append(timed([*analyze, "--thresholds", str(REPO / "thresholds.yaml")])[:2])
         ratio = [c[0] / d[0] for d, c in zip(sides["duckdb"], sides["crmload"], strict=True)]
         return {
             "samples": n,

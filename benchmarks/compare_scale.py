@@ -11,42 +11,29 @@ and its own peak resident memory read from ``wait4``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from analysis_scale import make_run  # noqa: E402
+from analysis_scale import make_run, timed  # noqa: E402
 
 
-def measure(n: int) -> dict[str, float]:
+def measure(n: int) -> dict[str, float | str]:
     with tempfile.TemporaryDirectory() as tmp:
         base, cand = Path(tmp) / "base", Path(tmp) / "cand"
         for path, seed in ((base, 1), (cand, 2)):  # generated in children: the parent stays small
             subprocess.run([sys.executable, __file__, "--generate", str(path), str(n), str(seed)], check=True)
-        t = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crmload.cli", "compare", str(base), str(cand), "--no-report"],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        out = proc.stdout.read() if proc.stdout else b""
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t
-        if os.waitstatus_to_exitcode(status) not in (0, 1):
-            raise SystemExit(out.decode())
-        head = out.decode().splitlines()[0]
+        argv = [sys.executable, "-m", "crmload.cli", "compare", str(base), str(cand), "--no-report"]
+        wall, peak, out = timed(argv, ok=(0, 1))  # unchanged or improved, regressed
         return {
             "samples_per_run": n,
             "compare_s": round(wall, 2),
-            "peak_rss_mib": round(usage.ru_maxrss / 1024),
-            "result": head,
+            "peak_rss_mib": round(peak),
+            "result": out.splitlines()[0],
         }
 
 

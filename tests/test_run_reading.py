@@ -24,12 +24,13 @@ def test_multi_block_csv_decodes_exactly_like_pandas(tmp_path: Path) -> None:
     make_run(tmp_path / "run", 300_000, form="csv")  # ~38 MB: many blocks, each with its own dictionary
     run = load_run(tmp_path / "run")
     ref = pd.read_csv(tmp_path / "run" / "samples.csv")
+    every = np.arange(len(run.samples))
     ops = run.samples.t("operation")
-    assert {label: int(m.sum()) for label, m in ops.groups()} == ref["operation"].value_counts().to_dict()
+    assert {label: len(g) for label, g in ops.group_rows(every)} == ref["operation"].value_counts().to_dict()
     personas = run.samples.t("persona")
-    for label, m in personas.groups():
+    for label, g in personas.group_rows(every):
         expected = ref.loc[ref["persona"] == label, "response_time_ms"].to_numpy()
-        assert np.array_equal(run.samples["response_time_ms"][m], expected)
+        assert np.array_equal(run.samples["response_time_ms"][g], expected)
     assert np.allclose(np.nan_to_num(run.samples["schedule_lag_ms"]), ref["schedule_lag_ms"].fillna(0).to_numpy())
 
 
@@ -148,9 +149,10 @@ def test_a_garbled_generators_file_makes_latency_inconclusive(tmp_path: Path) ->
     assert rt.status == "INCONCLUSIVE" and "generators.csv is unreadable" in rt.reason
 
 
-def test_group_rows_are_the_groups_masks_pick_and_narrow_columns_keep_their_values(tmp_path: Path) -> None:
-    """One sort of the codes gives each label the rows its mask picks (in row order); text codes and
-    small integer columns are held in the narrowest type, with the same values as the file's."""
+def test_group_rows_are_the_rows_each_label_picks_and_narrow_columns_keep_their_values(tmp_path: Path) -> None:
+    """One sort of the codes gives each label the rows a comparison with the file's column picks
+    (in row order, labels in order); text codes and small integer columns are held in the narrowest
+    type, with the same values as the file's."""
     make_run(tmp_path / "run", 50_000)
     s = load_run(tmp_path / "run").samples
     ref = pd.read_parquet(tmp_path / "run" / "samples.parquet")
@@ -160,8 +162,9 @@ def test_group_rows_are_the_groups_masks_pick_and_narrow_columns_keep_their_valu
         text = s.t(name)
         assert text.codes.dtype == np.uint8
         by_rows = {label: rows for label, rows in text.group_rows(np.flatnonzero(within))}
-        by_mask = {label: np.flatnonzero(m) for label, m in text.groups(within=within)}
-        assert list(by_rows) == list(by_mask) and all(np.array_equal(by_rows[k], by_mask[k]) for k in by_mask)
+        column = ref[name].to_numpy()
+        expected = {label: np.flatnonzero(within & (column == label)) for label in sorted(set(column[within]))}
+        assert list(by_rows) == list(expected) and all(np.array_equal(by_rows[k], expected[k]) for k in expected)
         assert list(np.asarray(text.labels)[text.codes]) == ref[name].tolist()
     assert s["status"].dtype == np.int16 and np.array_equal(s["status"], ref["status"].to_numpy())
     assert s["stage"].dtype == np.int8 and np.array_equal(s["stage"], ref["stage"].to_numpy())
