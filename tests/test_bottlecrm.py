@@ -23,7 +23,7 @@ import pytest
 from e2e import REPO, Finished, adapter_check_rows, declared_by, run_on
 
 # its latencies and counts are its own speed's (gunicorn, Celery and PostgreSQL on two cores): quiet phase
-pytestmark = pytest.mark.quiet
+pytestmark = [pytest.mark.quiet, pytest.mark.timeout(720)]  # the smoke holds its steady stage up to 360 s
 
 ADAPTER = "crmload.loadtests.adapters.bottlecrm:BottleCRM"
 SMOKE = REPO / "targets" / "bottlecrm" / "smoke.yaml"
@@ -48,7 +48,7 @@ def declared() -> dict[str, Any]:
 
 
 def _run(target: Any, scenario: Path, results: Path) -> Finished:
-    return run_on(target, ADAPTER, scenario, results, timeout_s=400)
+    return run_on(target, ADAPTER, scenario, results, timeout_s=600)
 
 
 @pytest.fixture(scope="module")
