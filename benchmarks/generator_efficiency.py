@@ -1,34 +1,51 @@
-"""Benchmark: requests/s per load-generator core — crmload's journeys plus raw capture against bare
-Locust (one FastHttpUser, one GET), both against the same static nginx endpoint.
+"""Benchmark: how many requests crmload's generator sends per CPU-second, against a plain Locust
+user sending the same requests, and its p99 at a fixed rate beside that plain user's.
 
-    python benchmarks/generator_efficiency.py [--seconds 20] [--users 20]
+    python benchmarks/generator_efficiency.py [--rounds 5] [--seconds 30] [--users 20]
+                                              [--latency-rounds 5] [--latency-seconds 60] [--think 0.17]
 
-nginx (``apt-get install nginx``) runs one worker on core 0 and answers every path with one canned
-JSON body, so the target is never the bottleneck; Locust runs on core 1. Requests/s per core =
-requests recorded / seconds / (CPU seconds the Locust process used / seconds). The harness side
-runs the real journeys, adapter and capture (``loadtests/locustfile.py``, zero think time) and
-counts the request rows of its samples.
+The target is nginx (``apt-get install nginx``): one worker on core 0 answering every path with one
+canned JSON body, so it is never the bottleneck; every Locust process runs on core 1.
+
+1. **Recording.** crmload's journeys (``loadtests/locustfile.py``: the reference adapter, zero think
+   time, every persona but the bulk one) run for 10 s against a recording server that answers like
+   nginx and keeps each request: method, path with its query string, the headers crmload set, the
+   body.
+2. **Throughput rounds**, three generators in turn each round: **plain** (``locust_plain.py``: a
+   ``FastHttpUser`` replaying the recorded requests, each user from its own place in the record),
+   **crmload** (the journeys, adapter and capture), **one GET** (``locust_bare.py``). Each runs
+   ``--users`` users with no think time; ``locust_probe.py`` counts Locust's requests and the
+   process's CPU time (all its threads) over the steady window only: from ``--warm`` seconds after
+   the start for ``--seconds``. Efficiency = requests per CPU-second, crmload / plain, per round;
+   the median and range of the per-round ratios are quoted.
+3. **Latency rounds** at a fixed rate: crmload with ``--think`` seconds between steps (0.17 s:
+   about 200 requests/s from 20 users), then the plain user paced to the rate crmload reached in
+   that round (``constant(users / rate)``); p99 (nearest rank) of every successful request's
+   response time in the window, as Locust's request event gives it to both.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import math
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-import psutil
+from typing import Any, ClassVar
 
 REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "benchmarks"
 sys.path.insert(0, str(REPO))
 
-from crmload.core import samplefiles  # noqa: E402
 from crmload.safety import free_loopback_port  # noqa: E402
 
 BODY = json.dumps(
@@ -48,13 +65,15 @@ SCENARIO = """
 name: bench-generator
 size: tiny
 personas:
-  sales:     {weight: 4, think_time: [0s, 0s]}
-  service:   {weight: 3, think_time: [0s, 0s]}
-  marketing: {weight: 1, think_time: [0s, 0s], options: {weight_bulk: 0}}
-  manager:   {weight: 1, think_time: [0s, 0s]}
+  sales:     {weight: 4, think_time: [THINKs, THINKs]}
+  service:   {weight: 3, think_time: [THINKs, THINKs]}
+  marketing: {weight: 1, think_time: [THINKs, THINKs], options: {weight_bulk: 0}}
+  manager:   {weight: 1, think_time: [THINKs, THINKs]}
 stages:
   - {name: hold, users: USERS, spawn_rate: 100, duration: SECONDSs}
 """
+# headers the HTTP client or Locust add by themselves (the plain user's client adds them too)
+CLIENT_HEADERS = {"host", "content-length", "user-agent", "accept-encoding", "connection"}
 
 
 def nginx(tmp: Path, port: int) -> subprocess.Popen[bytes]:
@@ -72,36 +91,37 @@ http {{
     return subprocess.Popen(["taskset", "-c", "0", shutil.which("nginx") or "nginx", "-c", str(conf)])
 
 
-def run_locust(args: list[str], env: dict[str, str], seconds: int) -> tuple[float, float]:
-    """Run Locust pinned to core 1; return (wall seconds of the test, CPU seconds it used)."""
-    proc = psutil.Popen(
-        [
-            "taskset",
-            "-c",
-            "1",
-            sys.executable,
-            "-m",
-            "locust",
-            *args,
-            "--headless",
-            "--only-summary",
-            "--loglevel",
-            "ERROR",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    t0 = time.monotonic()
-    cpu = 0.0
-    while proc.poll() is None:
-        try:
-            times = proc.cpu_times()
-            cpu = times.user + times.system
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.2)
-    return time.monotonic() - t0, cpu
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers like the nginx target and keeps every request it is sent."""
+
+    protocol_version = "HTTP/1.1"
+    kept: ClassVar[list[dict[str, Any]]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in CLIENT_HEADERS}
+        if len(self.kept) < 50_000:
+            self.kept.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": headers,
+                    "body": base64.b64encode(body).decode() if body else "",
+                }
+            )
+        out = BODY.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Server-Timing", "app;dur=0.1")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
+
+    def log_message(self, *_args: Any) -> None:
+        pass
 
 
 def _testdata(path: Path) -> None:
@@ -125,87 +145,155 @@ def _testdata(path: Path) -> None:
     )
 
 
-def bare_round(tmp: Path, host: str, users: int, seconds: int, k: int) -> tuple[int, float]:
-    prefix = tmp / f"bare{k}"
-    _wall, cpu = run_locust(
-        [
-            "-f",
-            str(REPO / "benchmarks" / "locust_bare.py"),
-            "--host",
-            host,
-            "-u",
-            str(users),
-            "-r",
-            "100",
-            "-t",
-            f"{seconds}s",
-            "--csv",
-            str(prefix),
-        ],
-        dict(os.environ),
-        seconds,
-    )
-    stats = Path(f"{prefix}_stats.csv").read_text().splitlines()
-    return int(next(line for line in stats if ",Aggregated," in line).split(",")[2]), cpu
+class Bench:
+    def __init__(self, tmp: Path, users: int, warm: float) -> None:
+        self.tmp = tmp
+        self.users = users
+        self.warm = warm
+        self.k = 0
+        self.data = tmp / "testdata.json"
+        _testdata(self.data)
+
+    def _locust(self, files: list[Path], host: str, env: dict[str, str], window: float, latencies: bool) -> Any:
+        self.k += 1
+        out = self.tmp / f"probe{self.k}.json"
+        env = dict(env, PROBE_OUT=str(out), PROBE_WARM=str(self.warm), PROBE_WINDOW=str(window), PYTHONPATH=str(REPO))
+        if latencies:
+            env["PROBE_LATENCIES"] = "1"
+        argv = ["taskset", "-c", "1", sys.executable, "-m", "locust", "-f", ",".join(str(f) for f in files)]
+        argv += ["--host", host, "--headless", "--only-summary", "--loglevel", "ERROR"]
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=600)
+        return json.loads(out.read_text())
+
+    def plain(self, host: str, window: float, think: float = 0.0, latencies: bool = False) -> Any:
+        env = dict(os.environ, BENCH_REQUESTS=str(self.tmp / "requests.json"), BENCH_THINK=str(think))
+        env |= {"LOCUST_USERS": str(self.users), "LOCUST_SPAWN_RATE": "100"}
+        env["LOCUST_RUN_TIME"] = _run_time(self.warm + window)
+        files = [BENCH / "locust_plain.py", BENCH / "locust_probe.py"]
+        return self._locust(files, host, env, window, latencies)
+
+    def one_get(self, host: str, window: float) -> Any:
+        env = dict(os.environ, LOCUST_USERS=str(self.users), LOCUST_SPAWN_RATE="100")
+        env["LOCUST_RUN_TIME"] = _run_time(self.warm + window)
+        return self._locust([BENCH / "locust_bare.py", BENCH / "locust_probe.py"], host, env, window, False)
+
+    def crmload(self, host: str, window: float, think: float = 0.0, latencies: bool = False) -> Any:
+        scen = self.tmp / f"scenario{self.k + 1}.yaml"
+        seconds = math.ceil(self.warm + window + 2)
+        scen.write_text(
+            SCENARIO.replace("USERS", str(self.users)).replace("SECONDS", str(seconds)).replace("THINK", f"{think:g}")
+        )
+        env = dict(
+            os.environ,
+            CRMLOAD_SCENARIO=str(scen),
+            CRMLOAD_RUN_DIR=str(self.tmp / f"run{self.k + 1}"),
+            CRMLOAD_TESTDATA=str(self.data),
+        )
+        files = [REPO / "loadtests" / "locustfile.py", BENCH / "locust_probe.py"]
+        return self._locust(files, host, env, window, latencies)
+
+    def record(self) -> int:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            self.crmload(f"http://127.0.0.1:{server.server_address[1]}", 10.0)
+        finally:
+            server.shutdown()
+        (self.tmp / "requests.json").write_text(json.dumps(_Recorder.kept))
+        return len(_Recorder.kept)
 
 
-def harness_round(tmp: Path, host: str, users: int, seconds: int, k: int) -> tuple[int, float]:
-    scen = tmp / "scenario.yaml"
-    scen.write_text(SCENARIO.replace("USERS", str(users)).replace("SECONDS", str(seconds)))
-    data = tmp / "testdata.json"
-    _testdata(data)
-    run_dir = tmp / f"run{k}"
-    env = dict(
-        os.environ,
-        CRMLOAD_SCENARIO=str(scen),
-        CRMLOAD_RUN_DIR=str(run_dir),
-        CRMLOAD_TESTDATA=str(data),
-        PYTHONPATH=str(REPO),
-    )
-    _wall, cpu = run_locust(["-f", str(REPO / "loadtests" / "locustfile.py"), "--host", host], env, seconds)
-    kinds = samplefiles.read_table(run_dir).column("kind").to_pylist()
-    return sum(1 for k in kinds if k == "request"), cpu
+def _run_time(seconds: float) -> str:
+    return f"{math.ceil(seconds + 2)}s"
+
+
+def per_cpu_s(probe: Any) -> float:
+    s, e = probe["start"], probe["end"]
+    return (e["requests"] - s["requests"]) / (e["cpu"] - s["cpu"])
+
+
+def rate(probe: Any) -> float:
+    s, e = probe["start"], probe["end"]
+    return (e["requests"] - s["requests"]) / (e["wall"] - s["wall"])
+
+
+def p99(probe: Any) -> float:
+    times = sorted(probe["times_ms"])
+    return times[math.ceil(0.99 * len(times)) - 1]
+
+
+def _med(xs: list[float], fmt: str) -> str:
+    return f"{statistics.median(xs):{fmt}} ({min(xs):{fmt}}–{max(xs):{fmt}})"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=15)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5, help="throughput rounds (plain, crmload, one GET each)")
+    ap.add_argument("--seconds", type=float, default=30, help="steady window of a throughput round")
+    ap.add_argument("--warm", type=float, default=5, help="seconds before the window opens")
     ap.add_argument("--users", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
+    ap.add_argument("--latency-rounds", type=int, default=5, help="paired latency rounds at --rate (0: none)")
+    ap.add_argument("--latency-seconds", type=float, default=60)
+    ap.add_argument("--think", type=float, default=0.17, help="crmload's think time in the latency rounds (s)")
     args = ap.parse_args()
     if not shutil.which("nginx"):
         raise SystemExit("needs nginx: apt-get install nginx")
     port = free_loopback_port()
-    bare: list[float] = []
-    harness: list[float] = []
+    host = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
+        bench = Bench(tmp, args.users, args.warm)
+        recorded = bench.record()
+        print(f"recorded {recorded:,} requests of crmload's journeys", flush=True)
         server = nginx(tmp, port)
         time.sleep(1)
-        host = f"http://127.0.0.1:{port}"
+        rows: dict[str, list[float]] = {"plain": [], "crmload": [], "one GET": []}
+        ratios: list[float] = []
+        lat: dict[str, list[float]] = {"plain": [], "crmload": []}
+        rates: dict[str, list[float]] = {"plain": [], "crmload": []}
         try:
-            for k in range(args.rounds):  # alternate, so that drifts of the machine hit both alike
-                n, cpu = bare_round(tmp, host, args.users, args.seconds, k)
-                bare.append(n / cpu)
-                n, cpu = harness_round(tmp, host, args.users, args.seconds, k)
-                harness.append(n / cpu)
-                print(f"round {k + 1}: bare {bare[-1]:,.0f}/core-s, harness {harness[-1]:,.0f}/core-s", flush=True)
+            for k in range(args.rounds):
+                rows["plain"].append(per_cpu_s(bench.plain(host, args.seconds)))
+                rows["crmload"].append(per_cpu_s(bench.crmload(host, args.seconds)))
+                rows["one GET"].append(per_cpu_s(bench.one_get(host, args.seconds)))
+                ratios.append(rows["crmload"][-1] / rows["plain"][-1])
+                print(
+                    f"round {k + 1}: "
+                    + ", ".join(f"{n} {v[-1]:,.0f}/CPU-s" for n, v in rows.items())
+                    + f"; crmload/plain {ratios[-1]:.2f}",
+                    flush=True,
+                )
+            for k in range(args.latency_rounds):  # crmload first: the plain user is paced to its rate
+                probe = bench.crmload(host, args.latency_seconds, args.think, True)
+                lat["crmload"].append(p99(probe))
+                rates["crmload"].append(rate(probe))
+                probe = bench.plain(host, args.latency_seconds, args.users / rates["crmload"][-1], True)
+                lat["plain"].append(p99(probe))
+                rates["plain"].append(rate(probe))
+                print(
+                    f"latency round {k + 1}: p99 plain {lat['plain'][-1]:.2f} ms at {rates['plain'][-1]:.0f}/s,"
+                    f" crmload {lat['crmload'][-1]:.2f} ms at {rates['crmload'][-1]:.0f}/s",
+                    flush=True,
+                )
         finally:
             server.terminate()
             server.wait(timeout=10)
-    b, h = statistics.median(bare), statistics.median(harness)
-    ratios = sorted(x / y for x, y in zip(harness, bare, strict=True))
+    print(f"\n{args.users} users, {args.rounds} rounds, {args.seconds:g} s windows after {args.warm:g} s\n")
+    print("| generator | requests per CPU-second, median (range) |")
+    print("|---|---:|")
+    for name, v in rows.items():
+        print(f"| {name} | {_med(v, ',.0f')} |")
     print(
-        f"| generator | requests/s per core, median of {args.rounds} | range |  ({args.users} users, "
-        f"{args.seconds} s a round)"
+        f"\ncrmload / plain: {_med(ratios, '.2f')}; crmload / one GET: "
+        f"{statistics.median(rows['crmload']) / statistics.median(rows['one GET']):.2f} (medians)"
     )
-    print("|---|---:|---|")
-    print(f"| bare Locust FastHttpUser, one GET | {b:,.0f} | {min(bare):,.0f}–{max(bare):,.0f} |")
-    print(f"| crmload journeys + capture | {h:,.0f} | {min(harness):,.0f}–{max(harness):,.0f} |")
-    print(
-        f"harness / bare: {h / b * 100:.0f} % of medians (per-round ratios {ratios[0] * 100:.0f}–"
-        f"{ratios[-1] * 100:.0f} %)"
-    )
+    if args.latency_rounds:
+        diffs = [c - p for c, p in zip(lat["crmload"], lat["plain"], strict=True)]
+        print(
+            f"\np99 at about {statistics.median(rates['plain']):.0f} requests/s, {args.latency_rounds} paired "
+            f"rounds of {args.latency_seconds:g} s: plain {_med(lat['plain'], '.2f')} ms, crmload "
+            f"{_med(lat['crmload'], '.2f')} ms; crmload − plain {_med(diffs, '+.2f')} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from crmload.core.operations import (
 from crmload.core.rundir import Outcome
 from crmload.loadtests.capture import AuthLost, CheckFailed, Throttled, UnexpectedStatus
 from crmload.loadtests.settings import platform_limits
+from crmload.loadtests.wire import build_request
 
 MAX_RETRY_AFTER_S = 30.0
 
@@ -150,6 +151,8 @@ class CrmAdapter:
         """
         context = self.context
         probe = expect_denied or self._probing
+        if "json" in kwargs or "params" in kwargs:
+            path = build_request(path, kwargs)
         if probe:  # a probe's redirect is its answer (to a login page: a denial)
             kwargs.setdefault("allow_redirects", False)
             # its reading goes into this request's context alone (a client without a user shares the dict)
