@@ -165,21 +165,27 @@ class Bench:
         subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=600)
         return json.loads(out.read_text())
 
+    def _users(self, window: float) -> dict[str, str]:
+        """The environment of a plain Locust file: ``--users`` users for the round's length."""
+        length = f"{self._length(window)}s"
+        return dict(os.environ, LOCUST_USERS=str(self.users), LOCUST_SPAWN_RATE="100", LOCUST_RUN_TIME=length)
+
+    def _length(self, window: float) -> int:
+        """Seconds a round runs: the warm-up, the window and 2 s for the probe to write."""
+        return math.ceil(self.warm + window + 2)
+
     def plain(self, host: str, window: float, think: float = 0.0, latencies: bool = False) -> Any:
-        env = dict(os.environ, BENCH_REQUESTS=str(self.tmp / "requests.json"), BENCH_THINK=str(think))
-        env |= {"LOCUST_USERS": str(self.users), "LOCUST_SPAWN_RATE": "100"}
-        env["LOCUST_RUN_TIME"] = _run_time(self.warm + window)
+        env = self._users(window) | {"BENCH_REQUESTS": str(self.tmp / "requests.json"), "BENCH_THINK": str(think)}
         files = [BENCH / "locust_plain.py", BENCH / "locust_probe.py"]
         return self._locust(files, host, env, window, latencies)
 
     def one_get(self, host: str, window: float) -> Any:
-        env = dict(os.environ, LOCUST_USERS=str(self.users), LOCUST_SPAWN_RATE="100")
-        env["LOCUST_RUN_TIME"] = _run_time(self.warm + window)
-        return self._locust([BENCH / "locust_bare.py", BENCH / "locust_probe.py"], host, env, window, False)
+        files = [BENCH / "locust_bare.py", BENCH / "locust_probe.py"]
+        return self._locust(files, host, self._users(window), window, False)
 
     def crmload(self, host: str, window: float, think: float = 0.0, latencies: bool = False) -> Any:
         scen = self.tmp / f"scenario{self.k + 1}.yaml"
-        seconds = math.ceil(self.warm + window + 2)
+        seconds = self._length(window)
         scen.write_text(
             SCENARIO.replace("USERS", str(self.users)).replace("SECONDS", str(seconds)).replace("THINK", f"{think:g}")
         )
@@ -201,10 +207,6 @@ class Bench:
             server.shutdown()
         (self.tmp / "requests.json").write_text(json.dumps(_Recorder.kept))
         return len(_Recorder.kept)
-
-
-def _run_time(seconds: float) -> str:
-    return f"{math.ceil(seconds + 2)}s"
 
 
 def per_cpu_s(probe: Any) -> float:
