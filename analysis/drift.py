@@ -15,13 +15,15 @@ Method (stated in every report):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from crmload.analysis.timeline import binned_percentiles, window_bins
+from crmload.analysis.selection import CHUNK, percentiles_of_parts
+from crmload.analysis.timeline import window_bins
 from crmload.analysis.verdict import FAIL, INCONCLUSIVE, PASS, Result
 
 MIN_BINS = 10
@@ -120,20 +122,42 @@ def drift(
     failed: NDArray[np.bool_],
     windows: list[tuple[float, float]],
     max_drift: float = 0.1,
+    rows: NDArray[np.bool_] | None = None,
 ) -> list[Trend]:
-    """p95 and failure-rate trends of the requests given (all arrays aligned), over the judged windows."""
+    """p95 and failure-rate trends of the requests given (all arrays aligned; ``rows``: only those
+    where it holds), over the judged windows, a slice of the rows at a time."""
     total = sum(max(0.0, b - a) for a, b in windows)
     if total <= 0:
         return []
     width = max(1.0, total / 30.0)
-    bin_of, t = window_bins(ts, windows, width)
+    _, t = window_bins(ts[:0], windows, width)
     nbins = len(t)
-    counted = bin_of >= 0
-    n = np.bincount(bin_of[counted], minlength=nbins)
-    fails = np.bincount(bin_of[counted], weights=failed[counted].astype(np.float64), minlength=nbins)
-    good = counted & ok
-    p95_all = binned_percentiles(bin_of[good], latency_ms[good], nbins, (95.0,))["p95"]
-    p95 = np.where(np.bincount(bin_of[good], minlength=nbins) >= MIN_PER_BIN, p95_all, math.nan)
+
+    def slices() -> Iterator[tuple[slice, NDArray[np.int64]]]:
+        """(rows, their bins) of the counted requests, a slice of the run at a time."""
+        for a in range(0, len(ts), CHUNK):
+            part = slice(a, a + CHUNK)
+            bin_of, _ = window_bins(ts[part], windows, width)
+            if rows is not None:
+                bin_of[~rows[part]] = -1
+            yield part, bin_of
+
+    n = np.zeros(nbins, dtype=np.int64)
+    n_ok = np.zeros(nbins, dtype=np.int64)
+    fails = np.zeros(nbins)
+    for part, bin_of in slices():
+        counted = bin_of >= 0
+        n += np.bincount(bin_of[counted], minlength=nbins)
+        n_ok += np.bincount(bin_of[counted & ok[part]], minlength=nbins)
+        fails += np.bincount(bin_of[counted & failed[part]], minlength=nbins)
+
+    def good() -> Iterator[tuple[NDArray[np.int64], NDArray[np.float64]]]:
+        for part, bin_of in slices():
+            keep = (bin_of >= 0) & ok[part]
+            yield bin_of[keep], latency_ms[part][keep]
+
+    p95_all = percentiles_of_parts(good, nbins, (95.0,))["p95"]
+    p95 = np.where(n_ok >= MIN_PER_BIN, p95_all, math.nan)
     rate = [float(fails[i] / n[i]) if n[i] else math.nan for i in range(nbins)]
     return [
         trend("p95", t, p95, total, max_drift),

@@ -208,11 +208,19 @@ class Samples:
 
     @classmethod
     def read_parquet(cls, path: str, columns: Sequence[str] | None = None) -> Samples:
-        """Read the compacted form (text columns read as dictionaries, without ``bytes``)."""
+        """Read the compacted form (text columns read as dictionaries, without ``bytes``) a row group
+        at a time into arrays made to size up front: the read holds the arrays and one row group
+        (about a million rows), never the whole file twice."""
         present = set(pq.read_schema(path).names)
         read = [c for c in _wanted(columns) if c in present]
         text = [c for c in TEXT_COLUMNS if c in read]
-        return cls.from_table([pq.read_table(path, columns=read, read_dictionary=text)], columns)
+        pf = pq.ParquetFile(path, read_dictionary=text)
+        builder = _Builder(pf.metadata.num_rows, read, _int_ranges(pf.metadata))
+        for i in range(pf.num_row_groups):
+            builder.add(pf.read_row_group(i, columns=read))
+        samples = builder.finish(columns)
+        pa.default_memory_pool().release_unused()
+        return samples
 
     @classmethod
     def read_segments(cls, run_dir: Path, live: bool = False, columns: Sequence[str] | None = None) -> Samples:
@@ -223,3 +231,120 @@ class Samples:
         samples = cls.from_table([table], columns)
         samples.skipped_rows = problems
         return samples
+
+
+def _int_ranges(meta: pq.FileMetaData) -> dict[str, tuple[int, int]]:
+    """(min, max) of each integer column from the file's row-group statistics, where every row group
+    has them: the narrowest type is chosen before a row is read (:func:`_narrow`'s choice)."""
+    out: dict[str, tuple[int, int]] = {}
+    names = [meta.schema.column(j).name for j in range(meta.num_columns)]
+    for j, name in enumerate(names):
+        if name not in NUMERIC_COLUMNS or pa.types.is_floating(NUMERIC_COLUMNS[name]):
+            continue
+        lo: int | None = None
+        hi: int | None = None
+        for i in range(meta.num_row_groups):
+            st = meta.row_group(i).column(j).statistics
+            if st is None or not st.has_min_max:
+                if meta.row_group(i).num_rows:
+                    break
+                continue
+            # a row group with nulls reads them as 0 (from_table's fill)
+            zero = [0] if st.null_count else []
+            lo = min([int(st.min), *zero, *([lo] if lo is not None else [])])  # type: ignore[arg-type]
+            hi = max([int(st.max), *zero, *([hi] if hi is not None else [])])  # type: ignore[arg-type]
+        else:
+            out[name] = (lo or 0, hi or 0)
+    return out
+
+
+def _int_dtype(lo: int, hi: int) -> type[np.integer[Any]]:
+    for dtype in (np.int8, np.int16):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return dtype
+    return np.int32
+
+
+class _Builder:
+    """Samples filled table by table into arrays of the final length (``n`` rows): what
+    :meth:`Samples.from_table` makes of one table, for a file read in parts. Text columns get one
+    dictionary over all parts (labels in the order first seen), codes widened if the labels outgrow
+    their type; integer columns are made in the type ``ranges`` (the file's statistics) allow."""
+
+    def __init__(self, n: int, read: Sequence[str], ranges: dict[str, tuple[int, int]]) -> None:
+        self.n = n
+        self.at = 0
+        self.read = set(read)
+        self.num: dict[str, NDArray[Any]] = {}
+        for name, dtype in NUMERIC_COLUMNS.items():
+            if pa.types.is_floating(dtype):
+                self.num[name] = np.empty(n) if name in self.read else np.full(n, np.nan)
+            elif name not in self.read:
+                self.num[name] = np.zeros(n, dtype=np.int32)
+            else:
+                self.num[name] = np.empty(n, dtype=_int_dtype(*ranges[name]) if name in ranges else np.int32)
+        self.codes: dict[str, NDArray[Any]] = {name: np.zeros(n, dtype=np.uint8) for name in TEXT_COLUMNS}
+        self.labels: dict[str, dict[str, int]] = {name: {} for name in TEXT_COLUMNS}
+
+    def _null_code(self, name: str) -> int:
+        return int(np.iinfo(self.codes[name].dtype).max)  # until :meth:`finish`: then len(labels)
+
+    def _widen(self, name: str, n_labels: int) -> None:
+        codes = self.codes[name]
+        wanted = code_dtype(n_labels)
+        if np.iinfo(wanted).max <= np.iinfo(codes.dtype).max:
+            return
+        wide = codes.astype(wanted)
+        wide[: self.at][codes[: self.at] == np.iinfo(codes.dtype).max] = np.iinfo(wanted).max
+        self.codes[name] = wide
+
+    def add(self, table: pa.Table) -> None:
+        rows = slice(self.at, self.at + table.num_rows)
+        for name, dtype in NUMERIC_COLUMNS.items():
+            if name not in self.read:
+                continue
+            col = table.column(name)
+            if not col.type.equals(dtype):
+                col = col.cast(dtype, safe=False)
+            if pa.types.is_floating(dtype):
+                self.num[name][rows] = col.to_numpy()
+            else:
+                self.num[name][rows] = col.fill_null(pa.scalar(0, dtype)).to_numpy()
+        for name in TEXT_COLUMNS:
+            if name not in self.read:
+                continue
+            col = table.column(name)
+            if not pa.types.is_dictionary(col.type):
+                col = pa.compute.dictionary_encode(col.cast(pa.string()).fill_null(pa.scalar("")))
+            known = self.labels[name]
+            start = rows.start
+            for part in col.chunks:
+                chunk: pa.DictionaryArray[Any, Any] = part  # type: ignore[assignment]
+                labels = [str(v) for v in chunk.dictionary.to_pylist()]
+                for label in labels:
+                    known.setdefault(label, len(known))
+                self._widen(name, len(known))
+                codes = self.codes[name]
+                mapping = np.asarray([known[label] for label in labels] + [self._null_code(name)], dtype=codes.dtype)
+                indices = chunk.indices.fill_null(pa.scalar(len(labels), chunk.indices.type))
+                codes[start : start + len(chunk)] = mapping[indices.to_numpy(zero_copy_only=False)]
+                start += len(chunk)
+        self.at = rows.stop
+
+    def finish(self, columns: Sequence[str] | None) -> Samples:
+        numeric = {k: v for k, v in self.num.items() if columns is None or k in columns}
+        text: dict[str, Text] = {}
+        for name in TEXT_COLUMNS:
+            if columns is not None and name not in columns:
+                continue
+            if name not in self.read:
+                text[name] = Text(np.zeros(self.n, dtype=np.uint8), [""])
+                continue
+            labels = list(self.labels[name])
+            codes = self.codes[name]
+            sentinel = self._null_code(name)
+            if len(labels) != sentinel:
+                codes[codes == sentinel] = len(labels)
+            text[name] = Text(codes, labels or [""])
+        return Samples(numeric, text)  # type: ignore[arg-type]

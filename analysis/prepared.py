@@ -5,7 +5,7 @@ Judging a clause (:mod:`crmload.analysis.verdict`), comparing two runs
 from the same view of a run: which rows are in the steady-state window, which are access-control
 probes, which failed (by the standard's failure outcomes, or the default set when there is no
 standard, as in a comparison), each row's latency corrected for coordinated omission, and the
-sorted latencies of a group. :class:`Prepared` computes each once, as numpy columns, and needs no
+order statistics of a group's latencies. :class:`Prepared` computes each once, as numpy columns, and needs no
 standard.
 """
 
@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from crmload.analysis.frame import Rows, split_rows
 from crmload.analysis.run import RunData, steady_mask, window_seconds
+from crmload.analysis.stats import Ranked
 from crmload.core.rundir import DEFAULT_FAILURE_OUTCOMES, Kind, Outcome
 
 Mask = NDArray[np.bool_]
@@ -66,13 +67,18 @@ class Prepared:
         self.ok: Mask = outcome.eq(Outcome.OK)
         lag = s["schedule_lag_ms"]
         self.has_lag: Mask = np.isfinite(lag)
-        self.latency: NDArray[np.float64] = s["response_time_ms"] + np.where(self.has_lag, lag, 0.0)
+        rt = s["response_time_ms"]
+        # a run without schedule lag (closed model only) has its response times as latencies: no copy
+        self.latency: NDArray[np.float64] = rt
+        if self.has_lag.any():
+            self.latency = np.where(self.has_lag, lag, 0.0)
+            self.latency += rt  # the lag plus the response time, added in place: one array
         self.requests: Mask = self.kind.eq(Kind.REQUEST) & self.window
         # open-model arrivals that never started (later than max_lag): their latency is at least
         # their lag, the one figure known of them; they enter the corrected figures as such
         self.dropped: Mask = self.kind.eq(Kind.DROPPED) & self.window
-        self._sorted: dict[bytes, NDArray[np.float64]] = {}
-        self._sorted_values = 0
+        self._ranked: dict[bytes, Ranked] = {}
+        self._ranked_values = 0
         self._dropped_rows: Rows | None = None
 
     def all_requests(self) -> Mask:
@@ -123,24 +129,25 @@ class Prepared:
         present = np.unique(persona.codes[open_rows])
         return self._dropped_rows[np.isin(persona.codes[self._dropped_rows], present)]
 
-    def ok_sorted(self, rows: Rows) -> NDArray[np.float64]:
+    def ok_ranked(self, rows: Rows) -> Ranked:
         """The latencies of the successful rows among ``rows`` and of the dropped arrivals that belong
-        with them (:meth:`dropped_rows`, at their lag), ascending.
+        with them (:meth:`dropped_rows`, at their lag), as order statistics (:class:`Ranked`: the
+        value at any rank, found by selection rather than a sort).
 
-        One sort per distinct set of rows, shared by whoever asks (the verdict's clauses, the
-        tables): cached under a digest of the row numbers, the oldest dropped first once the cache
-        holds as many values as the run has rows."""
+        One per distinct set of rows, shared by whoever asks (the verdict's clauses, the tables):
+        cached under a digest of the row numbers, the oldest dropped first once the cache holds as
+        many values as the run has rows."""
         key = hashlib.blake2b(rows.tobytes(), digest_size=16).digest()
-        found = self._sorted.get(key)
+        found = self._ranked.get(key)
         if found is None:
             chosen = rows[self.ok[rows]]
             extra = self.dropped_rows(rows)
             if len(extra):
                 chosen = np.union1d(chosen, extra)
-            found = np.sort(self.latency[chosen])
-            self._sorted[key] = found
-            self._sorted_values += len(found)
-            while self._sorted_values > max(len(self.s), 1) and len(self._sorted) > 1:
-                oldest = next(iter(self._sorted))
-                self._sorted_values -= len(self._sorted.pop(oldest))
+            found = Ranked(self.latency[chosen], own=True)
+            self._ranked[key] = found
+            self._ranked_values += len(found)
+            while self._ranked_values > max(len(self.s), 1) and len(self._ranked) > 1:
+                oldest = next(iter(self._ranked))
+                self._ranked_values -= len(self._ranked.pop(oldest))
         return found

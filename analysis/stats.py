@@ -4,6 +4,7 @@ Methods (stated in every report):
 
 - **percentile**: nearest rank, the value at rank ``ceil(p/100 · n)`` of the sorted samples
   (Hyndman & Fan type 1, numpy ``method="inverted_cdf"``); never interpolated, never bucketed.
+  The value at a rank is found by selection (:class:`Ranked`), the same value a full sort gives.
 - **percentile interval**: distribution-free, from order statistics: ranks ``l`` and ``u`` with
   ``P(x(l) <= ξp <= x(u)) >= confidence`` when the number of samples below ``ξp`` is
   Binomial(n, p). With too few samples the upper rank does not exist: the percentile cannot be
@@ -15,6 +16,7 @@ Methods (stated in every report):
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -26,13 +28,77 @@ from scipy.special import bdtr, bdtrik
 FloatArray = NDArray[np.float64]
 
 
-def percentile(sorted_values: FloatArray, p: float) -> float:
-    """Nearest-rank ``p``-th percentile (0 < p < 100, or 100 for the maximum) of ascending values."""
+class Ranked:
+    """Order statistics of a group's values without sorting them: the value at a rank is found by
+    selection (numpy's introselect, ``ndarray.partition``) within the stretch between the ranks
+    found before, so that what a verdict and a table ask of one group — a few percentiles and the
+    ranks of their intervals, the minimum and the maximum — costs a few passes over it, most of
+    them over its tail, instead of a sort. Each value is exactly the one a full sort puts at that rank.
+
+    Holds its own copy of the values (``own``: take ``values`` itself, which it reorders)."""
+
+    __slots__ = ("_known", "_mean", "_std", "_v")
+
+    def __init__(self, values: FloatArray, own: bool = False) -> None:
+        self._v: FloatArray = values if own else np.array(values, dtype=np.float64)
+        self._known: list[int] = []  # 0-based positions that hold their order statistic, ascending
+        self._mean: float | None = None
+        self._std: float | None = None
+
+    def __len__(self) -> int:
+        return len(self._v)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._v.nbytes)
+
+    def at(self, rank: int) -> float:
+        """The ``rank``-th smallest value (1-based)."""
+        pos = rank - 1
+        if not 0 <= pos < len(self._v):
+            raise IndexError(f"rank {rank} of {len(self._v)} values")
+        known = self._known
+        i = bisect.bisect_left(known, pos)
+        if i < len(known) and known[i] == pos:
+            return float(self._v[pos])
+        lo = known[i - 1] + 1 if i > 0 else 0
+        hi = known[i] if i < len(known) else len(self._v)
+        # every value before ``lo`` is <= the stretch's and every one from ``hi`` on is >= them:
+        # selecting within the stretch puts the whole array's order statistic at ``pos``
+        self._v[lo:hi].partition(pos - lo)
+        known.insert(i, pos)
+        return float(self._v[pos])
+
+    def mean(self) -> float:
+        if self._mean is None:
+            self._mean = float(self._v.mean()) if len(self._v) else math.nan
+        return self._mean
+
+    def std(self) -> float:
+        """Sample standard deviation (``ddof=1``); infinite below two values."""
+        if self._std is None:
+            self._std = float(self._v.std(ddof=1)) if len(self._v) > 1 else math.inf
+        return self._std
+
+
+Ordered = FloatArray | Ranked  # ascending values, or a :class:`Ranked` group
+
+
+def at_rank(values: Ordered, rank: int) -> float:
+    """The ``rank``-th smallest (1-based) of ascending values or of a :class:`Ranked` group."""
+    if isinstance(values, Ranked):
+        return values.at(rank)
+    return float(values[rank - 1])
+
+
+def percentile(sorted_values: Ordered, p: float) -> float:
+    """Nearest-rank ``p``-th percentile (0 < p < 100, or 100 for the maximum) of ascending values
+    (or of a :class:`Ranked` group)."""
     n = len(sorted_values)
     if n == 0:
         return math.nan
     rank = max(1, math.ceil(p / 100.0 * n - 1e-9))
-    return float(sorted_values[min(rank, n) - 1])
+    return at_rank(sorted_values, min(rank, n))
 
 
 @dataclass(frozen=True)
@@ -73,13 +139,13 @@ def percentile_ranks(n: int, p: float, confidence: float = 0.95) -> tuple[int, i
     return lo, hi
 
 
-def percentile_interval(sorted_values: FloatArray, p: float, confidence: float = 0.95) -> Interval:
+def percentile_interval(sorted_values: Ordered, p: float, confidence: float = 0.95) -> Interval:
     n = len(sorted_values)
     if n == 0:
         return Interval(None, None, confidence)
     lo, hi = percentile_ranks(n, p, confidence)
-    low = float(sorted_values[lo - 1]) if 1 <= lo <= n else None
-    high = float(sorted_values[hi - 1]) if 1 <= hi <= n else None
+    low = at_rank(sorted_values, lo) if 1 <= lo <= n else None
+    high = at_rank(sorted_values, hi) if 1 <= hi <= n else None
     return Interval(low, high, confidence)
 
 
@@ -150,13 +216,13 @@ def pct_key(p: float) -> str:
     return f"p{p:g}"
 
 
-def latency_summary(sorted_values: FloatArray) -> LatencySummary:
+def latency_summary(sorted_values: Ordered) -> LatencySummary:
     n = len(sorted_values)
     if n == 0:
         return LatencySummary(0, math.nan, math.nan, {pct_key(p): math.nan for p in PERCENTILES})
     return LatencySummary(
         n,
-        float(sorted_values.mean()),
-        float(sorted_values[-1]),
+        sorted_values.mean() if isinstance(sorted_values, Ranked) else float(sorted_values.mean()),
+        at_rank(sorted_values, n),
         {pct_key(p): percentile(sorted_values, p) for p in PERCENTILES},
     )

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crmload.analysis.prepared import Prepared
-from crmload.analysis.stats import PERCENTILES, latency_summary, pct_key, percentile, wilson
+from crmload.analysis.stats import PERCENTILES, Ranked, latency_summary, pct_key, percentile, wilson
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ def scope_table(
     ``window_s``: the seconds the rows' samples span (one figure, or one per key) for throughput.
     Open-model groups also get percentiles corrected for coordinated omission (response time plus
     schedule lag), with ``dropped`` the group's dropped arrivals at their lag too: then they are
-    :meth:`Prepared.ok_sorted`, the same sorted latencies the verdict judges, sorted once for both.
-    A group without schedule lag has no correction, and its percentiles come from that one sort.
+    :meth:`Prepared.ok_ranked`, the same order statistics the verdict judges, shared by both.
+    A group without schedule lag has no correction, and its percentiles come from that one.
     """
     rows: list[Row] = []
     s = p.s
@@ -65,16 +65,16 @@ def scope_table(
         co_pct: dict[str, float] | None = None
         n_dropped = 0
         if open_rows.any():
-            ok_sorted = np.sort(rt_all[g][ok])
+            ok_ranked = Ranked(rt_all[g][ok], own=True)
             if dropped:
                 n_dropped = len(p.dropped_rows(g))
-                co_pct = latency_summary(p.ok_sorted(g)).percentiles_ms
+                co_pct = latency_summary(p.ok_ranked(g)).percentiles_ms
             else:
-                co_pct = latency_summary(np.sort(p.latency[g][ok])).percentiles_ms
+                co_pct = latency_summary(Ranked(p.latency[g][ok], own=True)).percentiles_ms
         else:  # no lag: the corrected latencies are the response times (and no dropped arrival belongs)
-            ok_sorted = p.ok_sorted(g)
-        summ = latency_summary(ok_sorted)
-        box = {f"p{q:g}": percentile(ok_sorted, q) for q in (1.0, 25.0, 50.0, 75.0, 99.0)} if len(ok_sorted) else {}
+            ok_ranked = p.ok_ranked(g)
+        summ = latency_summary(ok_ranked)
+        box = {f"p{q:g}": percentile(ok_ranked, q) for q in (1.0, 25.0, 50.0, 75.0, 99.0)} if len(ok_ranked) else {}
         counts = np.bincount(outcome.codes[g], minlength=len(outcome.labels) + 1)
         outcomes = {
             outcome.labels[c] if c < len(outcome.labels) else "": int(counts[c]) for c in np.flatnonzero(counts)

@@ -8,12 +8,14 @@ requests' latency — exact, from every sample in the bin, never from a sample o
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from crmload.analysis.frame import Codes, Samples
+from crmload.analysis.selection import CHUNK, grouped_percentiles, percentiles_of_parts
 
 
 @dataclass(frozen=True)
@@ -40,27 +42,9 @@ class Timeline:
 def binned_percentiles(
     bins: NDArray[np.intp], values: NDArray[np.float64], n_bins: int, ps: tuple[float, ...]
 ) -> dict[str, NDArray[np.float64]]:
-    """Nearest-rank percentiles of ``values`` within each bin, from one sort.
-
-    The sort key is ``bin * scale + value`` with ``scale`` above every value, so one plain float sort
-    orders by bin, then value (several times faster than a two-key lexsort on ten million rows).
-    """
-    counts = np.bincount(bins, minlength=n_bins)
-    out: dict[str, NDArray[np.float64]] = {}
-    if len(values) == 0:
-        return {f"p{p:g}": np.full(n_bins, np.nan) for p in ps}
-    scale = float(np.nanmax(values)) + 1.0
-    keys = bins.astype(np.float64)  # built and sorted in place: one array the size of ``values``
-    keys *= scale
-    keys += values
-    keys.sort()
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    for p in ps:
-        rank = np.maximum(1, np.ceil(p / 100.0 * counts - 1e-9)).astype(np.int64)
-        idx = np.clip(starts + rank - 1, 0, len(keys) - 1)
-        vals = keys[idx] - np.arange(n_bins) * scale
-        out[f"p{p:g}"] = np.where(counts > 0, vals, np.nan)
-    return out
+    """Nearest-rank percentiles of ``values`` within each bin, exact, without a sort
+    (:func:`crmload.analysis.selection.grouped_percentiles`)."""
+    return grouped_percentiles(bins, values, n_bins, ps)
 
 
 def window_bins(
@@ -97,20 +81,39 @@ def _timelines(
     t1: float,
     target_bins: int,
 ) -> list[Timeline]:
-    """Per-bin figures of the ``mask`` rows for each group code, from one sort."""
+    """Per-bin figures of the ``mask`` rows for each group code, a slice of the rows at a time
+    (percentiles exact, by :func:`crmload.analysis.selection.percentiles_of_parts`)."""
     span = max(1.0, t1 - t0)
     bin_s = max(1.0, math.ceil(span / target_bins))
     n_bins = max(1, math.ceil(span / bin_s))
     ts = s["ts"]
-    rows = np.flatnonzero(mask & (ts >= t0) & (ts < t0 + n_bins * bin_s))
-    key = ((ts[rows] - t0) // bin_s).astype(np.intp)
-    key += codes[rows].astype(np.intp) * n_bins
     size = n_groups * n_bins
-    requests = np.bincount(key, minlength=size).astype(np.int64)
-    failures = np.bincount(key, weights=failed[rows], minlength=size).astype(np.int64)
-    users_sum = np.bincount(key, weights=s["users"][rows], minlength=size)
-    good = ok[rows]
-    pct = binned_percentiles(key[good], latency[rows[good]], size, (50.0, 95.0, 99.0))
+
+    def slices() -> Iterator[tuple[NDArray[np.intp], NDArray[np.intp]]]:
+        """(row numbers, cell keys) of the counted rows, a slice of the run at a time."""
+        for a in range(0, len(ts), CHUNK):
+            t = ts[a : a + CHUNK]
+            rows = np.flatnonzero(mask[a : a + CHUNK] & (t >= t0) & (t < t0 + n_bins * bin_s)) + a
+            key = ((ts[rows] - t0) // bin_s).astype(np.intp)
+            key += codes[rows].astype(np.intp) * n_bins
+            yield rows, key
+
+    requests = np.zeros(size, dtype=np.int64)
+    failures = np.zeros(size, dtype=np.int64)
+    users_sum = np.zeros(size)
+    for rows, key in slices():
+        requests += np.bincount(key, minlength=size)
+        failures += np.bincount(key[failed[rows]], minlength=size)
+        users_sum += np.bincount(key, weights=s["users"][rows], minlength=size)
+
+    def good() -> Iterator[tuple[NDArray[np.intp], NDArray[np.float64]]]:
+        for rows, key in slices():
+            ok_rows = ok[rows]
+            yield key[ok_rows], latency[rows[ok_rows]]
+
+    # the whole column's range bounds the counted values': the slices are made twice, not three times
+    bounds = (float(np.min(latency)), float(np.max(latency))) if len(latency) else None
+    pct = percentiles_of_parts(good, size, (50.0, 95.0, 99.0), bounds)
     starts: NDArray[np.float64] = np.arange(n_bins, dtype=np.float64) * bin_s
     out: list[Timeline] = []
     for group in range(n_groups):
@@ -132,7 +135,7 @@ def grouped_timelines(
     t1: float,
     target_bins: int = 120,
 ) -> dict[str, Timeline]:
-    """One :class:`Timeline` per label of ``by`` (e.g. persona), from one sort for all of them."""
+    """One :class:`Timeline` per label of ``by`` (e.g. persona), from one pass for all of them."""
     text = s.t(by)
     found = _timelines(s, mask, text.codes, len(text.labels) + 1, failed, ok, latency, t0, t1, target_bins)
     return {label: tl for label, tl in zip(text.labels, found, strict=False) if tl.requests.sum() > 0}

@@ -32,7 +32,16 @@ from crmload.analysis.expr import Limit, format_value
 from crmload.analysis.frame import Rows
 from crmload.analysis.prepared import Prepared
 from crmload.analysis.run import RunData, steady_mask
-from crmload.analysis.stats import apdex, min_samples_for, percentile, percentile_interval, wilson
+from crmload.analysis.stats import (
+    Ordered,
+    Ranked,
+    apdex,
+    at_rank,
+    min_samples_for,
+    percentile,
+    percentile_interval,
+    wilson,
+)
 from crmload.analysis.thresholds import ZERO_TOLERANCE_METRICS, Clause, OperationClass, Thresholds
 from crmload.core.errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE
 from crmload.core.rundir import INCOMPLETE_STATUSES, Kind, Outcome, RunStatus
@@ -142,7 +151,7 @@ def judge_limit(
     clause_id: str,
     title: str,
     scope: str,
-    latencies_sorted: np.ndarray,
+    latencies_sorted: Ordered,
     n_all: int,
     failures: int,
     apdex_t_ms: float,
@@ -153,7 +162,8 @@ def judge_limit(
     dropped: int = 0,
 ) -> Result:
     """Judge one limit on one group. ``latencies_sorted``: successful samples' latencies, ascending
-    (with ``dropped`` of them open-model arrivals that never started, at their lag)."""
+    or :class:`~crmload.analysis.stats.Ranked` (with ``dropped`` of them open-model arrivals that
+    never started, at their lag)."""
     base: dict[str, Any] = dict(clause_id=clause_id, title=title, scope=scope, metric=limit.metric, limit=limit.text)
     if limit.metric == "rate":
         if n_all == 0:
@@ -178,15 +188,15 @@ def judge_limit(
     if n == 0:
         return _not_exercised(base, "not exercised: no successful requests")
     if limit.metric == "max":
-        value = float(latencies_sorted[-1])
+        value = at_rank(latencies_sorted, n)
         # every sample is known: the maximum is exact, no interval
         return _decide(limit, base, value, (value, value), n, "the slowest request", needs=None)
     if limit.metric == "min":
-        value = float(latencies_sorted[0])
+        value = at_rank(latencies_sorted, 1)
         return _decide(limit, base, value, (value, value), n, "the fastest request", needs=None)
     if limit.metric == "avg":
-        mean = float(latencies_sorted.mean())
-        sd = float(latencies_sorted.std(ddof=1)) if n > 1 else math.inf
+        ranked = latencies_sorted if isinstance(latencies_sorted, Ranked) else Ranked(latencies_sorted, own=True)
+        mean, sd = ranked.mean(), ranked.std()
         half = 1.96 * sd / math.sqrt(n) if n > 1 else math.inf
         return _decide(
             limit,
@@ -467,7 +477,7 @@ class Judge:
             title=title,
             scope=scope,
             dropped=dropped,
-            latencies_sorted=p.ok_sorted(rows) if limit.is_time else _NO_LATENCIES,
+            latencies_sorted=p.ok_ranked(rows) if limit.is_time else _NO_LATENCIES,
             n_all=len(rows),
             failures=int(failed.sum()),
             apdex_t_ms=apdex_t_ms,

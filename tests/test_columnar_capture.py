@@ -256,3 +256,50 @@ def test_worker_batches_travel_as_one_compressed_stream() -> None:
     assert len(data) < 3000 * 60  # LZ4: about half the CSV's 90 bytes a row
     with pytest.raises((pa.ArrowInvalid, OSError)):  # cut short: Arrow says where
         samplefiles.batches_from_bytes(data[:-100])
+
+
+def test_the_compacted_file_read_a_row_group_at_a_time_equals_the_whole_table_read(tmp_path: Path) -> None:
+    """Row groups with dictionaries of their own, nulls, 300 operations (codes widened past one
+    byte after the first row group) and integers narrowed from the file's statistics: the same
+    columns as converting the whole table at once."""
+    import pyarrow.parquet as pq
+
+    from crmload.analysis.frame import Samples
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "samples.parquet"
+    with pq.ParquetWriter(path, samplefiles.SAMPLE_SCHEMA) as writer:
+        for group in range(4):
+            n = 5_000
+            ops = [f"op.{i}" for i in range(300 if group >= 1 else 20)]  # group 0: few labels
+            operation = pa.array(rng.choice(ops, n).tolist(), mask=rng.random(n) < 0.01)
+            persona = pa.array(rng.choice(["sales", "service"] if group % 2 else ["manager"], n).tolist())
+            columns = {
+                "ts": 1.7e9 + rng.random(n) * 100,
+                "kind": pa.array(["request"] * n),
+                "operation": operation,
+                "persona": persona,
+                "journey": pa.array(["j"] * n),
+                "response_time_ms": pa.array(rng.lognormal(3, 1, n), mask=rng.random(n) < 0.001),
+                "schedule_lag_ms": pa.array(rng.exponential(2, n), mask=rng.random(n) < 0.5),
+                "status": pa.array(rng.choice([200, 503, 40_000 if group == 3 else 404], n).astype(np.int32)),
+                "outcome": pa.array(rng.choice(["ok", "http_5xx"], n).tolist()),
+                "bytes": pa.array(np.zeros(n, dtype=np.int64)),
+                "stage": pa.array(np.full(n, group, dtype=np.int32), mask=rng.random(n) < 0.01),
+                "users": pa.array(rng.integers(0, 120, n).astype(np.int32)),
+                "worker": pa.array(["w1"] * n),
+                "server_ms": pa.array(rng.random(n), mask=rng.random(n) < 0.3),
+            }
+            writer.write_table(pa.table(columns, schema=samplefiles.SAMPLE_SCHEMA))
+    got = Samples.read_parquet(str(path))
+    whole = Samples.from_table([pq.read_table(path, read_dictionary=list(samplefiles.TEXT_FIELDS))])
+    assert len(got) == len(whole) == 20_000
+    for name, values in whole.num.items():
+        assert np.array_equal(got.num[name], values, equal_nan=True), name
+        assert got.num[name].dtype == values.dtype, name  # narrowed alike: int16 status, int8 stage and users
+    for name, text in whole.text.items():
+        mine = got.text[name]
+        labels = [*mine.labels, None]
+        theirs = [*text.labels, None]
+        assert [labels[c] for c in mine.codes] == [theirs[c] for c in text.codes], name
+    assert got.t("operation").codes.dtype == np.uint16 and len(got.t("operation").labels) == 300

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from crmload.analysis.expr import ExprError, parse_limit
-from crmload.analysis.stats import apdex, min_samples_for, percentile, percentile_interval, percentile_ranks, wilson
+from crmload.analysis.stats import (
+    Ranked,
+    apdex,
+    latency_summary,
+    min_samples_for,
+    percentile,
+    percentile_interval,
+    percentile_ranks,
+    wilson,
+)
 
 ONE_TO_THOUSAND = np.arange(1, 1001, dtype=float)
 
@@ -27,6 +36,34 @@ def test_percentile_of_small_sets() -> None:
     assert percentile(v, 51) == 30.0  # ceil(2.04)=3rd
     assert percentile(v, 99) == 40.0
     assert math.isnan(percentile(np.array([]), 50))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ranked_gives_the_sorted_value_at_every_rank_asked_in_any_order(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    # ties and repeated values (whole milliseconds), as recorded latencies have them
+    values = np.round(rng.lognormal(3.0, 1.0, n)) if seed % 2 else rng.lognormal(3.0, 1.0, n)
+    expected = np.sort(values)
+    ranked = Ranked(values)
+    asked = [*rng.integers(1, n + 1, 60).tolist(), 1, n]
+    for rank in asked:
+        assert ranked.at(rank) == expected[rank - 1]
+    for p in (50.0, 95.0, 99.0, 99.9):
+        assert percentile(ranked, p) == percentile(expected, p)
+        assert percentile_interval(ranked, p) == percentile_interval(expected, p)
+    assert latency_summary(ranked).percentiles_ms == latency_summary(expected).percentiles_ms
+    assert latency_summary(ranked).max_ms == expected[-1]
+    assert math.isclose(ranked.mean(), float(expected.mean()), rel_tol=1e-12)
+    with pytest.raises(IndexError):
+        ranked.at(n + 1)
+
+
+def test_ranked_leaves_the_callers_values_in_their_order() -> None:
+    values = np.array([5.0, 1.0, 4.0, 2.0, 3.0])
+    ranked = Ranked(values)
+    assert [ranked.at(k) for k in (3, 5, 1)] == [3.0, 5.0, 1.0]
+    assert values.tolist() == [5.0, 1.0, 4.0, 2.0, 3.0]
 
 
 def test_median_interval_matches_the_textbook() -> None:
@@ -115,5 +152,32 @@ def test_binned_percentiles_equal_per_bin_nearest_rank() -> None:
     for b in range(30):
         mine = np.sort(values[bins == b])
         for p in (50.0, 95.0, 99.0):
-            assert got[f"p{p:g}"][b] == pytest.approx(percentile(mine, p), abs=1e-9)
+            assert got[f"p{p:g}"][b] == percentile(mine, p)  # exact: the same float
     assert np.isnan(got["p50"][30])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_grouped_percentiles_equal_a_sort_with_ties_zeros_and_coarse_buckets(seed: int) -> None:
+    from crmload.analysis import selection
+
+    rng = np.random.default_rng(seed)
+    n = 30_000
+    cells = rng.integers(0, 700, n)
+    values = rng.lognormal(2, 2.5, n)  # a wide range: many buckets
+    values[rng.random(n) < 0.05] = 0.0
+    values[:50] = -0.0
+    tied = rng.random(n) < 0.3
+    values[tied] = np.round(values[tied])  # whole numbers: many ties
+    ps = (1.0, 50.0, 95.0, 99.0, 99.9, 100.0)
+    old = selection.CHUNK, selection._MAX_CELLS_X_BUCKETS
+    try:
+        # small slices and a small count table: several slices per pass, buckets coarsened
+        selection.CHUNK, selection._MAX_CELLS_X_BUCKETS = 4096, 1 << 14
+        got = selection.grouped_percentiles(cells, values, 702, ps)
+    finally:
+        selection.CHUNK, selection._MAX_CELLS_X_BUCKETS = old
+    for c in range(702):
+        mine = np.sort(values[cells == c])
+        for p in ps:
+            want = percentile(mine, p) if len(mine) else math.nan
+            assert got[f"p{p:g}"][c] == want or (math.isnan(want) and math.isnan(got[f"p{p:g}"][c]))

@@ -256,11 +256,12 @@ def test_one_sort_per_group_is_shared_by_the_verdict_and_the_tables_and_the_cach
     table = {r.key: r for r in scope_table(p, p.requests, "operation", p.window_s, ["http_5xx"], dropped=True)}
     ops = dict(p.group_rows(np.flatnonzero(p.requests), "operation"))
     for key, g in ops.items():
-        got = p.ok_sorted(g)
-        assert p.ok_sorted(g.copy()) is got  # the same rows, however they were found: one sort
+        got = p.ok_ranked(g)
+        assert p.ok_ranked(g.copy()) is got  # the same rows, however they were found: one selection
         lat = p.s["response_time_ms"][g] + np.nan_to_num(p.s["schedule_lag_ms"][g])
-        assert np.array_equal(got, np.sort(np.concatenate([lat, np.full(4, 2500.0)])))  # 4 dropped: integration
-        assert table[key].dropped == 4 and table[key].co_percentiles_ms["p99"] == percentile(got, 99.0)
-    for cut in range(1, 40):  # many distinct groups: the oldest sorts are let go
-        p.ok_sorted(np.flatnonzero(p.requests)[::cut])
-    assert sum(len(v) for v in p._sorted.values()) <= len(p.s)
+        expected = np.sort(np.concatenate([lat, np.full(4, 2500.0)]))  # 4 dropped: integration
+        assert table[key].dropped == 4 and table[key].co_percentiles_ms["p99"] == percentile(expected, 99.0)
+        assert [got.at(k) for k in range(len(got), 0, -1)] == expected[::-1].tolist()
+    for cut in range(1, 40):  # many distinct groups: the oldest are let go
+        p.ok_ranked(np.flatnonzero(p.requests)[::cut])
+    assert sum(len(v) for v in p._ranked.values()) <= len(p.s)

@@ -30,7 +30,7 @@ class Drift(KindAnalysis):
         ]
         req = p.all_requests()
         max_drift = float(ctx.scenario.get("max_drift", 0.1))
-        trends = drift.drift(run.samples["ts"][req], p.latency[req], p.ok[req], p.failed[req], windows, max_drift)
+        trends = drift.drift(run.samples["ts"], p.latency, p.ok, p.failed, windows, max_drift, rows=req)
         charts = {}
         if ctx.kind == "soak":
             results = [*results, drift.result(trends)]
