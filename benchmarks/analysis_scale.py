@@ -2,6 +2,7 @@
 
     python benchmarks/analysis_scale.py                 # 10 M and 30 M samples, 3 paired rounds
     python benchmarks/analysis_scale.py --rounds 5 1000000
+    python benchmarks/analysis_scale.py --also ../before 10000000   # a checkout of an earlier commit too
 
 Writes a run directory of synthetic samples (33 operations, 5 personas, lognormal latencies, 0.2 %
 failures, an open-model persona with schedule lag, three judged stages of an hour each) in the
@@ -15,6 +16,9 @@ directory (A B A B …):
 - B: a fresh ``crmload analyze`` process: the full standard judged (every clause, every class per
   operation, intervals), the per-scope tables, ``verdict.json``, ``summary.md``, ``junit.xml``, the
   charts and ``report.html``.
+
+``--also DIR``: a third side in each round, ``crmload analyze`` of the checkout in DIR (its code first
+on ``PYTHONPATH``), to measure a change against the commit before it on the same files.
 
 Each process's peak memory is its own ``ru_maxrss`` (from ``wait4``). Printed: per size, the
 median and range over the rounds of each side's wall time and peak memory, and of B's time over A's.
@@ -164,11 +168,13 @@ def duckdb_reference(path: Path) -> None:
         con.execute(sql.format(path=path)).fetchall()
 
 
-def timed(argv: list[str], ok: tuple[int, ...] = (0, 1, 3)) -> tuple[float, float, str]:
+def timed(
+    argv: list[str], ok: tuple[int, ...] = (0, 1, 3), env: dict[str, str] | None = None, cwd: Path = REPO
+) -> tuple[float, float, str]:
     """Wall seconds, peak MiB (its own ``ru_maxrss``) and output of a fresh process running ``argv``;
     an exit code not in ``ok`` (by default PASS, FAIL, INCONCLUSIVE) ends the benchmark with its output."""
     t = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     out = proc.stdout.read().decode() if proc.stdout else ""
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
@@ -181,19 +187,24 @@ def _spread(values: list[float], digits: int = 1) -> str:
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
-def measure(n: int, rounds: int) -> dict[str, object]:
+def measure(n: int, rounds: int, also: Path | None = None) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         # generated in a child process: a forked child counts its parent's pages in its peak RSS
         subprocess.run([sys.executable, __file__, "--generate", str(run), str(n)], check=True)
         parquet = run / samplefiles.SAMPLES_PARQUET
-        sides: dict[str, list[tuple[float, float]]] = {"duckdb": [], "crmload": []}
+        sides: dict[str, list[tuple[float, float]]] = {"duckdb": [], "crmload": [], "also": []}
+        standard = str(REPO / "thresholds.yaml")
+        analyze = [sys.executable, "-m", "crmload.cli", "analyze", str(run), "--thresholds", standard]
         for _ in range(rounds):
             sides["duckdb"].append(timed([sys.executable, __file__, "--duckdb", str(parquet)])[:2])
-            analyze = [sys.executable, "-m", "crmload.cli", "analyze", str(run)]
-            sides["crmload"].append(timed([*analyze, "--thresholds", str(REPO / "thresholds.yaml")])[:2])
+            sides["crmload"].append(timed(analyze)[:2])
+            if also is not None:
+                # run from DIR: ``python -m`` puts the working directory first on the path
+                env = {**os.environ, "PYTHONPATH": str(also.resolve())}
+                sides["also"].append(timed(analyze, env=env, cwd=also.resolve())[:2])
         ratio = [c[0] / d[0] for d, c in zip(sides["duckdb"], sides["crmload"], strict=True)]
-        return {
+        out: dict[str, object] = {
             "samples": n,
             "parquet_mb": round(parquet.stat().st_size / 1e6),
             "rounds": rounds,
@@ -203,6 +214,11 @@ def measure(n: int, rounds: int) -> dict[str, object]:
             "crmload_mib": _spread([m for _, m in sides["crmload"]], 0),
             "crmload_over_duckdb": _spread(ratio, 2),
         }
+        if also is not None:
+            out["also"] = str(also)
+            out["also_s"] = _spread([w for w, _ in sides["also"]])
+            out["also_mib"] = _spread([m for _, m in sides["also"]], 0)
+        return out
 
 
 def main() -> None:
@@ -213,11 +229,15 @@ def main() -> None:
         duckdb_reference(Path(sys.argv[2]))
         return
     args = sys.argv[1:]
-    rounds = 3
-    if args[:1] == ["--rounds"]:
-        rounds, args = int(args[1]), args[2:]
+    rounds, also = 3, None
+    while args[:1] in (["--rounds"], ["--also"]):
+        if args[0] == "--rounds":
+            rounds = int(args[1])
+        else:
+            also = Path(args[1])
+        args = args[2:]
     for n in [int(a) for a in args] or [10_000_000, 30_000_000]:
-        print(json.dumps(measure(n, rounds), ensure_ascii=False), flush=True)
+        print(json.dumps(measure(n, rounds, also), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

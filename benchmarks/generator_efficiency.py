@@ -22,6 +22,12 @@ canned JSON body, so it is never the bottleneck; every Locust process runs on co
    about 200 requests/s from 20 users), then the plain user paced to the rate crmload reached in
    that round (``constant(users / rate)``); p99 (nearest rank) of every successful request's
    response time in the window, as Locust's request event gives it to both.
+
+The probe also reports the share of the window's CPU the cyclic garbage collector took. With
+``BENCH_PROFILE_DIR=DIR`` (and ``pip install py-spy``) each generator runs under ``py-spy record
+--nonblocking`` (Python frames; ``--native`` would pause the process at every sample) and leaves its
+sampled stacks in DIR, one collapsed-stack file per process: for finding where the CPU goes, not for
+figures.
 """
 
 from __future__ import annotations
@@ -162,6 +168,10 @@ class Bench:
             env["PROBE_LATENCIES"] = "1"
         argv = ["taskset", "-c", "1", sys.executable, "-m", "locust", "-f", ",".join(str(f) for f in files)]
         argv += ["--host", host, "--headless", "--only-summary", "--loglevel", "ERROR"]
+        profiles = os.environ.get("BENCH_PROFILE_DIR")
+        if profiles:  # sampled from outside (py-spy, without pausing it): where the CPU goes, not a figure
+            stacks = Path(profiles) / f"{self.k:02d}-{files[0].stem}.txt"
+            argv = ["py-spy", "record", "--nonblocking", "--format", "raw", "-o", str(stacks), "--", *argv]
         subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=600)
         return json.loads(out.read_text())
 
@@ -214,6 +224,11 @@ def per_cpu_s(probe: Any) -> float:
     return (e["requests"] - s["requests"]) / (e["cpu"] - s["cpu"])
 
 
+def gc_share(probe: Any) -> float:
+    """The share of the window's CPU time the cyclic garbage collector took (all generations)."""
+    return float(sum(probe["gc"]["seconds"])) / (probe["end"]["cpu"] - probe["start"]["cpu"])
+
+
 def rate(probe: Any) -> float:
     s, e = probe["start"], probe["end"]
     return (e["requests"] - s["requests"]) / (e["wall"] - s["wall"])
@@ -251,17 +266,19 @@ def main() -> None:
         time.sleep(1)
         rows: dict[str, list[float]] = {"plain": [], "crmload": [], "one GET": []}
         ratios: list[float] = []
+        gc_shares: dict[str, list[float]] = {"plain": [], "crmload": [], "one GET": []}
         lat: dict[str, list[float]] = {"plain": [], "crmload": []}
         rates: dict[str, list[float]] = {"plain": [], "crmload": []}
         try:
             for k in range(args.rounds):
-                rows["plain"].append(per_cpu_s(bench.plain(host, args.seconds)))
-                rows["crmload"].append(per_cpu_s(bench.crmload(host, args.seconds)))
-                rows["one GET"].append(per_cpu_s(bench.one_get(host, args.seconds)))
+                for name, run in (("plain", bench.plain), ("crmload", bench.crmload), ("one GET", bench.one_get)):
+                    probe = run(host, args.seconds)
+                    rows[name].append(per_cpu_s(probe))
+                    gc_shares[name].append(gc_share(probe))
                 ratios.append(rows["crmload"][-1] / rows["plain"][-1])
                 print(
                     f"round {k + 1}: "
-                    + ", ".join(f"{n} {v[-1]:,.0f}/CPU-s" for n, v in rows.items())
+                    + ", ".join(f"{n} {v[-1]:,.0f}/CPU-s (gc {gc_shares[n][-1]:.1%})" for n, v in rows.items())
                     + f"; crmload/plain {ratios[-1]:.2f}",
                     flush=True,
                 )
@@ -281,10 +298,10 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=10)
     print(f"\n{args.users} users, {args.rounds} rounds, {args.seconds:g} s windows after {args.warm:g} s\n")
-    print("| generator | requests per CPU-second, median (range) |")
-    print("|---|---:|")
+    print("| generator | requests per CPU-second, median (range) | garbage collector's share of the CPU |")
+    print("|---|---:|---:|")
     for name, v in rows.items():
-        print(f"| {name} | {_med(v, ',.0f')} |")
+        print(f"| {name} | {_med(v, ',.0f')} | {_med([100 * g for g in gc_shares[name]], '.1f')} % |")
     print(
         f"\ncrmload / plain: {_med(ratios, '.2f')}; crmload / one GET: "
         f"{statistics.median(rows['crmload']) / statistics.median(rows['one GET']):.2f} (medians)"
