@@ -57,12 +57,17 @@ def _narrow(values: NDArray[np.int32]) -> NDArray[np.int32]:
     two bytes a row, or one, in every run but the largest): the same numbers, less memory."""
     if len(values) == 0:
         return values
-    lo, hi = int(values.min()), int(values.max())
+    dtype = _int_dtype(int(values.min()), int(values.max()))
+    return values if dtype is np.int32 else values.astype(dtype)  # type: ignore[return-value]
+
+
+def _int_dtype(lo: int, hi: int) -> type[np.integer[Any]]:
+    """The narrowest signed type from int8 up to int32 that holds ``lo`` … ``hi``."""
     for dtype in (np.int8, np.int16):
         info = np.iinfo(dtype)
         if info.min <= lo and hi <= info.max:
-            return values.astype(dtype)  # type: ignore[return-value]
-    return values
+            return dtype
+    return np.int32
 
 
 def split_rows(rows: Rows, keys: NDArray[Any]) -> Iterator[tuple[int, Rows]]:
@@ -256,14 +261,6 @@ def _int_ranges(meta: pq.FileMetaData) -> dict[str, tuple[int, int]]:
         else:
             out[name] = (lo or 0, hi or 0)
     return out
-
-
-def _int_dtype(lo: int, hi: int) -> type[np.integer[Any]]:
-    for dtype in (np.int8, np.int16):
-        info = np.iinfo(dtype)
-        if info.min <= lo and hi <= info.max:
-            return dtype
-    return np.int32
 
 
 class _Builder:

@@ -48,10 +48,6 @@ class Ranked:
     def __len__(self) -> int:
         return len(self._v)
 
-    @property
-    def nbytes(self) -> int:
-        return int(self._v.nbytes)
-
     def at(self, rank: int) -> float:
         """The ``rank``-th smallest value (1-based)."""
         pos = rank - 1

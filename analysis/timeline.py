@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crmload.analysis.frame import Codes, Samples
-from crmload.analysis.selection import CHUNK, grouped_percentiles, percentiles_of_parts
+from crmload.analysis.selection import CHUNK, percentiles_of_parts
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,6 @@ class Timeline:
         with np.errstate(invalid="ignore", divide="ignore"):
             rate: NDArray[np.float64] = np.where(self.requests > 0, self.failures / self.requests, np.nan)
         return rate
-
-
-def binned_percentiles(
-    bins: NDArray[np.intp], values: NDArray[np.float64], n_bins: int, ps: tuple[float, ...]
-) -> dict[str, NDArray[np.float64]]:
-    """Nearest-rank percentiles of ``values`` within each bin, exact, without a sort
-    (:func:`crmload.analysis.selection.grouped_percentiles`)."""
-    return grouped_percentiles(bins, values, n_bins, ps)
 
 
 def window_bins(

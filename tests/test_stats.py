@@ -143,12 +143,12 @@ def test_binomial_quantile_matches_scipy_stats(n: int, q: float, prob: float) ->
 
 
 def test_binned_percentiles_equal_per_bin_nearest_rank() -> None:
-    from crmload.analysis.timeline import binned_percentiles
+    from crmload.analysis.selection import grouped_percentiles
 
     rng = np.random.default_rng(1)
     bins = rng.integers(0, 30, 20_000).astype(np.intp)
     values = rng.lognormal(3, 1, 20_000)
-    got = binned_percentiles(bins, values, 31, (50.0, 95.0, 99.0))  # bin 30 stays empty
+    got = grouped_percentiles(bins, values, 31, (50.0, 95.0, 99.0))  # bin 30 stays empty
     for b in range(30):
         mine = np.sort(values[bins == b])
         for p in (50.0, 95.0, 99.0):
